@@ -1,0 +1,50 @@
+# flinkmem — developer entry points. `make demo` and `make test` are the two a new user needs.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# Everything downloaded or built (Flink jars, control-plane binaries) lives outside the repo.
+FLINKMEM_CACHE ?= $(HOME)/.cache/flinkmem
+export FLINKMEM_CACHE
+
+.PHONY: help install lint typecheck flink test test-unit bench clean
+
+help:
+	@echo "make demo   - bring up a local control plane, run flinkmem, apply examples/ (KEEP=1 keeps it up)"
+	@echo "make test   - install everything needed and run lint, type checks and the whole test suite"
+	@echo "make install / lint / flink / tools / cluster-up / cluster-down / run / bench"
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+lint: install
+	$(VENV)/bin/ruff check operator tests benchmarks
+	$(VENV)/bin/ruff format --check operator tests benchmarks
+
+typecheck: install
+	$(VENV)/bin/mypy
+
+# Real Flink (flink-dist jars and bin/ scripts from PyPI), the referee of the differential tests.
+flink: install
+	$(PY) -m tests.support.flinkdist ensure
+
+test-unit: install
+	$(PY) -m pytest tests/unit -q
+
+test: lint typecheck flink tools
+	$(PY) -m pytest -q
+
+bench: install flink
+	$(PY) benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+-include mk/*.mk
