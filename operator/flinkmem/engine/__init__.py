@@ -1,0 +1,36 @@
+"""The memory engine: pure Python, no Kubernetes, immutable results and typed errors.
+
+Use `resolve_jobmanager(config, FlinkVersion.parse("2.3"), DeploymentMode.NATIVE)`; it returns a
+`JobManagerMemory` or raises a `FlinkMemError` exactly where Flink would refuse the configuration.
+"""
+
+from flinkmem.engine.errors import (
+    FlinkMemError,
+    InvalidOptionValue,
+    MemoryConflict,
+    MemoryOverflow,
+    OptionValue,
+    Rule,
+    UnsupportedInput,
+)
+from flinkmem.engine.jobmanager import JobManagerMemory, resolve_jobmanager
+from flinkmem.engine.options import Config, RawValue
+from flinkmem.engine.process import Notice
+from flinkmem.engine.versions import DeploymentMode, FlinkVersion
+
+__all__ = [
+    "Config",
+    "DeploymentMode",
+    "FlinkMemError",
+    "FlinkVersion",
+    "InvalidOptionValue",
+    "JobManagerMemory",
+    "MemoryConflict",
+    "MemoryOverflow",
+    "Notice",
+    "OptionValue",
+    "RawValue",
+    "Rule",
+    "UnsupportedInput",
+    "resolve_jobmanager",
+]

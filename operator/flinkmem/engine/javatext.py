@@ -1,0 +1,183 @@
+"""Java's text-to-number rules, as Flink's configuration converters apply them.
+
+Flink reads option values with `String.trim`, `Float.parseFloat`, `Double.parseDouble`,
+`Integer.parseInt` and `Double.toString`. Python's built-ins differ from each of them at the edges
+(whitespace, underscores, `inf`/`nan` spellings, hex floats, type suffixes, float32 rounding), and
+those edges decide whether Flink accepts a configuration, so they are reproduced here exactly.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from decimal import Decimal
+from fractions import Fraction
+
+__all__ = [
+    "JavaNumberFormatError",
+    "float32_from_double",
+    "java_double_to_string",
+    "java_trim",
+    "parse_java_double",
+    "parse_java_float",
+    "parse_java_int",
+    "round_to_binary",
+]
+
+
+class JavaNumberFormatError(ValueError):
+    """The text is not a number in the grammar Java accepts."""
+
+
+def java_trim(text: str) -> str:
+    """`String.trim()`: strips every character at or below U+0020 from both ends, nothing else."""
+    start, end = 0, len(text)
+    while start < end and text[start] <= " ":
+        start += 1
+    while end > start and text[end - 1] <= " ":
+        end -= 1
+    return text[start:end]
+
+
+# Java's decimal grammar for Float/Double.parseFloat (FloatingDecimal.readJavaFormatString):
+# digits with at most one point and at least one digit, an optional exponent with mandatory
+# digits, and one optional type suffix as the very last character. ASCII digits only.
+_DECIMAL = re.compile(r"([+-]?)((?:[0-9]+\.?[0-9]*)|(?:\.[0-9]+))(?:[eE]([+-]?[0-9]+))?[fFdD]?", re.ASCII)
+_HEX = re.compile(r"([+-]?)0[xX](?:([0-9a-fA-F]+)\.?|([0-9a-fA-F]*)\.([0-9a-fA-F]+))[pP]([+-]?[0-9]+)[fFdD]?", re.ASCII)
+_SPECIAL = re.compile(r"([+-]?)(NaN|Infinity)")
+
+# float32 and float64 layouts: significand bits (with the hidden bit) and the smallest normal exponent.
+_FLOAT32 = (24, -126)
+_FLOAT64 = (53, -1022)
+
+
+def round_to_binary(value: Fraction, bits: int, min_exp: int) -> float:
+    """Rounds an exact value to the nearest binary float of the given layout, ties to even.
+
+    Returns a Python float holding exactly that value (inf on overflow, 0.0 on underflow), which is
+    how Java rounds decimal or hex text straight to float32 or float64 without double rounding.
+    """
+    if value == 0:
+        return 0.0
+    negative = value < 0
+    magnitude = -value if negative else value
+    num, den = magnitude.numerator, magnitude.denominator
+    exp = num.bit_length() - den.bit_length()
+    if Fraction(2) ** exp > magnitude:
+        exp -= 1
+    max_exp = -min_exp + 1
+    if exp > max_exp:
+        return -math.inf if negative else math.inf
+    quantum_exp = max(exp, min_exp) - (bits - 1)
+    scaled = magnitude / (Fraction(2) ** quantum_exp)
+    mantissa = math.floor(scaled)
+    remainder = scaled - mantissa
+    if remainder > Fraction(1, 2) or (remainder == Fraction(1, 2) and mantissa % 2 == 1):
+        mantissa += 1
+    if mantissa >= 1 << bits:
+        mantissa >>= 1
+        quantum_exp += 1
+    if quantum_exp + bits - 1 > max_exp:
+        return -math.inf if negative else math.inf
+    result = math.ldexp(float(mantissa), quantum_exp)
+    return -result if negative else result
+
+
+def _parse_java_floating(text: str, layout: tuple[int, int]) -> float:
+    bits, min_exp = layout
+    trimmed = java_trim(text)
+    special = _SPECIAL.fullmatch(trimmed)
+    if special:
+        sign = -1.0 if special.group(1) == "-" else 1.0
+        return math.nan if special.group(2) == "NaN" else sign * math.inf
+    hexm = _HEX.fullmatch(trimmed)
+    if hexm:
+        sign_text, whole_only, whole, frac, exp_text = hexm.groups()
+        int_digits = whole_only if whole_only is not None else (whole or "")
+        frac_digits = frac or ""
+        mantissa = int((int_digits + frac_digits) or "0", 16)
+        exponent = int(exp_text) - 4 * len(frac_digits)
+        return _round_scaled(sign_text == "-", mantissa, 2, exponent, bits, min_exp)
+    decm = _DECIMAL.fullmatch(trimmed)
+    if not decm:
+        raise JavaNumberFormatError(f'For input string: "{trimmed}"' if trimmed else "empty String")
+    sign_text, number, exp_text = decm.groups()
+    int_part, _, frac_part = number.partition(".")
+    mantissa = int((int_part + frac_part) or "0")
+    exponent = (int(exp_text) if exp_text else 0) - len(frac_part)
+    return _round_scaled(sign_text == "-", mantissa, 10, exponent, bits, min_exp)
+
+
+def _round_scaled(negative: bool, mantissa: int, base: int, exponent: int, bits: int, min_exp: int) -> float:
+    """Rounds mantissa * base**exponent, short-cutting exponents far outside the float range."""
+    if mantissa == 0:
+        return -0.0 if negative else 0.0
+    # log2 of the value, to within a couple of units; exact powers beyond these bounds would only
+    # cost time (Java saturates such exponents the same way).
+    approx_log2 = mantissa.bit_length() + exponent * math.log2(base)
+    if approx_log2 > -min_exp + 8:
+        return -math.inf if negative else math.inf
+    if approx_log2 < min_exp - bits - 8:
+        return -0.0 if negative else 0.0
+    exact = Fraction(mantissa) * Fraction(base) ** exponent
+    result = round_to_binary(exact, bits, min_exp)
+    return -result if negative else result
+
+
+def parse_java_float(text: str) -> float:
+    """`Float.parseFloat`: the float32 value, widened to a Python float (exactly, as Java widens)."""
+    return _parse_java_floating(text, _FLOAT32)
+
+
+def parse_java_double(text: str) -> float:
+    """`Double.parseDouble`."""
+    return _parse_java_floating(text, _FLOAT64)
+
+
+def float32_from_double(value: float) -> float:
+    """The `(float)` cast of a double: round to nearest float32, ties to even."""
+    if math.isnan(value) or math.isinf(value) or value == 0:
+        return value
+    return round_to_binary(Fraction(value), *_FLOAT32)
+
+
+_INT = re.compile(r"[+-]?\d+")
+
+
+def parse_java_int(text: str) -> int:
+    """`Integer.parseInt`: an optional sign and decimal digits (any Unicode digits), no spaces."""
+    if not _INT.fullmatch(text):
+        raise JavaNumberFormatError(f'For input string: "{text}"')
+    digits = text.lstrip("+-")
+    if len(digits.lstrip("0")) > 10:
+        raise JavaNumberFormatError(f'For input string: "{text}"')
+    value = int(text)
+    if not -(2**31) <= value < 2**31:
+        raise JavaNumberFormatError(f'For input string: "{text}"')
+    return value
+
+
+def java_double_to_string(value: float) -> str:
+    """`Double.toString`: shortest round-trip digits, plain for 1e-3 <= |x| < 1e7, else `d.dddE±n`."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    if value == 0:
+        return "-0.0" if math.copysign(1.0, value) < 0 else "0.0"
+    sign, digit_tuple, exp = Decimal(repr(value)).as_tuple()
+    assert isinstance(exp, int)
+    digits = "".join(map(str, digit_tuple)).rstrip("0") or "0"
+    # Position of the decimal point relative to the first digit (scientific exponent).
+    sci_exp = len(digit_tuple) + exp - 1
+    prefix = "-" if sign else ""
+    magnitude = abs(value)
+    if 1e-3 <= magnitude < 1e7:
+        if sci_exp >= 0:
+            whole = digits[: sci_exp + 1].ljust(sci_exp + 1, "0")
+            frac = digits[sci_exp + 1 :] or "0"
+        else:
+            whole = "0"
+            frac = "0" * (-sci_exp - 1) + digits
+        return f"{prefix}{whole}.{frac}"
+    return f"{prefix}{digits[0]}.{digits[1:] or '0'}E{sci_exp}"

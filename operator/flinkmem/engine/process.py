@@ -1,0 +1,297 @@
+"""The process memory derivation shared by every Flink process role.
+
+Flink sizes a process from one of three starting points, in this order of precedence: the role's
+required fine-grained options (for the JobManager, the JVM heap), the total Flink memory, or the
+total process memory. The JVM metaspace and overhead are then fitted around the total Flink memory.
+That skeleton is common to JobManager and TaskManager; only the split of the total Flink memory is
+role-specific, and is supplied by a `FlinkMemoryModel`. The order of reads and checks follows Flink,
+since it decides which problem is reported when several are present.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
+
+from flinkmem.engine.errors import MemoryConflict, MemoryOverflow, OptionValue, Rule
+from flinkmem.engine.options import Config, FloatOption, MemoryOption, option_value, repr_fraction
+from flinkmem.engine.sizes import SizeOverflow, checked_add, format_size, multiply
+
+__all__ = [
+    "FlinkMemory",
+    "FlinkMemoryModel",
+    "Notice",
+    "OverheadOptions",
+    "ProcessMemoryOptions",
+    "ProcessMemorySpec",
+    "RangeFraction",
+    "derive_process_memory",
+    "overflow_guard",
+]
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Something worth telling the user about an accepted configuration."""
+
+    code: str
+    message: str
+    level: str = "warning"
+
+
+@dataclass(frozen=True)
+class OverheadOptions:
+    min: MemoryOption
+    max: MemoryOption
+    fraction: FloatOption
+
+
+@dataclass(frozen=True)
+class ProcessMemoryOptions:
+    """Which options play which part for one process role."""
+
+    role: str
+    required_fine_grained: tuple[MemoryOption, ...]
+    total_flink: MemoryOption
+    total_process: MemoryOption
+    metaspace: MemoryOption
+    overhead: OverheadOptions
+
+
+class FlinkMemory(Protocol):
+    @property
+    def total_flink(self) -> int: ...
+
+
+FM = TypeVar("FM", bound=FlinkMemory)
+FM_co = TypeVar("FM_co", bound=FlinkMemory, covariant=True)
+
+
+class FlinkMemoryModel(Protocol[FM_co]):
+    """The role-specific split of total Flink memory (heap/off-heap for the JobManager)."""
+
+    def from_required_fine_grained(self, config: Config, notices: list[Notice]) -> FM_co: ...
+
+    def from_total_flink(
+        self, config: Config, total_flink: int, source: OptionValue, notices: list[Notice]
+    ) -> FM_co: ...
+
+
+@dataclass(frozen=True)
+class ProcessMemorySpec(Generic[FM]):
+    """A fully derived process: the role's Flink memory plus JVM metaspace and overhead."""
+
+    flink: FM
+    metaspace: int
+    overhead: int
+    total_process: int
+
+    @property
+    def total_flink(self) -> int:
+        return self.flink.total_flink
+
+
+@dataclass(frozen=True)
+class RangeFraction:
+    min: int
+    max: int
+    fraction: float
+
+
+T = TypeVar("T")
+
+
+def overflow_guard(role: str, compute: Callable[[], T], options: tuple[OptionValue, ...] = ()) -> T:
+    """Runs `compute`, turning 64-bit overflow into the error Flink's ArithmeticException stands for."""
+    try:
+        return compute()
+    except SizeOverflow as exc:
+        raise MemoryOverflow(
+            Rule.SIZE_OVERFLOW,
+            f"The {role} memory sizes add up to more than 2^63-1 bytes ({exc}).",
+            "use realistic sizes; no component may be larger than a few TiB",
+            options,
+        ) from None
+
+
+def derive_process_memory(
+    config: Config, options: ProcessMemoryOptions, model: FlinkMemoryModel[FM], notices: list[Notice]
+) -> ProcessMemorySpec[FM]:
+    deriver = _Deriver(config, options, notices)
+    if all(o.key in config for o in options.required_fine_grained):
+        flink = model.from_required_fine_grained(config, notices)
+        total_flink = overflow_guard(options.role, lambda: flink.total_flink)
+        metaspace, overhead = deriver.metaspace_and_overhead_from_total_flink(total_flink)
+    elif options.total_flink.key in config:
+        total_flink = options.total_flink.read(config)
+        source = option_value(config, options.total_flink, total_flink)
+        flink = model.from_total_flink(config, total_flink, source, notices)
+        metaspace, overhead = deriver.metaspace_and_overhead_from_total_flink(total_flink)
+    elif options.total_process.key in config:
+        total_process = options.total_process.read(config)
+        metaspace, overhead = deriver.metaspace_and_overhead_from_total_process(total_process)
+        total_flink = total_process - metaspace - overhead
+        source = OptionValue(
+            "derived Total Flink Memory",
+            None,
+            f"{format_size(total_flink)} = {options.total_process.key} - metaspace - overhead",
+        )
+        flink = model.from_total_flink(config, total_flink, source, notices)
+    else:
+        raise deriver.no_sizing_option()
+    total = overflow_guard(options.role, lambda: checked_add(total_flink, metaspace, overhead))
+    return ProcessMemorySpec(flink, metaspace, overhead, total)
+
+
+class _Deriver:
+    """The metaspace/overhead half of the derivation, bound to one configuration."""
+
+    def __init__(self, config: Config, options: ProcessMemoryOptions, notices: list[Notice]) -> None:
+        self.config = config
+        self.options = options
+        self.notices = notices
+
+    def _value(self, option: MemoryOption | FloatOption, effective: int | float) -> OptionValue:
+        return option_value(self.config, option, effective)
+
+    def no_sizing_option(self) -> MemoryConflict:
+        opts = self.options
+        keys = [o.key for o in opts.required_fine_grained] + [opts.total_flink.key, opts.total_process.key]
+        return MemoryConflict(
+            Rule.NO_SIZING_OPTION,
+            f"No {opts.role} memory size is configured: Flink needs one of {', '.join(keys)}.",
+            f"set {opts.total_process.key} (for example '1600m'), the size of the whole {opts.role} process",
+            tuple(OptionValue(k, None) for k in keys),
+        )
+
+    def range_fraction(self) -> RangeFraction:
+        ovh = self.options.overhead
+        low = ovh.min.read(self.config)
+        high = ovh.max.read(self.config)
+        fraction = ovh.fraction.read(self.config)
+        involved = (self._value(ovh.fraction, fraction), self._value(ovh.min, low), self._value(ovh.max, high))
+        if low > high:
+            raise MemoryConflict(
+                Rule.OVERHEAD_RANGE_INCONSISTENT,
+                f"{ovh.min.key} ({format_size(low)}) is larger than {ovh.max.key} ({format_size(high)}).",
+                f"make {ovh.min.key} less than or equal to {ovh.max.key}",
+                involved,
+            )
+        if not 0 <= fraction < 1:
+            raise MemoryConflict(
+                Rule.OVERHEAD_RANGE_INCONSISTENT,
+                f"{ovh.fraction.key} is {repr_fraction(fraction)}, outside the allowed range [0, 1).",
+                f"set {ovh.fraction.key} to a fraction such as 0.1 (at least 0, below 1)",
+                involved,
+            )
+        return RangeFraction(low, high, fraction)
+
+    def _cap(self, raw: int, rf: RangeFraction) -> int:
+        if raw > rf.max:
+            self.notices.append(
+                Notice(
+                    "overhead-capped",
+                    f"JVM overhead from the fraction ({format_size(raw)}) is above its max; "
+                    f"using {format_size(rf.max)}",
+                    "info",
+                )
+            )
+            return rf.max
+        if raw < rf.min:
+            self.notices.append(
+                Notice(
+                    "overhead-raised",
+                    f"JVM overhead from the fraction ({format_size(raw)}) is below its min; "
+                    f"using {format_size(rf.min)}",
+                    "info",
+                )
+            )
+            return rf.min
+        return raw
+
+    def metaspace_and_overhead_from_total_process(self, total_process: int) -> tuple[int, int]:
+        opts = self.options
+        metaspace = opts.metaspace.read(self.config)
+        rf = self.range_fraction()
+        overhead = self._cap(multiply(total_process, rf.fraction), rf)
+        jvm_total = overflow_guard(opts.role, lambda: checked_add(metaspace, overhead))
+        if jvm_total > total_process:
+            raise MemoryConflict(
+                Rule.METASPACE_AND_OVERHEAD_EXCEED_PROCESS,
+                f"{opts.total_process.key} is {format_size(total_process)}, but JVM metaspace "
+                f"({format_size(metaspace)}) and JVM overhead ({format_size(overhead)}) alone need "
+                f"{format_size(jvm_total)}, leaving nothing for Flink.",
+                f"raise {opts.total_process.key} well above {format_size(jvm_total)} (the default "
+                f"'1600m' is a good start), or lower {opts.metaspace.key} / {opts.overhead.min.key}",
+                (
+                    self._value(opts.total_process, total_process),
+                    self._value(opts.metaspace, metaspace),
+                    self._value(opts.overhead.min, rf.min),
+                    self._value(opts.overhead.fraction, rf.fraction),
+                ),
+            )
+        return metaspace, overhead
+
+    def metaspace_and_overhead_from_total_flink(self, total_flink: int) -> tuple[int, int]:
+        opts = self.options
+        metaspace = opts.metaspace.read(self.config)
+        flink_and_meta = overflow_guard(opts.role, lambda: checked_add(total_flink, metaspace))
+        if opts.total_process.key in self.config:
+            return metaspace, self._overhead_as_remainder(total_flink)
+        rf = self.range_fraction()
+        inverse = rf.fraction / (1 - rf.fraction)
+        raw = overflow_guard(opts.role, lambda: multiply(flink_and_meta, inverse))
+        return metaspace, self._cap(raw, rf)
+
+    def _overhead_as_remainder(self, total_flink: int) -> int:
+        opts = self.options
+        total_process = opts.total_process.read(self.config)
+        metaspace = opts.metaspace.read(self.config)
+        flink_and_meta = overflow_guard(opts.role, lambda: checked_add(total_flink, metaspace))
+        if total_process < flink_and_meta:
+            raise MemoryConflict(
+                Rule.PROCESS_BELOW_FLINK_PLUS_METASPACE,
+                f"{opts.total_process.key} ({format_size(total_process)}) is smaller than the Total Flink "
+                f"Memory ({format_size(total_flink)}) plus JVM metaspace ({format_size(metaspace)}) "
+                "it must contain.",
+                f"raise {opts.total_process.key} to at least {format_size(flink_and_meta)} plus the JVM "
+                f"overhead, lower the heap/Flink memory, or remove {opts.total_process.key} and let "
+                "Flink derive it",
+                (
+                    self._value(opts.total_process, total_process),
+                    OptionValue("Total Flink Memory", None, format_size(total_flink)),
+                    self._value(opts.metaspace, metaspace),
+                ),
+            )
+        overhead = total_process - flink_and_meta
+        rf = self.range_fraction()
+        if overhead > rf.max or overhead < rf.min:
+            low = flink_and_meta + rf.min
+            high = flink_and_meta + rf.max
+            raise MemoryConflict(
+                Rule.DERIVED_OVERHEAD_OUT_OF_RANGE,
+                f"{opts.total_process.key} ({format_size(total_process)}) minus Total Flink Memory "
+                f"({format_size(total_flink)}) and JVM metaspace ({format_size(metaspace)}) leaves "
+                f"{format_size(overhead)} of JVM overhead, outside the allowed range "
+                f"[{format_size(rf.min)}, {format_size(rf.max)}].",
+                f"set {opts.total_process.key} between {format_size(low)} and {format_size(high)}, "
+                f"adjust {opts.overhead.min.key}/{opts.overhead.max.key}, or remove "
+                f"{opts.total_process.key} so Flink derives it",
+                (
+                    self._value(opts.total_process, total_process),
+                    OptionValue("Total Flink Memory", None, format_size(total_flink)),
+                    self._value(opts.metaspace, metaspace),
+                    self._value(opts.overhead.min, rf.min),
+                    self._value(opts.overhead.max, rf.max),
+                ),
+            )
+        if opts.overhead.fraction.key in self.config and overhead != multiply(total_process, rf.fraction):
+            self.notices.append(
+                Notice(
+                    "overhead-fraction-ignored",
+                    f"JVM overhead is the remainder {format_size(overhead)}; {opts.overhead.fraction.key} is not used",
+                    "info",
+                )
+            )
+        return overhead

@@ -1,0 +1,132 @@
+"""Byte sizes as Flink's `MemorySize` parses, combines and scales them.
+
+Sizes are plain non-negative ints of bytes, bounded by Java's `Long.MAX_VALUE`; every operation that
+Flink performs with overflow checks raises `SizeOverflow` here at the same points.
+"""
+
+from __future__ import annotations
+
+import math
+from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
+
+from flinkmem.engine.javatext import java_double_to_string, java_trim
+
+__all__ = [
+    "GIB",
+    "KIB",
+    "MAX_BYTES",
+    "MIB",
+    "TIB",
+    "SizeOverflow",
+    "SizeParseError",
+    "checked_add",
+    "checked_sub",
+    "format_size",
+    "mebibytes_int32",
+    "multiply",
+    "parse_memory_size",
+]
+
+KIB = 1 << 10
+MIB = 1 << 20
+GIB = 1 << 30
+TIB = 1 << 40
+MAX_BYTES = (1 << 63) - 1
+
+_UNITS: dict[str, int] = {}
+for _names, _mult in (
+    (("", "b", "bytes"), 1),
+    (("k", "kb", "kibibytes"), KIB),
+    (("m", "mb", "mebibytes"), MIB),
+    (("g", "gb", "gibibytes"), GIB),
+    (("t", "tb", "tebibytes"), TIB),
+):
+    for _name in _names:
+        _UNITS[_name] = _mult
+
+UNIT_SPELLINGS = "b | bytes, k | kb | kibibytes, m | mb | mebibytes, g | gb | gibibytes, t | tb | tebibytes"
+
+
+class SizeParseError(ValueError):
+    """The text is not a memory size Flink can read; `reason` says which part is wrong."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class SizeOverflow(ArithmeticError):
+    """A size or a sum of sizes does not fit in a signed 64-bit byte count."""
+
+
+def parse_memory_size(text: str) -> int:
+    """Parses `<digits>[ ]<unit>` exactly as `MemorySize.parse`; a bare number means bytes."""
+    trimmed = java_trim(text)
+    if not trimmed:
+        raise SizeParseError("the value is empty or only whitespace")
+    pos = 0
+    while pos < len(trimmed) and "0" <= trimmed[pos] <= "9":
+        pos += 1
+    digits = trimmed[:pos]
+    unit = java_trim(trimmed[pos:]).lower()
+    if not digits:
+        raise SizeParseError("the value does not start with a digit (signs and decimals are not allowed)")
+    # Checked on the digit count first: Python refuses to convert very long digit strings at all.
+    if len(digits.lstrip("0")) > 19 or int(digits) > MAX_BYTES:
+        raise SizeParseError(f"the number {digits} does not fit in a 64-bit integer")
+    value = int(digits)
+    multiplier = _UNITS.get(unit)
+    if multiplier is None:
+        raise SizeParseError(f"'{unit}' is not a memory unit; use one of: {UNIT_SPELLINGS}")
+    if value * multiplier > MAX_BYTES:
+        raise SizeParseError(f"'{trimmed}' is more bytes than fit in a 64-bit integer")
+    return value * multiplier
+
+
+def checked_add(*sizes: int) -> int:
+    total = sum(sizes)
+    if total > MAX_BYTES:
+        raise SizeOverflow("the sum of the memory sizes exceeds 2^63-1 bytes")
+    return total
+
+
+def checked_sub(minuend: int, subtrahend: int) -> int:
+    if subtrahend > minuend:
+        raise SizeOverflow("a memory size would become negative")
+    return minuend - subtrahend
+
+
+def multiply(size: int, factor: float) -> int:
+    """`MemorySize.multiply(double)`: the exact product with `Double.toString(factor)`, truncated.
+
+    Binary float multiplication would round where Flink does not, so the factor's decimal text is
+    multiplied exactly and the fraction cut off.
+    """
+    if not factor >= 0:
+        raise ValueError("a memory size can only be scaled by a non-negative factor")
+    product = Fraction(size) * Fraction(Decimal(java_double_to_string(factor)))
+    if product > MAX_BYTES:
+        raise SizeOverflow("the scaled memory size exceeds 2^63-1 bytes")
+    return math.floor(product)
+
+
+def mebibytes_int32(size: int) -> int:
+    """`MemorySize.getMebiBytes()`: whole MiB, wrapped to a signed 32-bit int as Java's cast does."""
+    mib = (size >> 20) & 0xFFFFFFFF
+    return mib - (1 << 32) if mib >= 1 << 31 else mib
+
+
+_HUMAN_UNITS = ((TIB, "TiB"), (GIB, "GiB"), (MIB, "MiB"), (KIB, "KiB"))
+
+
+def format_size(size: int) -> str:
+    """A short human form such as `1.56 GiB (1677721600 bytes)`; exact bytes always included."""
+    for multiplier, name in _HUMAN_UNITS:
+        if size >= multiplier:
+            scaled = Decimal(size) / Decimal(multiplier)
+            if size % multiplier == 0:
+                return f"{size // multiplier} {name}"
+            short = scaled.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+            return f"{short} {name} ({size} bytes)"
+    return f"{size} bytes"

@@ -1,0 +1,67 @@
+"""Flink version lines and deployment modes, the two inputs besides the configuration itself."""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+
+from flinkmem.engine.errors import UnsupportedInput
+
+__all__ = ["DeploymentMode", "FlinkVersion"]
+
+
+class DeploymentMode(enum.Enum):
+    """How the JobManager is launched; decides how 1.x reads the legacy heap keys."""
+
+    NATIVE = "native"
+    STANDALONE = "standalone"
+
+    @classmethod
+    def parse(cls, text: str | None) -> DeploymentMode:
+        if text is None or text == "":
+            return cls.NATIVE
+        try:
+            return cls(text.strip().lower())
+        except ValueError:
+            raise UnsupportedInput(f"unknown deployment mode {text!r}; use 'native' or 'standalone'") from None
+
+
+_VERSION = re.compile(r"v?(\d+)[._](\d+|x)(?:[._]\d+)?", re.IGNORECASE)
+
+
+@dataclass(frozen=True, order=True)
+class FlinkVersion:
+    """A Flink release line such as 1.20 or 2.3 (minor None for `v2_x`-style "any 2.x")."""
+
+    major: int
+    minor: int | None = None
+
+    @classmethod
+    def parse(cls, text: str | None) -> FlinkVersion:
+        """Accepts `2.3`, `2.3.0`, `v1_20`, `v2_x`, `1.20.3`; None means the newest supported line."""
+        if text is None or text == "":
+            return LATEST
+        match = _VERSION.fullmatch(text.strip())
+        if not match:
+            raise UnsupportedInput(f"unknown Flink version {text!r}; use a release line like '1.20', '2.3' or 'v1_20'")
+        major = int(match.group(1))
+        minor = None if match.group(2).lower() == "x" else int(match.group(2))
+        version = cls(major, minor)
+        if (major == 1 and (minor is None or minor < 12)) or major not in (1, 2):
+            raise UnsupportedInput(
+                f"Flink {version} is not supported; the JobManager memory model handled here is "
+                "Flink 1.12 to 1.20 and 2.x"
+            )
+        return version
+
+    @property
+    def has_legacy_heap_options(self) -> bool:
+        """1.x still maps `jobmanager.heap.size`/`jobmanager.heap.mb`; 2.0 removed them."""
+        return self.major == 1
+
+    def __str__(self) -> str:
+        return f"{self.major}.{'x' if self.minor is None else self.minor}"
+
+
+LATEST = FlinkVersion(2, 3)
