@@ -1,0 +1,5 @@
+import sys
+
+from flinkmem.cli import main
+
+sys.exit(main())

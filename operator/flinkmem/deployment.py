@@ -1,0 +1,309 @@
+"""From a FlinkDeployment to engine input, the way the Apache Flink Kubernetes Operator builds it.
+
+The operator flattens `spec.flinkConfiguration` (flat keys or nested maps, joined with "."), then
+writes `spec.jobManager.resource.memory` over `jobmanager.memory.process.size`. The memory string
+is read as a Flink size first (so `2g` is 2 GiB and `512m` is 512 MiB, never milli) and only then
+as a Kubernetes quantity. The JobManager container of the pod templates adds its memory limit and
+environment (`FLINK_JM_HEAP`, `FLINK_ENV_JAVA_OPTS_JM`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from flinkmem.engine import DeploymentMode, FlinkVersion, JobManagerMemory, Notice, UnsupportedInput, resolve_jobmanager
+from flinkmem.engine.javatext import java_double_to_string, java_trim
+from flinkmem.engine.jobmanager import LEGACY_HEAP_ENV, TOTAL_PROCESS
+from flinkmem.engine.sizes import MAX_BYTES, SizeParseError, parse_memory_size
+from flinkmem.quantity import QuantityError, parse_quantity, quantity_bytes
+
+__all__ = [
+    "DEFAULT_CONTAINER",
+    "JAVA_OPTS_ENV",
+    "DeploymentSpec",
+    "MainContainer",
+    "SpecError",
+    "from_flinkdeployment",
+    "operator_memory_bytes",
+]
+
+DEFAULT_CONTAINER = "flink-main-container"
+JAVA_OPTS_ENV = "FLINK_ENV_JAVA_OPTS_JM"
+JM_JAVA_OPTS_KEY = "env.java.opts.jobmanager"
+JM_DEFAULT_JAVA_OPTS_KEY = "env.java.default-opts.jobmanager"
+
+
+class SpecError(ValueError):
+    """The resource is malformed where memory is concerned; `field` is the path to fix."""
+
+    def __init__(self, field_path: str, problem: str) -> None:
+        super().__init__(f"{field_path}: {problem}")
+        self.field = field_path
+        self.problem = problem
+
+
+@dataclass(frozen=True)
+class MainContainer:
+    """What the pod templates say about the JobManager's main container."""
+
+    memory_limit: int | None = None
+    memory_request: int | None = None
+    memory_limit_text: str | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DeploymentSpec:
+    """The memory-relevant inputs of one FlinkDeployment, normalised."""
+
+    name: str
+    namespace: str
+    config: Mapping[str, str]
+    version: FlinkVersion
+    mode: DeploymentMode
+    resource_memory: str | None
+    overridden_process_size: str | None
+    container: MainContainer
+    notices: tuple[Notice, ...] = ()
+
+    @property
+    def legacy_heap_env(self) -> str | None:
+        return self.container.env.get(LEGACY_HEAP_ENV)
+
+    def resolve(self) -> JobManagerMemory:
+        """Runs the engine; raises `FlinkMemError` where Flink would refuse the deployment."""
+        return resolve_jobmanager(self.config, self.version, self.mode, self.legacy_heap_env)
+
+    def memory_inputs(self) -> dict[str, object]:
+        """Everything that can change the resolved memory; equal inputs give equal answers."""
+        return {
+            "config": dict(sorted(self.config.items())),
+            "version": str(self.version),
+            "mode": self.mode.value,
+            "legacyHeapEnv": self.legacy_heap_env,
+            "javaOptsEnv": self.container.env.get(JAVA_OPTS_ENV),
+            "memoryLimit": self.container.memory_limit,
+        }
+
+
+def _scalar_text(value: object, path: str) -> str:
+    """A configuration scalar as the operator stores it (Jackson's text form)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return java_double_to_string(value)
+    if isinstance(value, str):
+        return value
+    if value is None:
+        raise SpecError(path, "has no value; give it a value or remove the key")
+    raise SpecError(path, f"must be a string, number or boolean, not {type(value).__name__}")
+
+
+def flatten_configuration(conf: object, path: str = "spec.flinkConfiguration") -> tuple[dict[str, str], list[Notice]]:
+    if conf is None:
+        return {}, []
+    if not isinstance(conf, Mapping):
+        raise SpecError(path, "must be a map of Flink option keys to values")
+    out: dict[str, str] = {}
+    notices: list[Notice] = []
+
+    def walk(node: Mapping[Any, Any], prefix: str) -> None:
+        for key, value in node.items():
+            full = f"{prefix}{key}"
+            if isinstance(value, Mapping):
+                walk(value, full + ".")
+                continue
+            if isinstance(value, list):
+                text = ";".join(_scalar_text(v, f"{path}.{full}") for v in value)
+            else:
+                text = _scalar_text(value, f"{path}.{full}")
+            if full in out:
+                notices.append(
+                    Notice("duplicate-config-key", f"{full} is set both flat and nested; the operator may use either")
+                )
+            out[full] = text
+
+    walk(conf, "")
+    return out, notices
+
+
+_JAVA_WS = re.compile(r"[ \t\n\x0b\f\r]")
+
+
+def operator_memory_bytes(text: str) -> int:
+    """`spec.jobManager.resource.memory` in bytes, as the operator parses it.
+
+    Flink's size syntax first; otherwise the text is trimmed, stripped of whitespace, upper-cased,
+    a trailing `B` dropped and a trailing `I` made `i`, and read as a Kubernetes quantity. The
+    operator hands Flink the quantity's decimal text, so a fractional result (`1.5g`, `0.5Gi`) or
+    one written with a sign Flink does not accept is refused later by Flink itself.
+    """
+    try:
+        return parse_memory_size(text)
+    except SizeParseError:
+        pass
+    normalized = _JAVA_WS.sub("", java_trim(text)).upper()
+    if normalized.endswith("B"):
+        normalized = normalized[:-1]
+    if normalized.endswith("I"):
+        normalized = normalized[:-1] + "i"
+    try:
+        value = parse_quantity(normalized)
+    except QuantityError:
+        raise ValueError(
+            f"{text!r} is neither a Flink size (like 2g or 1600m) nor a Kubernetes quantity (like 2Gi)"
+        ) from None
+    if "." in normalized or value.denominator != 1 or value < 0 or value > MAX_BYTES:
+        raise ValueError(f"{text!r} is not a whole, non-negative number of bytes; write it like 1536m or 2g")
+    return int(value)
+
+
+def _main_container(template: object, container_name: str, path: str) -> Mapping[str, Any] | None:
+    if template is None:
+        return None
+    if not isinstance(template, Mapping):
+        raise SpecError(path, "must be a pod template object")
+    spec = template.get("spec") or {}
+    if not isinstance(spec, Mapping):
+        raise SpecError(f"{path}.spec", "must be an object")
+    containers = spec.get("containers") or []
+    if not isinstance(containers, list):
+        raise SpecError(f"{path}.spec.containers", "must be a list")
+    for index, container in enumerate(containers):
+        if not isinstance(container, Mapping):
+            raise SpecError(f"{path}.spec.containers[{index}]", "must be an object")
+        if container.get("name") == container_name:
+            return container
+    return None
+
+
+def _memory_of(container: Mapping[str, Any], kind: str, path: str) -> tuple[int, str] | None:
+    resources = container.get("resources") or {}
+    if not isinstance(resources, Mapping):
+        raise SpecError(f"{path}.resources", "must be an object")
+    values = resources.get(kind) or {}
+    if not isinstance(values, Mapping):
+        raise SpecError(f"{path}.resources.{kind}", "must be an object")
+    raw = values.get("memory")
+    if raw is None:
+        return None
+    text = _scalar_text(raw, f"{path}.resources.{kind}.memory")
+    try:
+        return quantity_bytes(text), text
+    except QuantityError as exc:
+        raise SpecError(f"{path}.resources.{kind}.memory", str(exc)) from None
+
+
+def _env_of(container: Mapping[str, Any], path: str) -> dict[str, str]:
+    env = container.get("env") or []
+    if not isinstance(env, list):
+        raise SpecError(f"{path}.env", "must be a list")
+    out: dict[str, str] = {}
+    for index, item in enumerate(env):
+        if not isinstance(item, Mapping) or not isinstance(item.get("name"), str):
+            raise SpecError(f"{path}.env[{index}]", "must be an object with a name")
+        value = item.get("value")
+        if isinstance(value, str):
+            out[item["name"]] = value
+    return out
+
+
+def _container(spec: Mapping[str, Any], container_name: str) -> MainContainer:
+    limit: tuple[int, str] | None = None
+    request: tuple[int, str] | None = None
+    env: dict[str, str] = {}
+    jm = spec.get("jobManager") or {}
+    # The JobManager template is merged over the shared one, so it wins key by key.
+    for path, template in (
+        ("spec.podTemplate", spec.get("podTemplate")),
+        ("spec.jobManager.podTemplate", jm.get("podTemplate") if isinstance(jm, Mapping) else None),
+    ):
+        container = _main_container(template, container_name, path)
+        if container is None:
+            continue
+        cpath = f"{path}.spec.containers[{container_name}]"
+        limit = _memory_of(container, "limits", cpath) or limit
+        request = _memory_of(container, "requests", cpath) or request
+        env.update(_env_of(container, cpath))
+    return MainContainer(
+        memory_limit=limit[0] if limit else None,
+        memory_request=request[0] if request else None,
+        memory_limit_text=limit[1] if limit else None,
+        env=env,
+    )
+
+
+def from_flinkdeployment(obj: Mapping[str, Any], container_name: str = DEFAULT_CONTAINER) -> DeploymentSpec:
+    """Builds the engine input for a FlinkDeployment object (a parsed manifest or API object)."""
+    if not isinstance(obj, Mapping):
+        raise SpecError("(object)", "must be a FlinkDeployment object")
+    metadata = obj.get("metadata") or {}
+    if not isinstance(metadata, Mapping):
+        raise SpecError("metadata", "must be an object")
+    spec = obj.get("spec")
+    if not isinstance(spec, Mapping):
+        raise SpecError("spec", "is missing; a FlinkDeployment needs a spec")
+    config, notices = flatten_configuration(spec.get("flinkConfiguration"))
+
+    raw_version = spec.get("flinkVersion")
+    if not isinstance(raw_version, str) or not raw_version:
+        raise SpecError("spec.flinkVersion", "must be set, for example v1_20 or v2_1")
+    try:
+        version = FlinkVersion.parse(raw_version)
+    except UnsupportedInput as exc:
+        raise SpecError("spec.flinkVersion", str(exc)) from None
+    raw_mode = spec.get("mode")
+    if raw_mode is not None and not isinstance(raw_mode, str):
+        raise SpecError("spec.mode", "must be native or standalone")
+    try:
+        mode = DeploymentMode.parse(raw_mode)
+    except UnsupportedInput as exc:
+        raise SpecError("spec.mode", str(exc)) from None
+
+    jm = spec.get("jobManager") or {}
+    if not isinstance(jm, Mapping):
+        raise SpecError("spec.jobManager", "must be an object")
+    resource = jm.get("resource") or {}
+    if not isinstance(resource, Mapping):
+        raise SpecError("spec.jobManager.resource", "must be an object")
+    resource_memory: str | None = None
+    overridden: str | None = None
+    if resource.get("memory") is not None:
+        resource_memory = _scalar_text(resource["memory"], "spec.jobManager.resource.memory")
+        try:
+            size = operator_memory_bytes(resource_memory)
+        except ValueError as exc:
+            raise SpecError("spec.jobManager.resource.memory", str(exc)) from None
+        overridden = config.get(TOTAL_PROCESS.key)
+        if overridden is not None:
+            notices.append(
+                Notice(
+                    "process-size-overridden",
+                    f"resource.memory={resource_memory} replaces {TOTAL_PROCESS.key}={overridden}",
+                )
+            )
+        config[TOTAL_PROCESS.key] = f"{size}b"
+        if resource_memory.strip().isdigit() and int(resource_memory.strip()) != 0:
+            notices.append(
+                Notice(
+                    "bare-number-size",
+                    f"resource.memory={resource_memory.strip()} has no unit, so it means bytes; add a unit like 'm'",
+                )
+            )
+
+    return DeploymentSpec(
+        name=str(metadata.get("name") or ""),
+        namespace=str(metadata.get("namespace") or ""),
+        config=config,
+        version=version,
+        mode=mode,
+        resource_memory=resource_memory,
+        overridden_process_size=overridden,
+        container=_container(spec, container_name),
+        notices=tuple(notices),
+    )

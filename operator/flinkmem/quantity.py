@@ -1,0 +1,67 @@
+"""Kubernetes resource quantities (`512Mi`, `2G`, `1e6`) as byte counts.
+
+Used for memory limits in pod templates and for the Apache operator's fallback parsing of
+`spec.jobManager.resource.memory`. Quantities are exact decimals; memory limits round up to whole
+bytes as the API server does.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from fractions import Fraction
+
+__all__ = ["QuantityError", "format_mebibytes", "parse_quantity"]
+
+
+class QuantityError(ValueError):
+    """Not a Kubernetes quantity."""
+
+
+_SUFFIXES: dict[str, Fraction] = {
+    "": Fraction(1),
+    "Ki": Fraction(2**10),
+    "Mi": Fraction(2**20),
+    "Gi": Fraction(2**30),
+    "Ti": Fraction(2**40),
+    "Pi": Fraction(2**50),
+    "Ei": Fraction(2**60),
+    "n": Fraction(1, 10**9),
+    "u": Fraction(1, 10**6),
+    "m": Fraction(1, 10**3),
+    "k": Fraction(10**3),
+    "M": Fraction(10**6),
+    "G": Fraction(10**9),
+    "T": Fraction(10**12),
+    "P": Fraction(10**15),
+    "E": Fraction(10**18),
+}
+_QUANTITY = re.compile(r"([+-]?)([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:([eE][+-]?[0-9]+)|([a-zA-Z]*))")
+
+
+def parse_quantity(text: str) -> Fraction:
+    """The exact value of a quantity string, e.g. `1.5Gi` -> 1610612736."""
+    match = _QUANTITY.fullmatch(text.strip())
+    if not match:
+        raise QuantityError(f"{text!r} is not a Kubernetes quantity (for example 512Mi or 2Gi)")
+    sign, number, exponent, suffix = match.groups()
+    value = Fraction(number) if "." not in number else Fraction(number.rstrip(".") or "0")
+    if exponent:
+        power = int(exponent[1:])
+        if abs(power) > 30:
+            raise QuantityError(f"{text!r} has an exponent outside what Kubernetes accepts")
+        value *= Fraction(10) ** power
+    else:
+        if suffix not in _SUFFIXES:
+            raise QuantityError(f"{text!r} has the unknown suffix {suffix!r}; use Ki, Mi, Gi, Ti or k, M, G, T")
+        value *= _SUFFIXES[suffix or ""]
+    return -value if sign == "-" else value
+
+
+def quantity_bytes(text: str) -> int:
+    """A memory quantity in whole bytes, rounded up."""
+    return math.ceil(parse_quantity(text))
+
+
+def format_mebibytes(mebibytes: int) -> str:
+    return f"{mebibytes}Mi"
