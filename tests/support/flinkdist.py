@@ -1,0 +1,291 @@
+"""Real Apache Flink, assembled from PyPI, as the referee of the differential tests.
+
+PyPI carries a complete Flink distribution in two packages: `apache-flink-libraries` holds `lib/`,
+`opt/`, `plugins/` and the jars of `bin/` (among them `bash-java-utils.jar`), and `apache-flink`
+holds the `bin/` start scripts and `conf/`. Both keep that layout below `pyflink/` (wheels) or
+`deps/` (sdists). This module downloads them with `pip download --no-deps`, and assembles one Flink
+home per version under `$FLINKMEM_CACHE/flink/<version>/`, outside the repository:
+
+    lib/flink-dist-<version>.jar  bin/bash-java-utils.jar  bin/config.sh  bin/jobmanager.sh  conf/ ...
+
+A home counts as installed only once its marker file exists; the marker is written into a staging
+directory after every file is in place, and the staging directory is then renamed into place, so
+an interrupted run never leaves a half-assembled home behind.
+
+    python -m tests.support.flinkdist ensure [VERSION ...]   # download if needed, print the paths
+    python -m tests.support.flinkdist path VERSION           # print the home, without downloading
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import zipfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path, PurePosixPath
+from typing import IO, Final
+
+__all__ = [
+    "FLINK_VERSIONS",
+    "FlinkDistError",
+    "bash_java_utils_jar",
+    "cache_root",
+    "ensure",
+    "flink_dist_jar",
+    "flink_home",
+    "is_installed",
+    "main",
+    "script",
+]
+
+FLINK_VERSIONS: Final = ("1.20.3", "2.3.0")
+
+# The two PyPI projects that together make up a distribution, and the folders each contributes.
+PACKAGES: Final = ("apache-flink-libraries", "apache-flink")
+DIST_FOLDERS: Final = frozenset({"bin", "conf", "lib", "opt", "plugins", "licenses", "log"})
+# Archive folders under which the distribution layout starts (wheel: pyflink/, sdist: deps/).
+LAYOUT_ROOTS: Final = ("pyflink", "deps")
+
+MARKER: Final = ".flinkmem-complete"
+# apache-flink ships only binary wheels per platform; its scripts are the same in every one of them,
+# so when no wheel fits this interpreter, the one for this platform is fetched instead.
+FALLBACK_PLATFORM: Final = ("manylinux2014_x86_64", "3.11")
+REQUIRED_FILES: Final = (
+    "bin/bash-java-utils.jar",
+    "bin/config.sh",
+    "bin/jobmanager.sh",
+    "bin/kubernetes-jobmanager.sh",
+    "bin/flink-console.sh",
+    "bin/bash-java-utils.sh",
+    "conf",
+)
+
+
+class FlinkDistError(RuntimeError):
+    """Flink could not be downloaded or assembled."""
+
+
+def cache_root() -> Path:
+    """`$FLINKMEM_CACHE`, or `~/.cache/flinkmem`: everything downloaded or built lives here."""
+    configured = os.environ.get("FLINKMEM_CACHE", "").strip()
+    return Path(configured).expanduser() if configured else Path.home() / ".cache" / "flinkmem"
+
+
+def _check_version(version: str) -> str:
+    if version not in FLINK_VERSIONS:
+        raise FlinkDistError(f"unsupported Flink version {version!r}; known: {', '.join(FLINK_VERSIONS)}")
+    return version
+
+
+def _home_path(version: str) -> Path:
+    return cache_root() / "flink" / _check_version(version)
+
+
+def is_installed(version: str) -> bool:
+    """Whether the Flink home of `version` is completely assembled (no download is attempted)."""
+    return (_home_path(version) / MARKER).is_file()
+
+
+def flink_home(version: str, *, download: bool = True) -> Path:
+    """The FLINK_HOME of `version`; downloads and assembles it first unless it is already there.
+
+    With `download=False` a missing home raises FlinkDistError instead.
+    """
+    if is_installed(version):
+        return _home_path(version)
+    if not download:
+        raise FlinkDistError(f"Flink {version} is not installed; run `make flink`")
+    return ensure(version)
+
+
+def flink_dist_jar(version: str) -> Path:
+    """`lib/flink-dist-<version>.jar`: the runtime, configuration and Kubernetes client classes."""
+    return _single(flink_home(version) / "lib", "flink-dist*.jar")
+
+
+def bash_java_utils_jar(version: str) -> Path:
+    """`bin/bash-java-utils.jar`: BashJavaUtils, as the start scripts run it."""
+    return flink_home(version) / "bin" / "bash-java-utils.jar"
+
+
+def script(version: str, name: str) -> Path:
+    """A start script of the distribution, such as `jobmanager.sh` or `kubernetes-jobmanager.sh`."""
+    path = flink_home(version) / "bin" / name
+    if not path.is_file():
+        raise FlinkDistError(f"Flink {version} has no bin/{name}")
+    return path
+
+
+def _single(folder: Path, pattern: str) -> Path:
+    matches = sorted(folder.glob(pattern))
+    if len(matches) != 1:
+        raise FlinkDistError(f"expected exactly one {pattern} in {folder}, found {len(matches)}")
+    return matches[0]
+
+
+# --------------------------------------------------------------------------------------------------
+# Download and assembly
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive advisory lock, so that concurrent test runs assemble a version only once."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def ensure(version: str) -> Path:
+    """Downloads and assembles Flink `version` unless it is complete already; returns its home."""
+    home = _home_path(version)
+    if (home / MARKER).is_file():
+        return home
+    with _locked(home.parent / f".{version}.lock"):
+        if (home / MARKER).is_file():
+            return home
+        with tempfile.TemporaryDirectory(prefix=f".{version}-", dir=home.parent) as work:
+            downloads = Path(work) / "downloads"
+            staging = Path(work) / "home"
+            staging.mkdir()
+            archives = [_download(package, version, downloads) for package in PACKAGES]
+            for archive in archives:
+                _extract_distribution(archive, staging)
+            _finish_home(staging, version, archives)
+            if home.exists():  # an incomplete home from an older, interrupted layout
+                shutil.rmtree(home)
+            staging.rename(home)
+    return home
+
+
+def _pip_download(args: Sequence[str], dest: Path) -> Path | None:
+    dest.mkdir(parents=True, exist_ok=True)
+    before = set(dest.iterdir())
+    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check"]
+    command += ["--quiet", "--dest", str(dest), *args]
+    completed = subprocess.run(command, capture_output=True, text=True, check=False)
+    if completed.returncode != 0:
+        return None
+    added = sorted(set(dest.iterdir()) - before)
+    return added[0] if added else None
+
+
+def _download(package: str, version: str, downloads: Path) -> Path:
+    """One archive of `package==version`: a wheel if any fits, else the sdist."""
+    requirement = f"{package}=={version}"
+    platform, python = FALLBACK_PLATFORM
+    attempts: list[list[str]] = [
+        ["--only-binary", ":all:", requirement],
+        ["--only-binary", ":all:", "--platform", platform, "--python-version", python, requirement],
+        ["--no-binary", ":all:", requirement],
+    ]
+    for attempt in attempts:
+        archive = _pip_download(attempt, downloads / package)
+        if archive is not None:
+            return archive
+    raise FlinkDistError(f"pip could not download {requirement} (tried wheels and the sdist)")
+
+
+def _distribution_path(name: str) -> PurePosixPath | None:
+    """Where an archive entry goes in FLINK_HOME, or None when it is not part of the distribution."""
+    parts = PurePosixPath(name).parts
+    if any(part in ("..", "") for part in parts) or name.startswith("/"):
+        return None
+    for index, part in enumerate(parts[:-1]):
+        if part in LAYOUT_ROOTS:
+            rest = parts[index + 1 :]
+            if len(rest) >= 2 and rest[0] in DIST_FOLDERS:
+                return PurePosixPath(*rest)
+            return None
+    return None
+
+
+def _write(target_root: Path, relative: PurePosixPath, source: IO[bytes], mode: int) -> None:
+    destination = target_root.joinpath(*relative.parts)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    with destination.open("wb") as sink:
+        shutil.copyfileobj(source, sink, length=1 << 20)
+    executable = mode & 0o111 or relative.suffix == ".sh" or relative.parent.name == "bin"
+    destination.chmod(0o755 if executable and relative.suffix != ".jar" else 0o644)
+
+
+def _extract_distribution(archive: Path, staging: Path) -> None:
+    name = archive.name
+    if name.endswith((".whl", ".zip")):
+        with zipfile.ZipFile(archive) as zipped:
+            for info in zipped.infolist():
+                relative = _distribution_path(info.filename)
+                if relative is None or info.is_dir():
+                    continue
+                with zipped.open(info) as source:
+                    _write(staging, relative, source, (info.external_attr >> 16) & 0o777)
+    elif name.endswith((".tar.gz", ".tgz", ".tar")):
+        with tarfile.open(archive) as tarred:
+            for entry in tarred:
+                relative = _distribution_path(entry.name)
+                if relative is None or not entry.isfile():
+                    continue
+                member = tarred.extractfile(entry)
+                if member is not None:
+                    with member:
+                        _write(staging, relative, member, entry.mode)
+    else:
+        raise FlinkDistError(f"unknown archive format: {archive}")
+
+
+def _finish_home(staging: Path, version: str, archives: Sequence[Path]) -> None:
+    """Checks the assembled home and seals it with the marker file."""
+    (staging / "log").mkdir(exist_ok=True)
+    missing = [item for item in REQUIRED_FILES if not (staging / item).exists()]
+    if not list((staging / "lib").glob(f"flink-dist-{version}.jar")):
+        missing.append(f"lib/flink-dist-{version}.jar")
+    if missing:
+        raise FlinkDistError(f"Flink {version} from PyPI lacks {', '.join(missing)}")
+    marker = {"version": version, "archives": [archive.name for archive in archives]}
+    (staging / MARKER).write_text(json.dumps(marker, indent=2) + "\n")
+
+
+# --------------------------------------------------------------------------------------------------
+# Command line
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.support.flinkdist", description="Real Flink from PyPI, for the differential tests."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    ensure_cmd = commands.add_parser("ensure", help="download and assemble Flink if needed; print the paths")
+    ensure_cmd.add_argument("versions", nargs="*", metavar="VERSION", help=f"default: {' '.join(FLINK_VERSIONS)}")
+    path_cmd = commands.add_parser("path", help="print the home of an installed version")
+    path_cmd.add_argument("version", choices=FLINK_VERSIONS)
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "path":
+            print(flink_home(args.version, download=False))
+            return 0
+        for version in args.versions or FLINK_VERSIONS:
+            fresh = not is_installed(version)
+            home = ensure(version)
+            state = "installed" if fresh else "present"
+            print(f"Flink {version} ({state}): FLINK_HOME={home}")
+            print(f"  flink-dist:      {flink_dist_jar(version)}")
+            print(f"  bash-java-utils: {bash_java_utils_jar(version)}")
+    except FlinkDistError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
