@@ -1,0 +1,427 @@
+/*
+ * flinkmem's reference harness: resolves JobManager memory with the real Flink classes.
+ *
+ * Usage: java -cp <this dir>:flink-dist-<version>.jar FlinkMemHarness <flink version>
+ *
+ * Reads flinkmem's batch input (JSON Lines) on stdin and writes one JSON line per non-blank input
+ * line on stdout, in flinkmem's batch output format. Each record is resolved the way
+ * `BashJavaUtils GET_JM_RESOURCE_PARAMS` does it in that Flink version:
+ *   1. the configuration is a Configuration holding plain string values, as `-D key=value`
+ *      dynamic properties produce (ConfigurationUtils.createConfiguration -> setString);
+ *   2. the process spec: 1.x JobManagerProcessUtils.processSpecFromConfigWithNewOptionToInterpretLegacyHeap
+ *      with the legacy heap mapped to jobmanager.memory.heap.size (what BashJavaUtils passes, mode
+ *      "standalone") or to jobmanager.memory.process.size (what the native Kubernetes client's
+ *      getClusterSpecification passes, mode "native"); 2.x JobManagerProcessUtils.processSpecFromConfig;
+ *   3. the total process size, as BashJavaUtils' breakdown log computes it before anything else is
+ *      printed (the sum can overflow);
+ *   4. generateJvmParametersStr(spec, config), which reads enable-jvm-direct-memory-limit;
+ *   5. generateDynamicConfigsStr(spec).
+ * Any exception makes the record invalid, with the exception class and message chain as the error.
+ *
+ * Extra fields beside flinkmem's format: "heapBelowMinimum" (heap < JobManagerOptions.MIN_JVM_HEAP_SIZE,
+ * null when no spec was derived) and, for mode native, "k8s": the JobManager pod's memory request
+ * and limit in MiB, computed by the real KubernetesJobManagerParameters and
+ * KubernetesUtils.getResourceRequirements from a cluster specification whose master memory is
+ * getMebiBytes() of the total process size (null when that size cannot be computed).
+ *
+ * Flink's own logging is kept off stdout: System.out is pointed at stderr before any Flink class
+ * loads, and results go to the original stdout file descriptor.
+ */
+
+import java.io.BufferedReader;
+import java.io.BufferedWriter;
+import java.io.FileDescriptor;
+import java.io.FileOutputStream;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.OutputStreamWriter;
+import java.io.Writer;
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.MethodType;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+import org.apache.flink.client.deployment.ClusterSpecification;
+import org.apache.flink.configuration.ConfigOption;
+import org.apache.flink.configuration.Configuration;
+import org.apache.flink.configuration.JobManagerOptions;
+import org.apache.flink.configuration.MemorySize;
+import org.apache.flink.kubernetes.kubeclient.parameters.KubernetesJobManagerParameters;
+import org.apache.flink.kubernetes.shaded.io.fabric8.kubernetes.api.model.Quantity;
+import org.apache.flink.kubernetes.shaded.io.fabric8.kubernetes.api.model.ResourceRequirements;
+import org.apache.flink.kubernetes.utils.KubernetesUtils;
+import org.apache.flink.runtime.jobmanager.JobManagerProcessSpec;
+import org.apache.flink.runtime.jobmanager.JobManagerProcessUtils;
+import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.core.JsonProcessingException;
+import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.DeserializationFeature;
+import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.JsonNode;
+import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.ObjectMapper;
+import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.node.ArrayNode;
+import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.node.NullNode;
+import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.node.ObjectNode;
+
+public final class FlinkMemHarness {
+
+    /** A record the harness cannot even interpret (not JSON, wrong shapes, other Flink version). */
+    private static final class InputError extends Exception {
+        InputError(String message) {
+            super(message);
+        }
+    }
+
+    private enum Mode {
+        NATIVE,
+        STANDALONE
+    }
+
+    /** A stand-in task manager size: only the master size of the cluster specification is read. */
+    private static final int TASK_MANAGER_MIB = 1728;
+
+    private final ObjectMapper mapper;
+    private final JsonNodeFactory nodes;
+    private final String flinkVersion;
+    private final MethodHandle legacyAwareSpec;
+    private final MethodHandle plainSpec;
+
+    private FlinkMemHarness(String flinkVersion) throws ReflectiveOperationException {
+        this.flinkVersion = flinkVersion;
+        this.nodes = JsonNodeFactory.withExactBigDecimals(true);
+        this.mapper = new ObjectMapper();
+        this.mapper.setNodeFactory(nodes);
+        this.mapper.enable(DeserializationFeature.USE_BIG_DECIMAL_FOR_FLOATS);
+        MethodHandles.Lookup lookup = MethodHandles.publicLookup();
+        MethodHandle legacy;
+        try {
+            // Flink 1.x: public entry point that maps jobmanager.heap.size / .heap.mb / FLINK_JM_HEAP.
+            legacy =
+                    lookup.findStatic(
+                            JobManagerProcessUtils.class,
+                            "processSpecFromConfigWithNewOptionToInterpretLegacyHeap",
+                            MethodType.methodType(
+                                    JobManagerProcessSpec.class, Configuration.class, ConfigOption.class));
+        } catch (NoSuchMethodException | IllegalAccessException absent) {
+            legacy = null;
+        }
+        this.legacyAwareSpec = legacy;
+        // Flink 2.x: the only entry point (package-private in 1.x, so looked up only when needed).
+        this.plainSpec =
+                legacy != null
+                        ? null
+                        : lookup.findStatic(
+                                JobManagerProcessUtils.class,
+                                "processSpecFromConfig",
+                                MethodType.methodType(JobManagerProcessSpec.class, Configuration.class));
+    }
+
+    public static void main(String[] args) throws Exception {
+        if (args.length != 1) {
+            System.err.println("usage: FlinkMemHarness <flink version>");
+            System.exit(2);
+        }
+        Writer out =
+                new BufferedWriter(
+                        new OutputStreamWriter(
+                                new FileOutputStream(FileDescriptor.out), StandardCharsets.UTF_8),
+                        1 << 16);
+        System.setOut(System.err);
+        FlinkMemHarness harness = new FlinkMemHarness(args[0]);
+        BufferedReader in =
+                new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8), 1 << 16);
+        String line;
+        while ((line = in.readLine()) != null) {
+            if (line.trim().isEmpty()) {
+                continue;
+            }
+            out.write(harness.process(line));
+            out.write('\n');
+            if (!in.ready()) {
+                out.flush(); // nothing more buffered: answer now, for interactive use
+            }
+        }
+        out.flush();
+    }
+
+    // ----------------------------------------------------------------------------------------------
+    // One record
+
+    String process(String line) throws JsonProcessingException {
+        JsonNode id = NullNode.getInstance();
+        ObjectNode result;
+        try {
+            JsonNode root;
+            try {
+                root = mapper.readTree(line);
+            } catch (JsonProcessingException malformed) {
+                throw new InputError("malformed JSON: " + malformed.getOriginalMessage());
+            }
+            if (root == null || !root.isObject()) {
+                throw new InputError("a record must be a JSON object");
+            }
+            if (root.has("id")) {
+                id = root.get("id");
+            }
+            Mode mode = parseMode(root.get("mode"));
+            checkVersion(root.get("flinkVersion"));
+            result = resolve(id, toConfiguration(root.get("config")), mode);
+        } catch (InputError error) {
+            result = nodes.objectNode();
+            result.set("id", id);
+            result.put("valid", false);
+            result.put("inputError", true);
+            result.put("error", error.getMessage());
+        }
+        return mapper.writeValueAsString(result);
+    }
+
+    private static Mode parseMode(JsonNode node) throws InputError {
+        if (node == null || node.isNull()) {
+            return Mode.NATIVE;
+        }
+        if (!node.isTextual()) {
+            throw new InputError("mode must be a string");
+        }
+        switch (node.asText().trim().toLowerCase(Locale.ROOT)) {
+            case "":
+            case "native":
+                return Mode.NATIVE;
+            case "standalone":
+                return Mode.STANDALONE;
+            default:
+                throw new InputError("unknown mode '" + node.asText() + "'");
+        }
+    }
+
+    /** Accepts the spellings of this harness's release line: 1.20, 1.20.3, v1_20, v1_x, ... */
+    private void checkVersion(JsonNode node) throws InputError {
+        if (node == null || node.isNull()) {
+            return;
+        }
+        if (!node.isTextual()) {
+            throw new InputError("flinkVersion must be a string");
+        }
+        String requested = node.asText().trim();
+        String normalized = requested.replace('_', '.');
+        if (normalized.startsWith("v") || normalized.startsWith("V")) {
+            normalized = normalized.substring(1);
+        }
+        String[] wanted = normalized.split("\\.", -1);
+        String[] served = flinkVersion.split("\\.", -1);
+        boolean matches =
+                wanted.length >= 2
+                        && wanted.length <= 3
+                        && wanted[0].equals(served[0])
+                        && (wanted[1].equalsIgnoreCase("x") || wanted[1].equals(served[1]));
+        if (!matches) {
+            throw new InputError(
+                    "flinkVersion '" + requested + "' is not served by this harness (Flink " + flinkVersion + ")");
+        }
+    }
+
+    /** The configuration `-D key=value` dynamic properties produce: every value a plain string. */
+    private static Configuration toConfiguration(JsonNode node) throws InputError {
+        if (node == null || node.isNull()) {
+            return new Configuration();
+        }
+        if (!node.isObject()) {
+            throw new InputError("config must be an object of strings");
+        }
+        Configuration configuration = new Configuration();
+        Iterator<Map.Entry<String, JsonNode>> fields = node.fields();
+        while (fields.hasNext()) {
+            Map.Entry<String, JsonNode> field = fields.next();
+            if (!field.getValue().isTextual()) {
+                throw new InputError("config value of '" + field.getKey() + "' must be a string");
+            }
+            configuration.setString(field.getKey(), field.getValue().asText());
+        }
+        return configuration;
+    }
+
+    private JobManagerProcessSpec processSpec(Configuration configuration, Mode mode) throws Throwable {
+        if (legacyAwareSpec != null) {
+            ConfigOption<MemorySize> target =
+                    mode == Mode.STANDALONE
+                            ? JobManagerOptions.JVM_HEAP_MEMORY
+                            : JobManagerOptions.TOTAL_PROCESS_MEMORY;
+            return (JobManagerProcessSpec) legacyAwareSpec.invokeExact(configuration, target);
+        }
+        return (JobManagerProcessSpec) plainSpec.invokeExact(configuration);
+    }
+
+    private ObjectNode resolve(JsonNode id, Configuration configuration, Mode mode) {
+        ObjectNode result = nodes.objectNode();
+        result.set("id", id);
+        JobManagerProcessSpec spec;
+        try {
+            spec = processSpec(configuration, mode);
+        } catch (Throwable failure) {
+            rethrowFatal(failure);
+            return invalid(result, failure, null, null);
+        }
+        MemorySize heap = spec.getJvmHeapMemorySize();
+        boolean heapBelowMinimum = heap.compareTo(JobManagerOptions.MIN_JVM_HEAP_SIZE) < 0;
+        ObjectNode k8s = mode == Mode.NATIVE ? kubernetesSizing(configuration, spec) : null;
+        try {
+            // BashJavaUtils.logMasterConfiguration evaluates these before printing any flag.
+            MemorySize totalProcess = spec.getTotalProcessMemorySize();
+            MemorySize totalFlink = spec.getTotalFlinkMemorySize();
+            String jvmArgs = JobManagerProcessUtils.generateJvmParametersStr(spec, configuration);
+            String dynamicConfigs = JobManagerProcessUtils.generateDynamicConfigsStr(spec);
+            boolean directLimit = configuration.get(JobManagerOptions.JVM_DIRECT_MEMORY_LIMIT_ENABLED);
+
+            result.put("valid", true);
+            result.put("totalProcessMemory", totalProcess.getBytes());
+            result.put("totalFlinkMemory", totalFlink.getBytes());
+            result.put("jvmHeap", heap.getBytes());
+            result.put("offHeap", spec.getJvmDirectMemorySize().getBytes());
+            result.put("jvmMetaspace", spec.getJvmMetaspaceSize().getBytes());
+            result.put("jvmOverhead", spec.getJvmOverheadSize().getBytes());
+            if (directLimit) {
+                result.put("jvmDirectMemory", spec.getJvmDirectMemorySize().getBytes());
+            } else {
+                result.putNull("jvmDirectMemory");
+            }
+            result.put("jvmArgs", jvmArgs);
+            result.put("dynamicConfigs", dynamicConfigs);
+            result.set("warnings", warnings(heap, heapBelowMinimum));
+            result.putNull("error");
+            result.put("heapBelowMinimum", heapBelowMinimum);
+            result.set("k8s", k8s);
+            return result;
+        } catch (Throwable failure) {
+            rethrowFatal(failure);
+            return invalid(result, failure, heapBelowMinimum, k8s);
+        }
+    }
+
+    private ObjectNode invalid(ObjectNode result, Throwable failure, Boolean heapBelowMinimum, ObjectNode k8s) {
+        result.put("valid", false);
+        for (String field :
+                new String[] {
+                    "totalProcessMemory", "totalFlinkMemory", "jvmHeap", "offHeap", "jvmMetaspace",
+                    "jvmOverhead", "jvmDirectMemory", "jvmArgs", "dynamicConfigs"
+                }) {
+            result.putNull(field);
+        }
+        result.set("warnings", nodes.arrayNode());
+        result.put("error", describe(failure));
+        ArrayNode chain = result.putArray("exceptions");
+        for (Throwable cause : causes(failure)) {
+            chain.add(cause.getClass().getName());
+        }
+        if (heapBelowMinimum == null) {
+            result.putNull("heapBelowMinimum");
+        } else {
+            result.put("heapBelowMinimum", heapBelowMinimum.booleanValue());
+        }
+        result.set("k8s", k8s);
+        return result;
+    }
+
+    private ArrayNode warnings(MemorySize heap, boolean heapBelowMinimum) {
+        ArrayNode warnings = nodes.arrayNode();
+        if (heapBelowMinimum) {
+            // The text of JobManagerFlinkMemoryUtils' WARN line.
+            warnings.add(
+                    "The configured or derived JVM heap memory size ("
+                            + heap.toHumanReadableString()
+                            + ") is less than its recommended minimum value ("
+                            + JobManagerOptions.MIN_JVM_HEAP_SIZE.toHumanReadableString()
+                            + ")");
+        }
+        return warnings;
+    }
+
+    /**
+     * The JobManager pod's memory as the native Kubernetes client sets it: request = getMebiBytes() of
+     * the total process size, limit = (int) (request * kubernetes.jobmanager.memory.limit-factor).
+     * Null when the total process size cannot be computed.
+     */
+    private ObjectNode kubernetesSizing(Configuration configuration, JobManagerProcessSpec spec) {
+        int masterMiB;
+        try {
+            masterMiB = spec.getTotalProcessMemorySize().getMebiBytes();
+        } catch (Throwable failure) {
+            rethrowFatal(failure);
+            return null;
+        }
+        ObjectNode k8s = nodes.objectNode();
+        k8s.put("k8sMemoryMiB", masterMiB);
+        try {
+            ClusterSpecification cluster =
+                    new ClusterSpecification.ClusterSpecificationBuilder()
+                            .setMasterMemoryMB(masterMiB)
+                            .setTaskManagerMemoryMB(TASK_MANAGER_MIB)
+                            .setSlotsPerTaskManager(1)
+                            .createClusterSpecification();
+            KubernetesJobManagerParameters parameters =
+                    new KubernetesJobManagerParameters(configuration, cluster);
+            ResourceRequirements requirements =
+                    KubernetesUtils.getResourceRequirements(
+                            new ResourceRequirements(),
+                            parameters.getJobManagerMemoryMB(),
+                            parameters.getJobManagerMemoryLimitFactor(),
+                            1.0,
+                            1.0,
+                            Collections.emptyMap(),
+                            Collections.emptyMap());
+            k8s.put("k8sMemoryMiB", mebibytes(requirements.getRequests().get("memory")));
+            k8s.put("k8sLimitMiB", mebibytes(requirements.getLimits().get("memory")));
+            k8s.putNull("error");
+        } catch (Throwable failure) {
+            rethrowFatal(failure);
+            k8s.putNull("k8sLimitMiB");
+            k8s.put("error", describe(failure));
+        }
+        return k8s;
+    }
+
+    private static int mebibytes(Quantity quantity) {
+        if (!"Mi".equals(quantity.getFormat())) {
+            throw new IllegalStateException("unexpected memory quantity format " + quantity);
+        }
+        return Integer.parseInt(quantity.getAmount());
+    }
+
+    // ----------------------------------------------------------------------------------------------
+    // Errors
+
+    private static void rethrowFatal(Throwable failure) {
+        if (failure instanceof VirtualMachineError) {
+            throw (VirtualMachineError) failure;
+        }
+    }
+
+    private static List<Throwable> causes(Throwable failure) {
+        List<Throwable> chain = new ArrayList<>();
+        for (Throwable cause = failure; cause != null && chain.size() < 16; cause = cause.getCause()) {
+            if (chain.contains(cause)) {
+                break;
+            }
+            chain.add(cause);
+        }
+        return chain;
+    }
+
+    /** "Class: message; caused by: Class: message; ..." as Java prints the chain. */
+    static String describe(Throwable failure) {
+        StringBuilder text = new StringBuilder();
+        for (Throwable cause : causes(failure)) {
+            if (text.length() > 0) {
+                text.append("; caused by: ");
+            }
+            text.append(cause.getClass().getName());
+            if (cause.getMessage() != null) {
+                text.append(": ").append(cause.getMessage());
+            }
+        }
+        return text.toString();
+    }
+}
