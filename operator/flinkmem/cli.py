@@ -22,6 +22,8 @@ from flinkmem.deployment import DEFAULT_CONTAINER, SpecError, from_flinkdeployme
 from flinkmem.engine import DeploymentMode, FlinkMemError, FlinkVersion, RawValue, UnsupportedInput, resolve_jobmanager
 from flinkmem.engine.configfile import ConfigFileError, parse_config_yaml, parse_legacy_flink_conf
 from flinkmem.render import memory_table
+from flinkmem.settings import add_arguments as add_serve_arguments
+from flinkmem.settings import from_arguments as settings_from_arguments
 from flinkmem.sizing import container_memory
 from flinkmem.validation import validate_deployment
 
@@ -189,6 +191,17 @@ def cmd_check(args: argparse.Namespace) -> int:
     return EXIT_INVALID if invalid else EXIT_OK
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        settings = settings_from_arguments(args)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    # Imported here: kopf and the Kubernetes client would slow every other command's start-up.
+    from flinkmem.serve import serve_forever
+
+    return serve_forever(settings, verbose=args.verbose)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="flinkmem", description="Resolve and enforce Flink JobManager memory exactly as Flink does.")
     parser.add_argument("--version", action="version", version=f"flinkmem {__version__}")
@@ -208,6 +221,10 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--container", default=DEFAULT_CONTAINER, help="JobManager container name")
     check.set_defaults(func=cmd_check)
 
+    serve = sub.add_parser("serve", help="run the admission webhooks and the controller")
+    add_serve_arguments(serve)
+    serve.add_argument("--verbose", action="store_true", help="debug logging")
+    serve.set_defaults(func=cmd_serve)
     return parser
 
 

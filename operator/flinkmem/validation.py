@@ -6,6 +6,7 @@ differ only in what they do with the conflicts (refuse, warn, record) and how th
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +17,7 @@ from flinkmem.engine.sizes import format_size
 from flinkmem.jvmopts import java_opts_sources, memory_flags
 from flinkmem.sizing import ContainerMemory, container_memory
 
-__all__ = ["WARNING_LIMIT", "Finding", "Validation", "validate_deployment"]
+__all__ = ["WARNING_LIMIT", "Finding", "Validation", "validate_deployment", "warning_lines"]
 
 # kubectl prints each admission warning on its own line; long ones wrap badly.
 WARNING_LIMIT = 120
@@ -28,9 +29,10 @@ class Finding:
     message: str
     fields: tuple[str, ...] = ()
 
-    @property
-    def short(self) -> str:
-        return self.message if len(self.message) <= WARNING_LIMIT else self.message[: WARNING_LIMIT - 1] + "…"
+
+def warning_lines(text: str) -> list[str]:
+    """Splits a message into kubectl warning lines of at most WARNING_LIMIT characters, losing nothing."""
+    return textwrap.wrap(text, WARNING_LIMIT, break_long_words=True, break_on_hyphens=False) or [""]
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,86 @@
+"""Admission decisions for FlinkDeployments, as plain functions over plain data.
+
+The webhook handler turns an AdmissionReview into `review_flinkdeployment(...)` and the returned
+`Decision` back into a response. An UPDATE is refused only when it changes the memory-relevant
+inputs into a conflict: metadata-only updates, status bookkeeping and updates of objects that were
+already in conflict, with their memory inputs untouched, are admitted with a warning.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from flinkmem.settings import ValidationMode
+from flinkmem.validation import Finding, Validation, validate_deployment, warning_lines
+
+__all__ = ["Decision", "memory_inputs", "review_flinkdeployment"]
+
+DENY_CODE = 422
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    outcome: str
+    code: int = 200
+    message: str = ""
+    warnings: tuple[str, ...] = ()
+    conflicts: tuple[Finding, ...] = ()
+    validation: Validation | None = None
+
+
+def _get(obj: Any, *path: str) -> Any:
+    for key in path:
+        if not isinstance(obj, Mapping):
+            return None
+        obj = obj.get(key)
+    return obj
+
+
+def memory_inputs(obj: Mapping[str, Any] | None) -> str:
+    """The raw parts of a FlinkDeployment that can change its JobManager memory, as canonical text."""
+    spec = _get(obj, "spec")
+    parts = {
+        "flinkConfiguration": _get(spec, "flinkConfiguration"),
+        "flinkVersion": _get(spec, "flinkVersion"),
+        "mode": _get(spec, "mode"),
+        "memory": _get(spec, "jobManager", "resource", "memory"),
+        "jobManagerPodTemplate": _get(spec, "jobManager", "podTemplate"),
+        "podTemplate": _get(spec, "podTemplate"),
+    }
+    return json.dumps(parts, sort_keys=True, default=str)
+
+
+def _name(obj: Mapping[str, Any]) -> str:
+    namespace = _get(obj, "metadata", "namespace")
+    name = _get(obj, "metadata", "name") or _get(obj, "metadata", "generateName") or "(unnamed)"
+    return f"{namespace}/{name}" if namespace else str(name)
+
+
+def review_flinkdeployment(
+    operation: str,
+    new: Mapping[str, Any] | None,
+    old: Mapping[str, Any] | None,
+    mode: ValidationMode,
+    container_name: str,
+) -> Decision:
+    if operation not in ("CREATE", "UPDATE") or new is None:
+        return Decision(True, "ignored")
+    validation = validate_deployment(new, container_name)
+    warnings = [line for w in validation.warnings for line in warning_lines(w.message)]
+    if validation.valid:
+        return Decision(True, "allowed", warnings=tuple(warnings), validation=validation)
+    conflicts = validation.conflicts
+    if operation == "UPDATE" and old is not None and memory_inputs(old) == memory_inputs(new):
+        warnings.extend(warning_lines(f"flinkmem: memory conflict left as it was: {validation.reason}"))
+        return Decision(True, "existing-conflict", warnings=tuple(warnings), conflicts=conflicts, validation=validation)
+    if mode is ValidationMode.ENFORCE:
+        message = f"flinkmem refused FlinkDeployment {_name(new)}: {validation.reason}"
+        return Decision(False, "denied", DENY_CODE, message, tuple(warnings), conflicts, validation)
+    if mode is ValidationMode.WARN:
+        warnings.extend(warning_lines(f"flinkmem (warn mode): {validation.reason}"))
+        return Decision(True, "warned", warnings=tuple(warnings), conflicts=conflicts, validation=validation)
+    return Decision(True, "audited", warnings=tuple(warnings), conflicts=conflicts, validation=validation)

@@ -1,0 +1,43 @@
+"""Prometheus metrics of the webhooks and the controller, in one private registry."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+__all__ = ["Metrics"]
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.admission_requests = Counter(
+            "flinkmem_admission_requests",
+            "Admission requests by webhook and decision.",
+            ["webhook", "decision"],
+            registry=self.registry,
+        )
+        self.admission_latency = Histogram(
+            "flinkmem_admission_duration_seconds",
+            "Time to answer an admission request.",
+            ["webhook"],
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+            registry=self.registry,
+        )
+        self.resolutions = Counter(
+            "flinkmem_resolutions",
+            "JobManager memory resolutions by result (valid or the broken rule).",
+            ["source", "result"],
+            registry=self.registry,
+        )
+        self.drift = Counter(
+            "flinkmem_drift_detected",
+            "JobManager pods found not matching their derived memory.",
+            ["namespace"],
+            registry=self.registry,
+        )
+        self.evictions = Counter(
+            "flinkmem_drift_evictions", "Drifted JobManager pods evicted.", ["namespace"], registry=self.registry
+        )
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)

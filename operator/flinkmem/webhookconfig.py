@@ -1,0 +1,105 @@
+"""The webhook configurations flinkmem needs, as plain objects.
+
+The Helm chart and `manifests/` render the production form (a `service` client config and a CA
+injected by cert-manager); `flinkmem serve --register-url` uses these builders for local development,
+where the API server calls the webhook by URL.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flinkmem.settings import MUTATE_ID, OPT_IN_LABEL, VALIDATE_ID, ResourceRef
+
+__all__ = ["CONFIG_NAME", "mutating_configuration", "validating_configuration"]
+
+CONFIG_NAME = "flinkmem"
+TIMEOUT_SECONDS = 5
+_EXCLUDED_NAMESPACES = ["kube-system"]
+
+
+def _client_config(base_url: str, path: str, ca_bundle: str) -> dict[str, Any]:
+    return {"url": f"{base_url.rstrip('/')}/{path}", "caBundle": ca_bundle}
+
+
+def _namespace_selector(own_namespace: str | None) -> dict[str, Any]:
+    excluded = [*_EXCLUDED_NAMESPACES, *([own_namespace] if own_namespace else [])]
+    return {"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": excluded}]}
+
+
+def validating_configuration(
+    resource: ResourceRef, base_url: str, ca_bundle: str, own_namespace: str | None = None
+) -> dict[str, Any]:
+    return {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingWebhookConfiguration",
+        "metadata": {"name": CONFIG_NAME, "labels": {"app.kubernetes.io/name": "flinkmem"}},
+        "webhooks": [
+            {
+                "name": f"{VALIDATE_ID}.flinkmem.io",
+                "clientConfig": _client_config(base_url, VALIDATE_ID, ca_bundle),
+                "rules": [
+                    {
+                        "apiGroups": [resource.group],
+                        "apiVersions": [resource.version],
+                        "resources": [resource.plural],
+                        "operations": ["CREATE", "UPDATE"],
+                        "scope": "Namespaced",
+                    }
+                ],
+                "failurePolicy": "Fail",
+                "sideEffects": "None",
+                "admissionReviewVersions": ["v1"],
+                "timeoutSeconds": TIMEOUT_SECONDS,
+                "namespaceSelector": _namespace_selector(own_namespace),
+            }
+        ],
+    }
+
+
+def mutating_configuration(base_url: str, ca_bundle: str, own_namespace: str | None = None) -> dict[str, Any]:
+    common: dict[str, Any] = {
+        "clientConfig": _client_config(base_url, MUTATE_ID, ca_bundle),
+        "rules": [
+            {
+                "apiGroups": [""],
+                "apiVersions": ["v1"],
+                "resources": ["pods"],
+                "operations": ["CREATE"],
+                "scope": "Namespaced",
+            }
+        ],
+        # Pods must never be blocked by flinkmem being down; the controller reports what it missed.
+        "failurePolicy": "Ignore",
+        "sideEffects": "NoneOnDryRun",
+        "admissionReviewVersions": ["v1"],
+        "timeoutSeconds": TIMEOUT_SECONDS,
+        "reinvocationPolicy": "Never",
+        "namespaceSelector": _namespace_selector(own_namespace),
+    }
+    return {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "MutatingWebhookConfiguration",
+        "metadata": {"name": CONFIG_NAME, "labels": {"app.kubernetes.io/name": "flinkmem"}},
+        "webhooks": [
+            {
+                "name": f"{MUTATE_ID}.flinkmem.io",
+                **common,
+                "objectSelector": {
+                    "matchExpressions": [
+                        {"key": "component", "operator": "In", "values": ["jobmanager"]},
+                        {
+                            "key": "type",
+                            "operator": "In",
+                            "values": ["flink-native-kubernetes", "flink-standalone-kubernetes"],
+                        },
+                    ]
+                },
+            },
+            {
+                "name": f"opt-in.{MUTATE_ID}.flinkmem.io",
+                **common,
+                "objectSelector": {"matchLabels": {OPT_IN_LABEL: "true"}},
+            },
+        ],
+    }
