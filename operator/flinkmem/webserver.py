@@ -16,7 +16,7 @@ import json
 import logging
 import ssl
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -137,7 +137,7 @@ class WebhookServer:
         context.load_cert_chain(self.certfile, self.keyfile)
         return context
 
-    async def __call__(self, fn: Any) -> AsyncIterator[dict[str, Any]]:
+    async def __call__(self, fn: Any) -> AsyncGenerator[dict[str, Any], None]:
         context = self._context()
 
         async def serve(request: aiohttp.web.Request) -> aiohttp.web.Response:

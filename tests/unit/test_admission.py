@@ -1,0 +1,127 @@
+from __future__ import annotations
+
+import copy
+
+from flinkmem.admission import memory_inputs, review_flinkdeployment
+from flinkmem.settings import ValidationMode
+from flinkmem.validation import WARNING_LIMIT
+from tests.unit.fixtures import container_template, flinkdeployment
+
+ENFORCE, WARN, AUDIT = ValidationMode.ENFORCE, ValidationMode.WARN, ValidationMode.AUDIT
+CONFLICT = {"jobmanager.memory.heap.size": "2g"}  # with memory 1g: heap does not fit the process
+
+
+def test_valid_create_is_allowed_without_conflicts() -> None:
+    decision = review_flinkdeployment("CREATE", flinkdeployment(), None, ENFORCE, "flink-main-container")
+    assert decision.allowed
+    assert decision.outcome == "allowed"
+    assert decision.conflicts == ()
+
+
+def test_conflicting_create_is_denied_with_422_naming_options_and_fix() -> None:
+    obj = flinkdeployment(CONFLICT, memory="1g")
+    decision = review_flinkdeployment("CREATE", obj, None, ENFORCE, "flink-main-container")
+    assert not decision.allowed
+    assert decision.code == 422
+    assert "jobs/demo" in decision.message
+    assert "jobmanager.memory.process.size" in decision.message
+    assert "Fix:" in decision.message
+    assert decision.conflicts[0].code == "process-below-flink-plus-metaspace"
+
+
+def test_warn_mode_admits_conflicts_as_short_warnings() -> None:
+    obj = flinkdeployment(CONFLICT, memory="1g")
+    decision = review_flinkdeployment("CREATE", obj, None, WARN, "flink-main-container")
+    assert decision.allowed and decision.outcome == "warned"
+    assert any("warn mode" in w for w in decision.warnings)
+    assert all(len(w) <= WARNING_LIMIT for w in decision.warnings)
+    # Wrapping keeps every word of the conflict across the lines.
+    joined = " ".join(decision.warnings)
+    assert "jobmanager.memory.process.size" in joined
+
+
+def test_audit_mode_admits_silently_but_keeps_the_conflicts() -> None:
+    obj = flinkdeployment(CONFLICT, memory="1g")
+    decision = review_flinkdeployment("CREATE", obj, None, AUDIT, "flink-main-container")
+    assert decision.allowed and decision.outcome == "audited"
+    assert decision.conflicts
+    assert not any("flinkmem" in w for w in decision.warnings)
+
+
+def test_update_into_conflict_is_denied() -> None:
+    old = flinkdeployment()
+    new = flinkdeployment(CONFLICT, memory="1g")
+    decision = review_flinkdeployment("UPDATE", new, old, ENFORCE, "flink-main-container")
+    assert not decision.allowed
+
+
+def test_metadata_only_update_of_conflicting_object_passes_with_warning() -> None:
+    old = flinkdeployment(CONFLICT, memory="1g")
+    new = copy.deepcopy(old)
+    new["metadata"]["labels"] = {"team": "data"}
+    new["metadata"]["finalizers"] = ["flinkdeployments.flink.apache.org/finalizer"]
+    new["status"] = {"lifecycleState": "DEPLOYED"}
+    decision = review_flinkdeployment("UPDATE", new, old, ENFORCE, "flink-main-container")
+    assert decision.allowed
+    assert decision.outcome == "existing-conflict"
+    assert any("left as it was" in w for w in decision.warnings)
+
+
+def test_update_changing_memory_inputs_of_conflicting_object_is_denied() -> None:
+    old = flinkdeployment(CONFLICT, memory="1g")
+    new = flinkdeployment({"jobmanager.memory.heap.size": "3g"}, memory="1g")
+    decision = review_flinkdeployment("UPDATE", new, old, ENFORCE, "flink-main-container")
+    assert not decision.allowed
+
+
+def test_delete_is_never_blocked() -> None:
+    old = flinkdeployment(CONFLICT, memory="1g")
+    decision = review_flinkdeployment("DELETE", None, old, ENFORCE, "flink-main-container")
+    assert decision.allowed
+
+
+def test_template_limit_below_process_is_a_conflict() -> None:
+    obj = flinkdeployment(memory="2g", jm_template=container_template(limit="1Gi"))
+    decision = review_flinkdeployment("CREATE", obj, None, ENFORCE, "flink-main-container")
+    assert not decision.allowed
+    assert decision.conflicts[0].code == "template-limit-below-process"
+
+
+def test_java_opts_xmx_contradicting_heap_is_a_conflict() -> None:
+    obj = flinkdeployment({"env.java.opts.jobmanager": "-Xmx4g -XX:+UseG1GC"})
+    decision = review_flinkdeployment("CREATE", obj, None, ENFORCE, "flink-main-container")
+    assert not decision.allowed
+    assert decision.conflicts[0].code == "java-opts-heap-conflict"
+    assert "env.java.opts.jobmanager" in decision.message
+
+
+def test_overridden_process_size_is_warned() -> None:
+    obj = flinkdeployment({"jobmanager.memory.process.size": "4g"}, memory="2g")
+    decision = review_flinkdeployment("CREATE", obj, None, ENFORCE, "flink-main-container")
+    assert decision.allowed
+    assert any("replaces jobmanager.memory.process.size" in w for w in decision.warnings)
+
+
+def test_legacy_key_on_flink_2_is_warned() -> None:
+    obj = flinkdeployment({"jobmanager.heap.size": "1g"}, version="v2_1")
+    decision = review_flinkdeployment("CREATE", obj, None, ENFORCE, "flink-main-container")
+    assert decision.allowed
+    assert any("jobmanager.heap.size is ignored" in w for w in decision.warnings)
+
+
+def test_malformed_spec_is_denied_naming_the_field() -> None:
+    obj = flinkdeployment()
+    obj["spec"]["flinkVersion"] = "v0_9"
+    decision = review_flinkdeployment("CREATE", obj, None, ENFORCE, "flink-main-container")
+    assert not decision.allowed
+    assert "spec.flinkVersion" in decision.message
+
+
+def test_memory_inputs_ignore_metadata_and_status() -> None:
+    a = flinkdeployment()
+    b = copy.deepcopy(a)
+    b["metadata"]["annotations"] = {"x": "y"}
+    b["status"] = {"error": "boom"}
+    assert memory_inputs(a) == memory_inputs(b)
+    b["spec"]["jobManager"]["resource"]["memory"] = "2g"
+    assert memory_inputs(a) != memory_inputs(b)

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import copy
+import json
+
+from flinkmem.controller import pod_drift, reconcile_deployment
+from flinkmem.podpatch import RESOLVED_ANNOTATION, apply_plan, plan_pod
+from flinkmem.validation import validate_deployment
+from tests.unit.fixtures import flinkdeployment, jobmanager_pod
+
+CONTAINER = "flink-main-container"
+
+
+def test_valid_deployment_resolves_with_normal_event() -> None:
+    result = reconcile_deployment(flinkdeployment(memory="1600m"), CONTAINER)
+    assert result.changed
+    assert (result.event_type, result.reason) == ("Normal", "MemoryResolved")
+    data = json.loads(result.annotation)
+    assert data["valid"] is True
+    assert data["jvmHeap"] == 1073741824  # spec vector C01
+    assert "-Xmx1073741824" in result.message
+
+
+def test_conflict_gives_warning_event() -> None:
+    result = reconcile_deployment(flinkdeployment({"jobmanager.memory.heap.size": "2g"}, memory="1g"), CONTAINER)
+    assert (result.event_type, result.reason) == ("Warning", "MemoryConflict")
+    assert json.loads(result.annotation)["valid"] is False
+    assert "jobmanager.memory.process.size" in result.message
+
+
+def test_unchanged_annotation_means_no_new_work() -> None:
+    obj = flinkdeployment(memory="1600m")
+    first = reconcile_deployment(obj, CONTAINER)
+    obj = copy.deepcopy(obj)
+    obj["metadata"]["annotations"] = {RESOLVED_ANNOTATION: first.annotation}
+    assert not reconcile_deployment(obj, CONTAINER).changed
+
+
+def test_unmutated_pod_drifts_and_mutated_pod_does_not() -> None:
+    deployment = flinkdeployment(memory="2g")
+    pod = jobmanager_pod()
+    drift = pod_drift(pod, deployment, CONTAINER)
+    assert drift is not None
+    assert any(d.startswith("limits.memory") for d in drift.differences)
+    assert "FLINK_ENV_JAVA_OPTS_JM" in drift.message
+    plan = plan_pod(pod, validate_deployment(deployment), CONTAINER)
+    assert plan is not None
+    apply_plan(pod, plan)
+    assert pod_drift(pod, deployment, CONTAINER) is None
+
+
+def test_annotations_alone_are_not_drift() -> None:
+    deployment = flinkdeployment(memory="2g")
+    pod = jobmanager_pod()
+    plan = plan_pod(pod, validate_deployment(deployment), CONTAINER)
+    assert plan is not None
+    apply_plan(pod, plan)
+    del pod["metadata"]["annotations"]
+    assert pod_drift(pod, deployment, CONTAINER) is None
