@@ -88,9 +88,12 @@ def register(registry: kopf.OperatorRegistry, cluster: Cluster) -> None:
             return
         validation = validate_deployment(deployment, settings.container_name)
         metrics.resolutions.labels("pod", "valid" if validation.valid else validation.conflicts[0].code).inc()
-        if not validation.valid:
+        if validation.memory is None:
             _fail_open(body, deployment, warnings, dryrun, f"FlinkDeployment {name} is invalid: {validation.reason}")
             return
+        if validation.conflicts:
+            # The memory itself resolved; the patch overrides the conflicting template limit or -Xmx.
+            warnings.extend(warning_lines(f"flinkmem applied the derived memory over: {validation.reason}"))
         plan = plan_pod(body, validation, settings.container_name)
         if plan is None:
             _fail_open(body, deployment, warnings, dryrun, f"the pod has no container named {settings.container_name}")
