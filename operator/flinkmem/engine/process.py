@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
-from flinkmem.engine.errors import MemoryConflict, MemoryOverflow, OptionValue, Rule
+from flinkmem.engine.errors import FlinkMemError, MemoryConflict, MemoryOverflow, OptionValue, Rule
 from flinkmem.engine.options import Config, FloatOption, MemoryOption, option_value, repr_fraction
 from flinkmem.engine.sizes import SizeOverflow, checked_add, format_size, multiply
 
@@ -244,6 +244,13 @@ class _Deriver:
         raw = overflow_guard(opts.role, lambda: multiply(flink_and_meta, inverse))
         return metaspace, self._cap(raw, rf)
 
+    def _with_min_overhead(self, size: int) -> int:
+        """`size` plus the minimum JVM overhead, for advice only: an unreadable minimum counts as zero."""
+        try:
+            return size + self.options.overhead.min.read(self.config)
+        except FlinkMemError:
+            return size
+
     def _overhead_as_remainder(self, total_flink: int) -> int:
         opts = self.options
         total_process = opts.total_process.read(self.config)
@@ -255,9 +262,9 @@ class _Deriver:
                 f"{opts.total_process.key} ({format_size(total_process)}) is smaller than the Total Flink "
                 f"Memory ({format_size(total_flink)}) plus JVM metaspace ({format_size(metaspace)}) "
                 "it must contain.",
-                f"raise {opts.total_process.key} to at least {format_size(flink_and_meta)} plus the JVM "
-                f"overhead, lower the heap/Flink memory, or remove {opts.total_process.key} and let "
-                "Flink derive it",
+                f"raise {opts.total_process.key} to at least {format_size(self._with_min_overhead(flink_and_meta))}"
+                f" (Flink memory, metaspace and the minimum JVM overhead), lower the heap/Flink memory, or remove "
+                f"{opts.total_process.key} and let Flink derive it",
                 (
                     self._value(opts.total_process, total_process),
                     OptionValue("Total Flink Memory", None, format_size(total_flink)),
