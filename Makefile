@@ -25,8 +25,8 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 lint: install
-	$(VENV)/bin/ruff check operator tests benchmarks
-	$(VENV)/bin/ruff format --check operator tests benchmarks
+	$(VENV)/bin/ruff check operator tests benchmarks examples
+	$(VENV)/bin/ruff format --check operator tests benchmarks examples
 
 typecheck: install
 	$(VENV)/bin/mypy
@@ -48,3 +48,16 @@ clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
 
 -include mk/*.mk
+
+# Runs flinkmem in the foreground against .cluster/kubeconfig (or $KUBECONFIG) for local development:
+# a generated CA, URL-registered webhooks on 127.0.0.1:9443 and the bundled CRD if none is installed.
+run: install
+	KUBECONFIG=$${KUBECONFIG:-$(CURDIR)/.cluster/kubeconfig} $(VENV)/bin/flinkmem serve \
+		--self-signed-dir $(CURDIR)/.cluster/flinkmem-certs --register-url https://127.0.0.1:9443 \
+		--bind-address 127.0.0.1 --install-crd
+
+# The README's main command: control plane up, flinkmem running, examples/ applied and explained.
+demo: tools install
+	@$(PY) -m tests.support.controlplane up
+	@status=0; $(PY) examples/demo.py || status=$$?; \
+	if [ "$(KEEP)" != "1" ]; then $(PY) -m tests.support.controlplane down; fi; exit $$status

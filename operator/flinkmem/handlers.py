@@ -46,6 +46,11 @@ def register(registry: kopf.OperatorRegistry, cluster: Cluster) -> None:
     metrics = cluster.metrics
     drift_seen: set[tuple[str, tuple[str, ...]]] = set()
 
+    @kopf.on.login(registry=registry)
+    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        # In-cluster service account, else $KUBECONFIG, as the Kubernetes client library finds them.
+        return kopf.login_via_client(**kwargs)
+
     # kopf's handler protocol names only some keyword arguments; `old` and `operation` come in **kwargs.
     @kopf.on.validate(  # type: ignore[arg-type]
         resource.group,
@@ -176,5 +181,5 @@ def register(registry: kopf.OperatorRegistry, cluster: Cluster) -> None:
         except OwnerLookupError as exc:
             logger.warning("drift check skipped: %s", exc)
 
-    del (validate_flinkdeployment, mutate_jobmanager_pod, reconcile_flinkdeployment)
+    del (login, validate_flinkdeployment, mutate_jobmanager_pod, reconcile_flinkdeployment)
     del (jobmanager_pod_event, opted_in_pod_event)

@@ -1,0 +1,143 @@
+"""Runs `flinkmem serve` as a real process against a cluster, for the e2e tests and the demo.
+
+With `keep`, the process is left running after the context (for `make demo KEEP=1`).
+The process makes its own development CA, registers URL-based webhook configurations pointing at
+127.0.0.1, installs the bundled FlinkDeployment CRD if needed, and is stopped (and its webhook
+configurations removed) when the context ends.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["RunningOperator", "free_port", "running_flinkmem"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class RunningOperator:
+    process: subprocess.Popen[bytes]
+    webhook_port: int
+    health_port: int
+    cert_dir: Path
+    log_path: Path
+
+    @property
+    def webhook_url(self) -> str:
+        return f"https://127.0.0.1:{self.webhook_port}"
+
+    @property
+    def ca_file(self) -> Path:
+        return self.cert_dir / "ca.crt"
+
+    def ssl_context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=str(self.ca_file))
+
+    def get(self, path: str) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.health_port}{path}", timeout=5) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+
+    def metrics(self) -> str:
+        return self.get("/metrics")[1]
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+
+def _kubectl(kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["kubectl", "--kubeconfig", str(kubeconfig), *args], capture_output=True, text=True, timeout=60
+    )
+
+
+@contextmanager
+def running_flinkmem(
+    kubeconfig: Path,
+    workdir: Path,
+    extra_args: Sequence[str] = (),
+    *,
+    unregister: bool = True,
+    keep: bool = False,
+    ready_timeout: float = 60.0,
+) -> Iterator[RunningOperator]:
+    workdir.mkdir(parents=True, exist_ok=True)
+    webhook_port, health_port = free_port(), free_port()
+    cert_dir = workdir / "certs"
+    log_path = workdir / f"flinkmem-{webhook_port}.log"
+    command = [
+        sys.executable,
+        "-m",
+        "flinkmem",
+        "serve",
+        "--self-signed-dir",
+        str(cert_dir),
+        "--register-url",
+        f"https://127.0.0.1:{webhook_port}",
+        "--webhook-port",
+        str(webhook_port),
+        "--health-port",
+        str(health_port),
+        "--bind-address",
+        "127.0.0.1",
+        "--install-crd",
+        *extra_args,
+    ]
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    running = RunningOperator(process, webhook_port, health_port, cert_dir, log_path)
+    try:
+        deadline = time.monotonic() + ready_timeout
+        while True:
+            if not running.alive():
+                raise RuntimeError(f"flinkmem serve exited early:\n{running.log()[-4000:]}")
+            try:
+                if running.get("/readyz")[0] == 200:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"flinkmem serve not ready in {ready_timeout}s:\n{running.log()[-4000:]}")
+            time.sleep(0.2)
+        _kubectl(kubeconfig, "wait", "--for=condition=Established", "crd/flinkdeployments.flink.apache.org")
+        yield running
+    finally:
+        if running.alive() and not keep:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
+        if unregister:
+            _kubectl(
+                kubeconfig,
+                "delete",
+                "validatingwebhookconfiguration/flinkmem",
+                "mutatingwebhookconfiguration/flinkmem",
+                "--ignore-not-found",
+            )
