@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.differential import flinkref
-from tests.differential.vectors import VECTORS, Fails, Ok, SpecVector, spec_vectors
+from tests.differential.vectors import FAILURE_TEXT, VECTORS, Fails, Ok, SpecVector, spec_vectors
 from tests.support.flinkdist import FLINK_VERSIONS
 
 pytestmark = pytest.mark.differential
@@ -25,23 +25,6 @@ MIN_HEAP = 128 << 20
 ICE = "org.apache.flink.configuration.IllegalConfigurationException: "
 LEGACY_PREFIX = ICE + "JobManager memory configuration failed: "
 
-# What each failure id looks like in the message chain (2.3.0 wording; 1.x adds LEGACY_PREFIX to ICEs).
-FAILURE_TEXT = {
-    "E1": "need to be configured explicitly",
-    "E2": "Sum of configured JVM Metaspace",
-    "E3": "is less than the configured Off-heap Memory",
-    "E4": "does not match the configured Total Flink Memory",
-    "E5": "exceeds the configured Total Flink Memory",
-    "E6": "Inconsistently configured",
-    "E7": "is not in configured JVM Overhead range",
-    "E9": "is less than the sum of the derived Total Flink Memory",
-    "E10": "Cannot read memory size from config option",
-    "E11": "for key 'jobmanager.memory.jvm-overhead.fraction'",
-    "E12": "Unrecognized option for boolean",
-    "E13": "java.lang.ArithmeticException: long overflow",
-    "E16": "must not be less than 0",
-    "INT": "for key 'jobmanager.heap.mb'",
-}
 NOT_CONFIGURATION_EXCEPTIONS = {"E11", "E12", "E13", "INT"}
 
 

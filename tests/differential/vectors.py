@@ -17,6 +17,7 @@ from typing import Any, Final, TypeAlias
 
 __all__ = [
     "ALL_KEYS",
+    "FAILURE_TEXT",
     "VECTORS",
     "Fails",
     "Kubernetes",
@@ -55,6 +56,26 @@ DEFAULT_OFF_HEAP: Final = 128 * MIB
 DEFAULT_METASPACE: Final = 256 * MIB
 DEFAULT_OVERHEAD_MIN: Final = 192 * MIB
 DEFAULT_OVERHEAD_MAX: Final = GIB
+
+
+# What each failure id looks like in the harness's error chain (2.3.0 wording; 1.x prefixes the
+# IllegalConfigurationExceptions with "JobManager memory configuration failed: ").
+FAILURE_TEXT: Final[dict[str, str]] = {
+    "E1": "need to be configured explicitly",
+    "E2": "Sum of configured JVM Metaspace",
+    "E3": "is less than the configured Off-heap Memory",
+    "E4": "does not match the configured Total Flink Memory",
+    "E5": "exceeds the configured Total Flink Memory",
+    "E6": "Inconsistently configured",
+    "E7": "is not in configured JVM Overhead range",
+    "E9": "is less than the sum of the derived Total Flink Memory",
+    "E10": "Cannot read memory size from config option",
+    "E11": "for key 'jobmanager.memory.jvm-overhead.fraction'",
+    "E12": "Unrecognized option for boolean",
+    "E13": "java.lang.ArithmeticException: long overflow",
+    "E16": "must not be less than 0",
+    "INT": "for key 'jobmanager.heap.mb'",
+}
 
 
 def version_line(version: str) -> str:
