@@ -1,0 +1,201 @@
+#!/usr/bin/env bash
+# Build the pinned control-plane binaries from the Go module proxy and cache them outside the repo.
+#
+#   hack/tools.sh          build what is missing, then print the tool directory (last line of output)
+#   hack/tools.sh --dir    print the tool directory only, building nothing
+#
+# Layout under ${FLINKMEM_CACHE:-$HOME/.cache/flinkmem}/bin:
+#   kubernetes-<v>/{kube-apiserver,kube-controller-manager,kubectl}
+#   etcd-<v>/etcd
+#   helm-<v>/helm
+#   k8s-<v>_etcd-<v>_helm-<v>/   symlinks to all of the above: the tool directory
+# A component directory only appears once its build has fully succeeded (built in a scratch
+# directory, then renamed), so an interrupted build is simply redone on the next run.
+set -euo pipefail
+shopt -s inherit_errexit
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=versions.env
+eval "$(grep -E '^[A-Z_]+=' "$here/versions.env" | sed -E 's/^([A-Z_]+)=(.*)$/: "${\1:=\2}"/')"
+: "${KUBERNETES_VERSION:?}" "${ETCD_VERSION:?}" "${HELM_VERSION:?}"
+
+cache=${FLINKMEM_CACHE:-$HOME/.cache/flinkmem}
+bin=$cache/bin
+k8s_dir=$bin/kubernetes-$KUBERNETES_VERSION
+etcd_dir=$bin/etcd-$ETCD_VERSION
+helm_dir=$bin/helm-$HELM_VERSION
+tool_dir=$bin/k8s-${KUBERNETES_VERSION}_etcd-${ETCD_VERSION}_helm-${HELM_VERSION}
+
+if [[ ${1:-} == --dir ]]; then
+    echo "$tool_dir"
+    exit 0
+fi
+
+complete() {
+    [[ -x $tool_dir/kube-apiserver && -x $tool_dir/kube-controller-manager && -x $tool_dir/kubectl \
+        && -x $tool_dir/etcd && -x $tool_dir/helm ]]
+}
+if complete; then
+    echo "$tool_dir"
+    exit 0
+fi
+
+command -v go >/dev/null || { echo "tools.sh: the go command is needed to build the tools" >&2; exit 1; }
+export GOTOOLCHAIN=local CGO_ENABLED=0
+export GOFLAGS="-mod=mod -buildvcs=false -p=${TOOLS_BUILD_JOBS:-2}"
+mkdir -p "$bin" "$cache/work"
+
+# One build at a time per cache: a second `make tools` waits, then finds everything built.
+exec 9>"$bin/.lock"
+flock 9
+
+log() { printf '[tools %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+# quietly CMD...: run CMD with its chatter in quiet.log; show that log only if CMD fails
+quietly() {
+    "$@" >quiet.log 2>&1 || { cat quiet.log >&2; echo "tools.sh: failed: $*" >&2; return 1; }
+}
+
+# new_module DIR NAME: a fresh scratch directory holding an empty module
+new_module() {
+    rm -rf "$1"
+    mkdir -p "$1"
+    (cd "$1" && go mod init "$2" >/dev/null 2>&1)
+}
+
+# gomod_json MODULE@VERSION: the module's own go.mod, as `go mod edit -json` prints it
+gomod_json() {
+    local file
+    file=$(go mod download -json "$1" | python3 -c '
+import json, sys
+info = json.load(sys.stdin)
+if "GoMod" not in info:
+    sys.exit("tools.sh: cannot download " + sys.argv[1] + ": " + str(info.get("Error", info)))
+print(info["GoMod"])' "$1")
+    go mod edit -json "$file"
+}
+
+# install_dir SCRATCH_OUT DEST: move a finished build into place atomically
+install_dir() {
+    rm -rf "$2.old"
+    [[ -e $2 ]] && mv "$2" "$2.old"
+    mv "$1" "$2"
+    rm -rf "$2.old"
+}
+
+build_kubernetes() {
+    local v=$KUBERNETES_VERSION work=$cache/work/kubernetes-$KUBERNETES_VERSION
+    local minor staging ldflags kv mod
+    minor=$(cut -d. -f2 <<<"${v#v}")
+    staging=v0.${v#v1.}
+    log "building kube-apiserver, kube-controller-manager, kubectl $v (staging modules at $staging)"
+    new_module "$work" local.invalid/flinkmem-kubernetes
+    cd "$work"
+    # The staging modules are required at v0.0.0 and replaced by ./staging/src/... in kubernetes'
+    # go.mod; both are meaningless outside its repository. Pin each to its published release.
+    gomod_json "k8s.io/kubernetes@$v" >kubernetes.gomod.json
+    python3 - kubernetes.gomod.json >staging.txt 3>edits.txt <<'PY'
+import json, os, sys
+mod = json.load(open(sys.argv[1]))
+names = {r["Path"] for r in mod.get("Require") or [] if r["Path"].startswith("k8s.io/") and r["Version"] == "v0.0.0"}
+names |= {r["Old"]["Path"] for r in mod.get("Replace") or [] if r["New"]["Path"].startswith("./staging/")}
+print("\n".join(sorted(names)))
+with os.fdopen(3, "w") as out:
+    for setting in mod.get("GoDebug") or []:
+        print(f"-godebug={setting['Key']}={setting['Value']}", file=out)
+    for excluded in mod.get("Exclude") or []:
+        print(f"-exclude={excluded['Path']}@{excluded['Version']}", file=out)
+PY
+    # Mirror kubernetes' own GODEBUG defaults and excludes, which a dependency's go.mod cannot impose.
+    xargs -r go mod edit <edits.txt
+    while read -r mod; do go mod edit -replace="$mod=$mod@$staging"; done <staging.txt
+    log "$(wc -l <staging.txt) staging modules replaced; resolving dependencies"
+    local started=$SECONDS
+    quietly go get -tool "k8s.io/kubernetes/cmd/kube-apiserver@$v" "k8s.io/kubernetes/cmd/kube-controller-manager@$v" \
+        "k8s.io/kubernetes/cmd/kubectl@$v"
+    log "dependencies resolved in $((SECONDS - started)) s"
+    # Without these the binaries report v0.0.0-master, which breaks version checks everywhere.
+    ldflags="-s -w"
+    for kv in "gitVersion=$v" gitMajor=1 "gitMinor=$minor" gitTreeState=clean \
+        "buildDate=$(date -u +%Y-%m-%dT%H:%M:%SZ)"; do
+        ldflags+=" -X k8s.io/component-base/version.$kv -X k8s.io/client-go/pkg/version.$kv"
+    done
+    mkdir -p out
+    started=$SECONDS
+    go build -trimpath -tags selinux,notest,grpcnotrace -ldflags "$ldflags" -o out/ \
+        k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager
+    log "kube-apiserver + kube-controller-manager built in $((SECONDS - started)) s"
+    started=$SECONDS
+    go build -trimpath -tags selinux,notest,grpcnotrace -ldflags "$ldflags" -o out/ \
+        k8s.io/kubernetes/cmd/kubectl
+    log "kubectl built in $((SECONDS - started)) s"
+    out/kube-apiserver --version >&2
+    install_dir "$work/out" "$k8s_dir"
+    cd "$cache" && rm -rf "$work"
+}
+
+build_etcd() {
+    local v=$ETCD_VERSION work=$cache/work/etcd-$ETCD_VERSION started=$SECONDS
+    log "building etcd $v"
+    new_module "$work" local.invalid/flinkmem-etcd
+    cd "$work"
+    # server/v3's go.mod replaces its siblings with ../ paths, so `go install` refuses it; as a plain
+    # requirement those replaces are ignored and its require lines pin the siblings to the same tag.
+    quietly go get -tool "go.etcd.io/etcd/server/v3@$v"
+    mkdir -p out
+    go build -trimpath -ldflags "-s -w" -o out/etcd go.etcd.io/etcd/server/v3
+    log "etcd built in $((SECONDS - started)) s"
+    out/etcd --version >&2
+    install_dir "$work/out" "$etcd_dir"
+    cd "$cache" && rm -rf "$work"
+}
+
+build_helm() {
+    local v=$HELM_VERSION work=$cache/work/helm-$HELM_VERSION started=$SECONDS minor pkg ldflags
+    log "building helm $v"
+    new_module "$work" local.invalid/flinkmem-helm
+    cd "$work"
+    # Helm 3 reports Kubernetes v1.20 as its default capabilities unless told the client-go minor.
+    gomod_json "helm.sh/helm/v3@$v" >helm.gomod.json
+    minor=$(python3 -c '
+import json, sys
+for r in json.load(open(sys.argv[1]))["Require"]:
+    if r["Path"] == "k8s.io/client-go":
+        print(r["Version"].split(".")[1])' helm.gomod.json)
+    quietly go get -tool "helm.sh/helm/v3/cmd/helm@$v"
+    ldflags="-s -w -X helm.sh/helm/v3/internal/version.version=$v"
+    for pkg in helm.sh/helm/v3/pkg/chartutil helm.sh/helm/v3/pkg/lint/rules; do
+        ldflags+=" -X $pkg.k8sVersionMajor=1 -X $pkg.k8sVersionMinor=$minor"
+    done
+    mkdir -p out
+    go build -trimpath -ldflags "$ldflags" -o out/helm helm.sh/helm/v3/cmd/helm
+    log "helm built in $((SECONDS - started)) s"
+    out/helm version >&2
+    install_dir "$work/out" "$helm_dir"
+    cd "$cache" && rm -rf "$work"
+}
+
+main() {
+    # Plain `if`s: in `test || build_x`, bash would run build_x with `set -e` switched off.
+    if [[ ! -x $etcd_dir/etcd ]]; then
+        build_etcd
+    fi
+    if [[ ! -x $k8s_dir/kube-apiserver || ! -x $k8s_dir/kube-controller-manager || ! -x $k8s_dir/kubectl ]]; then
+        build_kubernetes
+    fi
+    if [[ ! -x $helm_dir/helm ]]; then
+        build_helm
+    fi
+
+    mkdir -p "$tool_dir.tmp"
+    for f in "$k8s_dir"/kube-apiserver "$k8s_dir"/kube-controller-manager "$k8s_dir"/kubectl \
+        "$etcd_dir"/etcd "$helm_dir"/helm; do
+        ln -sfn "../$(basename "$(dirname "$f")")/$(basename "$f")" "$tool_dir.tmp/$(basename "$f")"
+    done
+    install_dir "$tool_dir.tmp" "$tool_dir"
+    echo "$tool_dir"
+}
+
+# Bash reads a script as it runs it: keep the long work inside main and exit on the same line, so
+# editing this file during a build cannot make bash run half a line of the new text.
+main "$@"; exit

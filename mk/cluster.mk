@@ -1,0 +1,21 @@
+# Local Kubernetes control plane (etcd + kube-apiserver + kube-controller-manager on 127.0.0.1).
+# See docs/local-control-plane.md.
+
+.PHONY: tools cluster-up cluster-down cluster-status
+
+# Builds the pinned binaries into $(FLINKMEM_CACHE)/bin once; the last line printed is their directory.
+# Needs only go, bash and python3 (no venv).
+tools:
+	@bash hack/tools.sh
+
+# Ready when it returns; a second call while up does nothing. Admin kubeconfig: .cluster/kubeconfig
+cluster-up: tools install
+	@$(PY) -m tests.support.controlplane up
+
+# Stops exactly the processes cluster-up recorded in .cluster/state.json, removes its data (keeps logs).
+cluster-down:
+	@if [ -x $(PY) ]; then $(PY) -m tests.support.controlplane down; \
+	else python3 -m tests.support.controlplane down; fi
+
+cluster-status: install
+	@$(PY) -m tests.support.controlplane status
