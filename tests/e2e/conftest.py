@@ -2,7 +2,8 @@
 
 ``cluster`` (session): a :class:`tests.support.controlplane.Cluster`. Which cluster:
 
-- ``$KUBECONFIG`` if set, e.g. a kind cluster (``tests/e2e/kind-config.yaml``); never started or stopped;
+- ``$KUBECONFIG`` if set (and not ``.cluster/kubeconfig``), e.g. a kind cluster
+  (``tests/e2e/kind-config.yaml``); never started or stopped;
 - else the local control plane of ``make cluster-up`` (``.cluster/kubeconfig``), left running;
 - else a local control plane started for this session and stopped when it ends.
 

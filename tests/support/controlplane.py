@@ -42,13 +42,16 @@ import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+if TYPE_CHECKING:
+    from kubernetes.client import ApiClient
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STATE_DIR = REPO_ROOT / ".cluster"
@@ -69,6 +72,13 @@ T = TypeVar("T")
 
 class ControlPlaneError(RuntimeError):
     """The local control plane could not be started, reached or stopped."""
+
+
+class KubectlError(subprocess.CalledProcessError):
+    """kubectl failed; unlike its base class, the message includes kubectl's stderr."""
+
+    def __str__(self) -> str:
+        return f"{super().__str__()}\n{self.stderr}"
 
 
 class _ComponentExited(ControlPlaneError):
@@ -110,22 +120,21 @@ class Cluster:
     ) -> subprocess.CompletedProcess[str]:
         """Run kubectl with this cluster's kubeconfig; text output captured.
 
-        With ``check`` (the default) a non-zero exit raises :class:`subprocess.CalledProcessError`
-        whose message includes kubectl's stderr.
+        With ``check`` (the default) a non-zero exit raises :class:`KubectlError` (a
+        :class:`subprocess.CalledProcessError` whose message includes kubectl's stderr).
         """
         cmd = [self.kubectl_bin, "--kubeconfig", str(self.kubeconfig), *args]
         proc = subprocess.run(cmd, input=input, capture_output=True, text=True, timeout=timeout, check=False)
         if check and proc.returncode != 0:
-            raise subprocess.CalledProcessError(
-                proc.returncode, cmd, proc.stdout, f"{proc.stderr}\n(kubectl {' '.join(args)})"
-            )
+            raise KubectlError(proc.returncode, cmd, proc.stdout, proc.stderr)
         return proc
 
-    def api_client(self) -> Any:
+    def api_client(self) -> ApiClient:
         """A new ``kubernetes.client.ApiClient`` for this kubeconfig (close it, or use it in ``with``)."""
         from kubernetes import config
 
-        return config.new_client_from_config(config_file=str(self.kubeconfig))  # type: ignore[no-untyped-call]
+        client: ApiClient = config.new_client_from_config(config_file=str(self.kubeconfig))  # type: ignore[no-untyped-call]
+        return client
 
     def with_token(self, token: str, name: str) -> Cluster:
         """The same cluster seen by whoever holds a bearer ``token`` (e.g. from the TokenRequest API).
@@ -189,12 +198,12 @@ def write_kubeconfig(path: Path, *, server: str, ca_pem: bytes, user: dict[str, 
 
 
 def _write_private(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically, mode 0600."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     with os.fdopen(fd, "wb") as out:
         out.write(data)
-    tmp.replace(path)
+    os.replace(tmp, path)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -776,7 +785,8 @@ def _kubeconfig_endpoint(kubeconfig: str, scratch: Path) -> tuple[str, Path]:
 def session_cluster(scratch_dir: Path, layout: Layout = Layout()) -> Iterator[Cluster]:
     """The cluster a test session runs against, for the duration of the ``with`` block.
 
-    1. ``$KUBECONFIG`` if set (e.g. a kind cluster): used as is, never started or stopped.
+    1. ``$KUBECONFIG`` if set to anything but ``.cluster/kubeconfig`` (e.g. a kind cluster): used as
+       is, never started or stopped.
     2. Else the local control plane in ``.cluster/`` if it is up (``make cluster-up``): used, left up.
     3. Else a local control plane started here, stopped when the block ends (and, should this
        process die, by SIGTERM from the kernel).
@@ -786,7 +796,7 @@ def session_cluster(scratch_dir: Path, layout: Layout = Layout()) -> Iterator[Cl
     """
     kubectl = kubectl_binary()
     external = os.environ.get("KUBECONFIG")
-    if external:
+    if external and Path(external).resolve() != layout.kubeconfig.resolve():
         server, ca = _kubeconfig_endpoint(external, scratch_dir)
         yield Cluster(Path(external), server, ca, kubectl_bin=kubectl, scratch_dir=scratch_dir)
         return
