@@ -6,6 +6,7 @@ evictions, and, for local development only, create CRDs and webhook configuratio
 
 from __future__ import annotations
 
+import datetime
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -61,6 +62,35 @@ class Cluster:
         except Exception as exc:
             raise OwnerLookupError(f"reading {resource.plural} {namespace}/{name} failed: {exc}") from None
         return cast(Mapping[str, Any], obj)
+
+    def post_event(self, target: Mapping[str, Any], type_: str, reason: str, message: str) -> None:
+        """Posts a core/v1 Event about `target` (used where kopf's own poster is not available)."""
+        meta = target.get("metadata") or {}
+        namespace = meta.get("namespace") or "default"
+        now = datetime.datetime.now(datetime.UTC)
+        event = client.CoreV1Event(
+            metadata=client.V1ObjectMeta(generate_name=f"{meta.get('name', 'flinkmem')}.", namespace=namespace),
+            involved_object=client.V1ObjectReference(
+                api_version=target.get("apiVersion"),
+                kind=target.get("kind"),
+                name=meta.get("name"),
+                namespace=namespace,
+                uid=meta.get("uid"),
+            ),
+            reason=reason,
+            message=message[:1024],
+            type=type_,
+            source=client.V1EventSource(component="flinkmem"),
+            reporting_component="flinkmem",
+            reporting_instance="flinkmem",
+            first_timestamp=now,
+            last_timestamp=now,
+            count=1,
+        )
+        try:
+            client.CoreV1Api(self.api).create_namespaced_event(namespace, event)
+        except Exception as exc:
+            logger.warning("posting the %s event failed: %s", reason, exc)
 
     def evict_pod(self, namespace: str, name: str) -> bool:
         body = client.V1Eviction(metadata=client.V1ObjectMeta(name=name, namespace=namespace))

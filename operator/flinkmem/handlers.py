@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from typing import Any, cast
@@ -45,6 +46,7 @@ def register(registry: kopf.OperatorRegistry, cluster: Cluster) -> None:
     resource = settings.resource
     metrics = cluster.metrics
     drift_seen: set[tuple[str, tuple[str, ...]]] = set()
+    background: set[asyncio.Task[None]] = set()
 
     @kopf.on.login(registry=registry)
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
@@ -80,47 +82,63 @@ def register(registry: kopf.OperatorRegistry, cluster: Cluster) -> None:
         if not decision.allowed:
             raise kopf.AdmissionError(decision.message, code=decision.code)
 
-    def mutate(body: kopf.Body, patch: kopf.Patch, warnings: list[str], dryrun: bool) -> None:
+    async def mutate(body: kopf.Body, patch: kopf.Patch, warnings: list[str], dryrun: bool) -> None:
         labels = body.metadata.labels
         namespace = body.metadata.namespace
         if not settings.pod_mutation or not is_jobmanager_pod(labels) or not _watched(cluster, namespace):
             return
         name = owner_deployment_name(labels)
-        deployment = cluster.get_deployment(namespace, name) if (namespace and name) else None
+        deployment = await _get_deployment(namespace, name)
         if deployment is None:
             reason = f"no {resource.plural} named {name!r} in namespace {namespace!r} (from the pod's app label)"
-            _fail_open(body, None, warnings, dryrun, reason)
+            await _fail_open(body, None, warnings, dryrun, reason)
             return
         validation = validate_deployment(deployment, settings.container_name)
         metrics.resolutions.labels("pod", "valid" if validation.valid else validation.conflicts[0].code).inc()
         if validation.memory is None:
-            _fail_open(body, deployment, warnings, dryrun, f"FlinkDeployment {name} is invalid: {validation.reason}")
+            await _fail_open(
+                body, deployment, warnings, dryrun, f"FlinkDeployment {name} is invalid: {validation.reason}"
+            )
             return
         if validation.conflicts:
             # The memory itself resolved; the patch overrides the conflicting template limit or -Xmx.
             warnings.extend(warning_lines(f"flinkmem applied the derived memory over: {validation.reason}"))
         plan = plan_pod(body, validation, settings.container_name)
         if plan is None:
-            _fail_open(body, deployment, warnings, dryrun, f"the pod has no container named {settings.container_name}")
+            await _fail_open(
+                body, deployment, warnings, dryrun, f"the pod has no container named {settings.container_name}"
+            )
             return
         if plan.changed:
             patch.fns.append(lambda raw: apply_plan(cast(dict[str, Any], raw), plan))
 
-    def _fail_open(
+    async def _fail_open(
         body: kopf.Body, deployment: Mapping[str, Any] | None, warnings: list[str], dryrun: bool, reason: str
     ) -> None:
         warnings.extend(warning_lines(f"flinkmem left this JobManager pod unchanged: {reason}"))
         target = _event_target(body, deployment)
         if target is not None and not dryrun:
-            kopf.warn(
-                cast(kopf.Body, target), reason="MemoryNotApplied", message=f"JobManager pod left unchanged: {reason}"
+            # Admission tasks lack kopf's event-poster context; post directly, without delaying the answer.
+            message = f"JobManager pod left unchanged: {reason}"
+            task = asyncio.create_task(
+                asyncio.to_thread(cluster.post_event, target, "Warning", "MemoryNotApplied", message)
             )
+            background.add(task)
+            task.add_done_callback(background.discard)
+
+    async def _get_deployment(namespace: str | None, name: str | None) -> Mapping[str, Any] | None:
+        # The Kubernetes client blocks, so it runs in a thread; kopf's Event posting needs the loop's context.
+        if not namespace or not name:
+            return None
+        return await asyncio.to_thread(cluster.get_deployment, namespace, name)
 
     @kopf.on.mutate("", "v1", "pods", id=MUTATE_ID, operations=["CREATE"], registry=registry)
-    def mutate_jobmanager_pod(body: kopf.Body, patch: kopf.Patch, warnings: list[str], dryrun: bool, **_: Any) -> None:
+    async def mutate_jobmanager_pod(
+        body: kopf.Body, patch: kopf.Patch, warnings: list[str], dryrun: bool, **_: Any
+    ) -> None:
         # Fail open: a pod is never refused because flinkmem could not size it.
         try:
-            mutate(body, patch, warnings, dryrun)
+            await mutate(body, patch, warnings, dryrun)
         except OwnerLookupError as exc:
             warnings.extend(warning_lines(f"flinkmem left this JobManager pod unchanged: {exc}"))
         except Exception:
@@ -128,7 +146,7 @@ def register(registry: kopf.OperatorRegistry, cluster: Cluster) -> None:
             warnings.append("flinkmem left this JobManager pod unchanged: internal error (see flinkmem logs)")
 
     @kopf.on.event(resource.group, resource.version, resource.plural, registry=registry)
-    def reconcile_flinkdeployment(event: Mapping[str, Any], body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
+    async def reconcile_flinkdeployment(event: Mapping[str, Any], body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
         if event.get("type") == "DELETED" or body.metadata.get("deletionTimestamp"):
             return
         if not _watched(cluster, body.metadata.namespace):
@@ -141,14 +159,13 @@ def register(registry: kopf.OperatorRegistry, cluster: Cluster) -> None:
         patch.metadata.annotations[RESOLVED_ANNOTATION] = result.annotation
         kopf.event(body, type=result.event_type, reason=result.reason, message=result.message)
 
-    def check_pod(event: Mapping[str, Any], body: kopf.Body) -> None:
+    async def check_pod(event: Mapping[str, Any], body: kopf.Body) -> None:
         meta = body.metadata
         if event.get("type") == "DELETED" or meta.get("deletionTimestamp") or not is_jobmanager_pod(meta.labels):
             return
         if not _watched(cluster, meta.namespace):
             return
-        name = owner_deployment_name(meta.labels)
-        deployment = cluster.get_deployment(meta.namespace, name) if (meta.namespace and name) else None
+        deployment = await _get_deployment(meta.namespace, owner_deployment_name(meta.labels))
         if deployment is None:
             return
         drift = pod_drift(body, deployment, settings.container_name)
@@ -161,23 +178,28 @@ def register(registry: kopf.OperatorRegistry, cluster: Cluster) -> None:
         metrics.drift.labels(meta.namespace or "").inc()
         kopf.warn(body, reason="MemoryDrift", message=drift.message)
         evict = settings.evict_drifted and settings.validation_mode is ValidationMode.ENFORCE
-        if evict and meta.namespace and meta.name and cluster.evict_pod(meta.namespace, meta.name):
+        if (
+            evict
+            and meta.namespace
+            and meta.name
+            and await asyncio.to_thread(cluster.evict_pod, meta.namespace, meta.name)
+        ):
             metrics.evictions.labels(meta.namespace or "").inc()
             kopf.info(body, reason="MemoryDriftEvicted", message="Evicted so that it is recreated with flinkmem")
 
     @kopf.on.event("", "v1", "pods", labels={"component": "jobmanager"}, registry=registry)
-    def jobmanager_pod_event(event: Mapping[str, Any], body: kopf.Body, **_: Any) -> None:
+    async def jobmanager_pod_event(event: Mapping[str, Any], body: kopf.Body, **_: Any) -> None:
         try:
-            check_pod(event, body)
+            await check_pod(event, body)
         except OwnerLookupError as exc:
             logger.warning("drift check skipped: %s", exc)
 
     @kopf.on.event("", "v1", "pods", labels={OPT_IN_LABEL: "true"}, registry=registry)
-    def opted_in_pod_event(event: Mapping[str, Any], body: kopf.Body, **_: Any) -> None:
+    async def opted_in_pod_event(event: Mapping[str, Any], body: kopf.Body, **_: Any) -> None:
         if body.metadata.labels.get("component") == "jobmanager":
             return  # already handled by the label-selected handler above
         try:
-            check_pod(event, body)
+            await check_pod(event, body)
         except OwnerLookupError as exc:
             logger.warning("drift check skipped: %s", exc)
 

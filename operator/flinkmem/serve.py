@@ -21,11 +21,21 @@ __all__ = ["run", "serve_forever"]
 logger = logging.getLogger("flinkmem.serve")
 
 
+class _RefusalsAreNotErrors(logging.Filter):
+    """kopf logs every refused admission as an ERROR; a refusal is flinkmem working, so it is INFO."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.ERROR and "failed permanently: flinkmem refused" in record.getMessage():
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
 def serve_forever(settings: Settings, verbose: bool = False) -> int:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    logging.getLogger("kopf.objects").addFilter(_RefusalsAreNotErrors())
     asyncio.run(run(settings))
     return 0
 
