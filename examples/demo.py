@@ -21,6 +21,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.support.controlplane import kubectl_binary  # noqa: E402
 from tests.support.operator import running_flinkmem  # noqa: E402
 
 KUBECONFIG = Path(os.environ.get("KUBECONFIG") or ROOT / ".cluster" / "kubeconfig")
@@ -30,7 +31,11 @@ KEEP = os.environ.get("KEEP") == "1"
 
 def kubectl(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["kubectl", "--kubeconfig", str(KUBECONFIG), *args], input=stdin, capture_output=True, text=True, timeout=60
+        [kubectl_binary(), "--kubeconfig", str(KUBECONFIG), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
