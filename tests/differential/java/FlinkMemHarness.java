@@ -226,10 +226,7 @@ public final class FlinkMemHarness {
 
     /** The configuration `-D key=value` dynamic properties produce: every value a plain string. */
     private static Configuration toConfiguration(JsonNode node) throws InputError {
-        if (node == null || node.isNull()) {
-            return new Configuration();
-        }
-        if (!node.isObject()) {
+        if (node == null || !node.isObject()) {
             throw new InputError("config must be an object of strings");
         }
         Configuration configuration = new Configuration();
