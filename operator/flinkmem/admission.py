@@ -66,9 +66,20 @@ def review_flinkdeployment(
     old: Mapping[str, Any] | None,
     mode: ValidationMode,
     container_name: str,
+    *,
+    actor: str | None = None,
+    own_identity: str | None = None,
 ) -> Decision:
+    """The answer to one FlinkDeployment admission; `actor` is the requesting user's name.
+
+    RBAC cannot tell a metadata patch from a spec patch, so flinkmem's own identity (`own_identity`)
+    is refused here whenever it would change a spec: the controller only ever writes annotations.
+    """
     if operation not in ("CREATE", "UPDATE") or new is None:
         return Decision(True, "ignored")
+    if own_identity and actor == own_identity and _get(new, "spec") != _get(old, "spec"):
+        message = f"flinkmem never writes spec: {actor} tried to change the spec of {_name(new)}"
+        return Decision(False, "denied-self", 403, message)
     validation = validate_deployment(new, container_name)
     warnings = [line for w in validation.warnings for line in warning_lines(w.message)]
     if validation.valid:

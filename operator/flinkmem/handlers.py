@@ -63,11 +63,24 @@ def register(registry: kopf.OperatorRegistry, cluster: Cluster) -> None:
         registry=registry,
     )
     async def validate_flinkdeployment(
-        body: kopf.Body, old: kopf.Body | None, operation: str, warnings: list[str], **_: Any
+        body: kopf.Body,
+        old: kopf.Body | None,
+        operation: str,
+        warnings: list[str],
+        userinfo: Mapping[str, Any],
+        **_: Any,
     ) -> None:
         if not _watched(cluster, body.metadata.namespace):
             return
-        decision = review_flinkdeployment(operation, body, old, settings.validation_mode, settings.container_name)
+        decision = review_flinkdeployment(
+            operation,
+            body,
+            old,
+            settings.validation_mode,
+            settings.container_name,
+            actor=userinfo.get("username"),
+            own_identity=settings.service_account,
+        )
         if decision.validation is not None:
             rule = "valid" if decision.validation.valid else decision.validation.conflicts[0].code
             metrics.resolutions.labels("webhook", rule).inc()

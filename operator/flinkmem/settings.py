@@ -72,6 +72,7 @@ class Settings:
     owner_lookup_timeout: float = 2.0
     max_request_bytes: int = 8 * 1024 * 1024
     extra_sans: tuple[str, ...] = field(default_factory=tuple)
+    service_account: str | None = None
 
     @property
     def clusterwide(self) -> bool:
@@ -154,6 +155,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="development: register webhook configurations that call this base URL [FLINKMEM_REGISTER_URL]",
     )
     parser.add_argument(
+        "--service-account",
+        default=env("FLINKMEM_SERVICE_ACCOUNT"),
+        help="flinkmem's own user name (system:serviceaccount:NS:NAME); its spec writes are refused "
+        "[FLINKMEM_SERVICE_ACCOUNT]",
+    )
+    parser.add_argument(
         "--install-crd",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -190,4 +197,5 @@ def from_arguments(args: argparse.Namespace) -> Settings:
         self_signed_dir=Path(args.self_signed_dir) if args.self_signed_dir else None,
         register_url=args.register_url,
         install_crd=args.install_crd if args.install_crd is not None else _env_bool("FLINKMEM_INSTALL_CRD", False),
+        service_account=args.service_account or None,
     )

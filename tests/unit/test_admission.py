@@ -125,3 +125,21 @@ def test_memory_inputs_ignore_metadata_and_status() -> None:
     assert memory_inputs(a) == memory_inputs(b)
     b["spec"]["jobManager"]["resource"]["memory"] = "2g"
     assert memory_inputs(a) != memory_inputs(b)
+
+
+def test_own_identity_may_annotate_but_never_change_a_spec() -> None:
+    me = "system:serviceaccount:flinkmem:flinkmem"
+    old = flinkdeployment()
+    annotated = copy.deepcopy(old)
+    annotated["metadata"]["annotations"] = {"flinkmem.io/resolved-memory": "{}"}
+    ok = review_flinkdeployment("UPDATE", annotated, old, ENFORCE, "flink-main-container", actor=me, own_identity=me)
+    assert ok.allowed
+    changed = copy.deepcopy(old)
+    changed["spec"]["jobManager"]["resource"]["memory"] = "4g"
+    denied = review_flinkdeployment("UPDATE", changed, old, AUDIT, "flink-main-container", actor=me, own_identity=me)
+    assert not denied.allowed and denied.code == 403
+    assert "flinkmem never writes spec" in denied.message
+    others = review_flinkdeployment(
+        "UPDATE", changed, old, ENFORCE, "flink-main-container", actor="alice", own_identity=me
+    )
+    assert others.allowed
