@@ -90,12 +90,20 @@ def resolve_record(record: object, default_version: FlinkVersion) -> dict[str, A
     }
 
 
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
 def resolve_line(line: str, default_version: FlinkVersion) -> str:
     try:
-        record = json.loads(line)
-    except (json.JSONDecodeError, RecursionError) as exc:
+        record = json.loads(line, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:
         return json.dumps(_input_error(None, f"not valid JSON: {exc}"))
-    return json.dumps(resolve_record(record, default_version))
+    try:
+        return json.dumps(resolve_record(record, default_version), allow_nan=False)
+    except ValueError:
+        # Only an id can carry a number too large for a double (1e400); echoing it would not be JSON.
+        return json.dumps(_input_error(None, "the id is a number outside the range of a double; use a string id"))
 
 
 def resolve_lines(lines: Iterable[bytes], default_version: FlinkVersion) -> Iterator[str]:

@@ -42,14 +42,34 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _load_yaml_documents(path: Path) -> list[Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read {path}: {exc}") from None
+    text = _read_text(path)
     try:
         return [d for d in yaml.safe_load_all(text) if d is not None]
     except yaml.YAMLError as exc:
         raise UsageError(f"{path} is not valid YAML: {' '.join(str(exc).split())}") from None
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read {path}: {exc}") from None
+
+
+def _maybe_deployments(path: Path) -> list[Mapping[str, Any]]:
+    """FlinkDeployments in a file that may also be a Flink config.yaml, which PyYAML cannot always load."""
+    try:
+        return _flink_deployments(list(yaml.safe_load_all(_read_text(path))))
+    except yaml.YAMLError:
+        # A YAML 1.1 loader chokes on some valid YAML 1.2 (like a plain `=`); the Flink parser decides.
+        return []
+
+
+def _parse_version(text: str) -> FlinkVersion:
+    try:
+        return FlinkVersion.parse(text)
+    except UnsupportedInput as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _flink_deployments(documents: Sequence[Any]) -> list[Mapping[str, Any]]:
@@ -85,8 +105,8 @@ def _resolve_inputs(
     notes: list[str] = []
     if args.config_file:
         path = Path(args.config_file)
-        documents = _load_yaml_documents(path)
-        deployments = _flink_deployments(documents)
+        # flink-conf.yaml is not YAML to Flink 1.x but lines of `key: value`, so it is never parsed as YAML.
+        deployments = [] if path.name == "flink-conf.yaml" else _maybe_deployments(path)
         if deployments:
             if len(deployments) > 1:
                 raise UsageError(f"{path} holds {len(deployments)} FlinkDeployments; use 'flinkmem check' for several")
@@ -100,15 +120,15 @@ def _resolve_inputs(
             legacy_env = spec.legacy_heap_env
             notes.extend(n.message for n in spec.notices)
         elif path.name == "flink-conf.yaml":
-            if version_text and FlinkVersion.parse(version_text).major >= 2:
+            if version_text and _parse_version(version_text).major >= 2:
                 raise UsageError("Flink 2.x reads only config.yaml, never flink-conf.yaml; migrate the file first")
-            legacy, skipped = parse_legacy_flink_conf(path.read_text(encoding="utf-8"))
+            legacy, skipped = parse_legacy_flink_conf(_read_text(path))
             config.update(legacy)
             notes.extend(f"{path}: {s} (Flink skips it)" for s in skipped)
             version_text = version_text or "1.20"
         else:
             try:
-                config.update(parse_config_yaml(path.read_text(encoding="utf-8")))
+                config.update(parse_config_yaml(_read_text(path)))
             except ConfigFileError as exc:
                 raise UsageError(f"{path}: {exc}") from None
     config.update(_parse_dynamic(args.dynamic))

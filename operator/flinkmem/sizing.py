@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from decimal import Decimal
 from fractions import Fraction
 
 from flinkmem.engine import Config, JobManagerMemory, MemoryConflict, OptionValue, Rule
+from flinkmem.engine.javatext import java_double_to_string
 from flinkmem.engine.options import DoubleOption, java_text
 from flinkmem.engine.sizes import MIB, mebibytes_int32
 
@@ -90,5 +92,7 @@ def container_memory(memory: JobManagerMemory, config: Config) -> ContainerMemor
     if math.isinf(factor):
         limit_mib = max(request_mib, flink_limit)
     else:
-        limit_mib = max(request_mib, math.ceil(Fraction(memory.total_process) * Fraction(factor) / MIB))
+        # The factor's decimal text (1.33, not its binary neighbour 1.3300000000000000710…), as users wrote it.
+        exact = Fraction(Decimal(java_double_to_string(factor)))
+        limit_mib = max(request_mib, math.ceil(Fraction(memory.total_process) * exact / MIB))
     return ContainerMemory(factor, flink_request, flink_limit, request_mib, limit_mib)

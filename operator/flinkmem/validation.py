@@ -14,7 +14,7 @@ from typing import Any
 from flinkmem.deployment import DEFAULT_CONTAINER, DeploymentSpec, SpecError, from_flinkdeployment
 from flinkmem.engine import FlinkMemError, JobManagerMemory
 from flinkmem.engine.sizes import format_size
-from flinkmem.jvmopts import java_opts_sources, memory_flags
+from flinkmem.jvmopts import JvmMemoryFlag, java_opts_sources, memory_flags
 from flinkmem.sizing import ContainerMemory, container_memory
 
 __all__ = ["WARNING_LIMIT", "Finding", "Validation", "validate_deployment", "warning_lines"]
@@ -70,30 +70,34 @@ def _java_opts_findings(spec: DeploymentSpec, memory: JobManagerMemory) -> tuple
         "metaspace": memory.metaspace,
         "direct": memory.jvm_direct_memory,
     }
+    # HotSpot keeps the last occurrence of each flag, so only the effective one can contradict Flink.
+    effective: dict[str, tuple[str, JvmMemoryFlag]] = {}
     for source, opts in java_opts_sources(spec.config, spec.container.env):
         for flag in memory_flags(opts):
-            want = expected[flag.kind]
-            if want == flag.size:
-                continue
-            if flag.kind.startswith("heap"):
-                conflicts.append(
-                    Finding(
-                        "java-opts-heap-conflict",
-                        f"{source} sets {flag.text} ({format_size(flag.size)}), which overrides the derived JVM heap "
-                        f"of {format_size(memory.heap)}. Fix: remove {flag.text} from {source} and size the heap "
-                        "with jobmanager.memory.* options.",
-                        (source,),
-                    )
+            effective[flag.kind] = (source, flag)
+    for source, flag in effective.values():
+        want = expected[flag.kind]
+        if want == flag.size:
+            continue
+        if flag.kind.startswith("heap"):
+            conflicts.append(
+                Finding(
+                    "java-opts-heap-conflict",
+                    f"{source} sets {flag.text} ({format_size(flag.size)}), which overrides the derived JVM heap "
+                    f"of {format_size(memory.heap)}. Fix: remove {flag.text} from {source} and size the heap "
+                    "with jobmanager.memory.* options.",
+                    (source,),
                 )
-            else:
-                target = "unlimited" if want is None else format_size(want)
-                warnings.append(
-                    Finding(
-                        "java-opts-memory-flag",
-                        f"{source}: {flag.text} overrides Flink's {flag.kind} limit ({target})",
-                        (source,),
-                    )
+            )
+        else:
+            target = "unlimited" if want is None else format_size(want)
+            warnings.append(
+                Finding(
+                    "java-opts-memory-flag",
+                    f"{source}: {flag.text} overrides Flink's {flag.kind} limit ({target})",
+                    (source,),
                 )
+            )
     return conflicts, warnings
 
 

@@ -32,6 +32,7 @@ _INT16 = re.compile(r"0x[0-9a-fA-F]+")
 _FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
 _INF = re.compile(r"[-+]?\.(inf|Inf|INF)")
 _NAN = re.compile(r"\.nan|\.NaN|\.NAN")
+_LINE_BREAKS = re.compile(r"\r\n|\r|\n")
 
 
 def resolve_core_scalar(text: str) -> RawValue | None:
@@ -41,6 +42,10 @@ def resolve_core_scalar(text: str) -> RawValue | None:
     if _BOOL.fullmatch(text):
         return text.lower() == "true"
     if _INT10.fullmatch(text):
+        digits = text.lstrip("+-").lstrip("0") or "0"
+        if len(digits) > 4000:
+            # Too long for Python's int(); its Java text (what Flink parses) is the canonical form.
+            return ("-" if text.startswith("-") else "") + digits
         return int(text, 10)
     if _INT8.fullmatch(text):
         return int(text[2:], 8)
@@ -118,7 +123,8 @@ def parse_legacy_flink_conf(text: str) -> tuple[dict[str, RawValue], list[str]]:
     """
     out: dict[str, RawValue] = {}
     skipped: list[str] = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    # Java's readLine ends lines only at CR, LF or CRLF; str.splitlines would also split at FF, NEL, etc.
+    for number, line in enumerate(_LINE_BREAKS.split(text), start=1):
         content = java_trim(line.split("#", 1)[0])
         if not content:
             continue

@@ -103,9 +103,27 @@ def _parse_java_floating(text: str, layout: tuple[int, int]) -> float:
         raise JavaNumberFormatError(f'For input string: "{trimmed}"' if trimmed else "empty String")
     sign_text, number, exp_text = decm.groups()
     int_part, _, frac_part = number.partition(".")
-    mantissa = int((int_part + frac_part) or "0")
-    exponent = (int(exp_text) if exp_text else 0) - len(frac_part)
+    digits = int_part + frac_part
+    exponent = (_bounded_int(exp_text) if exp_text else 0) - len(frac_part)
+    # Trailing zeros move into the exponent and leading zeros vanish, so that Python's limit on
+    # converting long digit strings only applies to numbers with that many significant digits.
+    stripped = digits.rstrip("0")
+    exponent += len(digits) - len(stripped)
+    significant = stripped.lstrip("0")
+    if len(significant) > 1200:
+        # Java keeps about 1100 digits and a sticky one; more cannot change a float32/float64 result.
+        exponent += len(significant) - 1200
+        significant = significant[:1200] + "1"
+        exponent -= 1
+    mantissa = int(significant) if significant else 0
     return _round_scaled(sign_text == "-", mantissa, 10, exponent, bits, min_exp)
+
+
+def _bounded_int(text: str) -> int:
+    """An exponent, saturated far outside any float range (Java saturates such exponents too)."""
+    sign = -1 if text.startswith("-") else 1
+    digits = text.lstrip("+-").lstrip("0") or "0"
+    return sign * (10**9 if len(digits) > 9 else int(digits))
 
 
 def _round_scaled(negative: bool, mantissa: int, base: int, exponent: int, bits: int, min_exp: int) -> float:
@@ -142,16 +160,17 @@ def float32_from_double(value: float) -> float:
 
 
 _INT = re.compile(r"[+-]?\d+")
+_DOUBLE_MIN = 5e-324
 
 
 def parse_java_int(text: str) -> int:
     """`Integer.parseInt`: an optional sign and decimal digits (any Unicode digits), no spaces."""
     if not _INT.fullmatch(text):
         raise JavaNumberFormatError(f'For input string: "{text}"')
-    digits = text.lstrip("+-")
-    if len(digits.lstrip("0")) > 10:
+    digits = text.lstrip("+-").lstrip("0") or "0"
+    if len(digits) > 10:
         raise JavaNumberFormatError(f'For input string: "{text}"')
-    value = int(text)
+    value = -int(digits) if text.startswith("-") else int(digits)
     if not -(2**31) <= value < 2**31:
         raise JavaNumberFormatError(f'For input string: "{text}"')
     return value
@@ -165,6 +184,9 @@ def java_double_to_string(value: float) -> str:
         return "Infinity" if value > 0 else "-Infinity"
     if value == 0:
         return "-0.0" if math.copysign(1.0, value) < 0 else "0.0"
+    if abs(value) == _DOUBLE_MIN:
+        # JDK 17 prints the smallest subnormal with two digits where the shortest form has one.
+        return "-4.9E-324" if value < 0 else "4.9E-324"
     sign, digit_tuple, exp = Decimal(repr(value)).as_tuple()
     assert isinstance(exp, int)
     digits = "".join(map(str, digit_tuple)).rstrip("0") or "0"

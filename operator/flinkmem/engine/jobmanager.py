@@ -151,22 +151,27 @@ class _JobManagerModel:
         return self._create(heap, off_heap, notices)
 
     def from_total_flink(
-        self, config: Config, total_flink: int, source: OptionValue, notices: list[Notice]
+        self, config: Config, total_flink: int, source: MemoryOption, notices: list[Notice]
     ) -> JobManagerFlinkMemory:
         off_heap = OFF_HEAP.read(config)
         if total_flink <= off_heap:
+            derived = "" if source is TOTAL_FLINK else f", what {source.key} leaves after metaspace and overhead"
             raise MemoryConflict(
                 Rule.FLINK_NOT_ABOVE_OFF_HEAP,
-                f"Total Flink Memory ({format_size(total_flink)}) is not larger than {OFF_HEAP.key} "
+                f"Total Flink Memory ({format_size(total_flink)}{derived}) is not larger than {OFF_HEAP.key} "
                 f"({format_size(off_heap)}), so nothing is left for the JVM heap.",
-                f"raise {source.key if source.configured is not None else TOTAL_PROCESS.key} "
-                f"or lower {OFF_HEAP.key} below {format_size(total_flink)}",
-                (source, option_value(config, OFF_HEAP, off_heap)),
+                f"raise {source.key} or lower {OFF_HEAP.key} below {format_size(total_flink)}",
+                (option_value(config, source, config_size(config, source)), option_value(config, OFF_HEAP, off_heap)),
             )
         return self._create(total_flink - off_heap, off_heap, notices)
 
 
 _MODEL = _JobManagerModel()
+
+
+def config_size(config: Config, option: MemoryOption) -> int:
+    """The option's size for an error message; only called after it was read successfully."""
+    return option.read(config)
 
 
 @dataclass(frozen=True)
@@ -272,7 +277,7 @@ def _input_notices(config: Config, version: FlinkVersion, legacy_env: str | None
         if raw is None or isinstance(raw, bool | float):
             continue
         text = java_text(raw).strip()
-        if text.isascii() and text.isdigit() and int(text) != 0:
+        if text.isascii() and text.isdigit() and text.strip("0"):
             notices.append(
                 Notice(
                     "bare-number-size",

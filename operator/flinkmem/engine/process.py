@@ -73,9 +73,9 @@ class FlinkMemoryModel(Protocol[FM_co]):
 
     def from_required_fine_grained(self, config: Config, notices: list[Notice]) -> FM_co: ...
 
-    def from_total_flink(
-        self, config: Config, total_flink: int, source: OptionValue, notices: list[Notice]
-    ) -> FM_co: ...
+    def from_total_flink(self, config: Config, total_flink: int, source: MemoryOption, notices: list[Notice]) -> FM_co:
+        """Splits `total_flink`, which came from `source` (the total Flink or total process option)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -125,19 +125,13 @@ def derive_process_memory(
         metaspace, overhead = deriver.metaspace_and_overhead_from_total_flink(total_flink)
     elif options.total_flink.key in config:
         total_flink = options.total_flink.read(config)
-        source = option_value(config, options.total_flink, total_flink)
-        flink = model.from_total_flink(config, total_flink, source, notices)
+        flink = model.from_total_flink(config, total_flink, options.total_flink, notices)
         metaspace, overhead = deriver.metaspace_and_overhead_from_total_flink(total_flink)
     elif options.total_process.key in config:
         total_process = options.total_process.read(config)
         metaspace, overhead = deriver.metaspace_and_overhead_from_total_process(total_process)
         total_flink = total_process - metaspace - overhead
-        source = OptionValue(
-            "derived Total Flink Memory",
-            None,
-            f"{format_size(total_flink)} = {options.total_process.key} - metaspace - overhead",
-        )
-        flink = model.from_total_flink(config, total_flink, source, notices)
+        flink = model.from_total_flink(config, total_flink, options.total_process, notices)
     else:
         raise deriver.no_sizing_option()
     total = overflow_guard(options.role, lambda: checked_add(total_flink, metaspace, overhead))
@@ -170,6 +164,8 @@ class _Deriver:
         low = ovh.min.read(self.config)
         high = ovh.max.read(self.config)
         fraction = ovh.fraction.read(self.config)
+        if low <= high and 0 <= fraction < 1:
+            return RangeFraction(low, high, fraction)
         involved = (self._value(ovh.fraction, fraction), self._value(ovh.min, low), self._value(ovh.max, high))
         if low > high:
             raise MemoryConflict(

@@ -6,8 +6,8 @@ Flink performs with overflow checks raises `SizeOverflow` here at the same point
 
 from __future__ import annotations
 
-import math
-from decimal import ROUND_HALF_UP, Decimal
+import functools
+from decimal import Decimal
 from fractions import Fraction
 
 from flinkmem.engine.javatext import java_double_to_string, java_trim
@@ -60,6 +60,7 @@ class SizeOverflow(ArithmeticError):
     """A size or a sum of sizes does not fit in a signed 64-bit byte count."""
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_memory_size(text: str) -> int:
     """Parses `<digits>[ ]<unit>` exactly as `MemorySize.parse`; a bare number means bytes."""
     trimmed = java_trim(text)
@@ -73,9 +74,11 @@ def parse_memory_size(text: str) -> int:
     if not digits:
         raise SizeParseError("the value does not start with a digit (signs and decimals are not allowed)")
     # Checked on the digit count first: Python refuses to convert very long digit strings at all.
-    if len(digits.lstrip("0")) > 19 or int(digits) > MAX_BYTES:
-        raise SizeParseError(f"the number {digits} does not fit in a 64-bit integer")
-    value = int(digits)
+    significant = digits.lstrip("0") or "0"
+    if len(significant) > 19 or int(significant) > MAX_BYTES:
+        shown = digits if len(digits) <= 40 else f"{digits[:20]}…({len(digits)} digits)"
+        raise SizeParseError(f"the number {shown} does not fit in a 64-bit integer")
+    value = int(significant)
     multiplier = _UNITS.get(unit)
     if multiplier is None:
         raise SizeParseError(f"'{unit}' is not a memory unit; use one of: {UNIT_SPELLINGS}")
@@ -105,10 +108,18 @@ def multiply(size: int, factor: float) -> int:
     """
     if not factor >= 0:
         raise ValueError("a memory size can only be scaled by a non-negative factor")
-    product = Fraction(size) * Fraction(Decimal(java_double_to_string(factor)))
-    if product > MAX_BYTES:
+    numerator, denominator = _decimal_ratio(factor)
+    product = size * numerator
+    if product > MAX_BYTES * denominator:
         raise SizeOverflow("the scaled memory size exceeds 2^63-1 bytes")
-    return math.floor(product)
+    return product // denominator
+
+
+@functools.lru_cache(maxsize=1024)
+def _decimal_ratio(factor: float) -> tuple[int, int]:
+    """`Double.toString(factor)` as an exact ratio of integers (both non-negative)."""
+    exact = Fraction(Decimal(java_double_to_string(factor)))
+    return exact.numerator, exact.denominator
 
 
 def mebibytes_int32(size: int) -> int:
@@ -124,9 +135,8 @@ def format_size(size: int) -> str:
     """A short human form such as `1.56 GiB (1677721600 bytes)`; exact bytes always included."""
     for multiplier, name in _HUMAN_UNITS:
         if size >= multiplier:
-            scaled = Decimal(size) / Decimal(multiplier)
             if size % multiplier == 0:
                 return f"{size // multiplier} {name}"
-            short = scaled.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
-            return f"{short} {name} ({size} bytes)"
+            hundredths = (size * 200 + multiplier) // (2 * multiplier)  # rounded half up
+            return f"{hundredths // 100}.{hundredths % 100:02d} {name} ({size} bytes)"
     return f"{size} bytes"
