@@ -1,0 +1,284 @@
+"""How Flink reads raw option values of each type (memory-model notes, sections 2.5, 2.6 and 4).
+
+Raw values are strings (from `-D`, FlinkDeployments, legacy files) or YAML-typed scalars (int,
+float, bool) that Flink turns into text with Java's `toString()` before parsing.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+
+import pytest
+
+from flinkmem.engine.errors import InvalidOptionValue, OptionValue, Rule
+from flinkmem.engine.options import (
+    BooleanOption,
+    Config,
+    DoubleOption,
+    FloatOption,
+    IntOption,
+    MemoryOption,
+    RawValue,
+    java_text,
+    option_value,
+    repr_fraction,
+)
+
+MIB = 1 << 20
+KEY = "test.memory.size"
+
+
+def f32(text: str) -> float:
+    """A short decimal rounded to float32 (exact here: such decimals cannot double-round)."""
+    value: float = struct.unpack(">f", struct.pack(">f", float(text)))[0]
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# java_text
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("1600m", "1600m"),
+        ("  x ", "  x "),
+        (True, "true"),
+        (False, "false"),
+        (1600, "1600"),
+        (-5, "-5"),
+        (99999999999999999999, "99999999999999999999"),  # a YAML BigInteger
+        (1677721600.0, "1.6777216E9"),
+        (0.1, "0.1"),
+        (0.5, "0.5"),
+        (1e-50, "1.0E-50"),
+        (math.inf, "Infinity"),
+        (math.nan, "NaN"),
+    ],
+)
+def test_java_text(raw: RawValue, expected: str) -> None:
+    assert java_text(raw) == expected
+
+
+# ---------------------------------------------------------------------------------------------
+# MemoryOption
+
+
+def test_memory_option_default_and_absent() -> None:
+    assert MemoryOption(KEY, 128 * MIB).read({}) == 128 * MIB
+    with pytest.raises(KeyError):
+        MemoryOption(KEY).read({})
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("1600m", 1600 * MIB),
+        ("  1600 MB  ", 1600 * MIB),
+        (1677721600, 1677721600),  # a YAML int is bytes
+        (0, 0),
+        (0x100000000, 4 * 1024 * MIB),
+    ],
+)
+def test_memory_option_reads(raw: RawValue, expected: int) -> None:
+    assert MemoryOption(KEY).read({KEY: raw}) == expected
+
+
+def test_memory_option_configured_value_beats_default() -> None:
+    assert MemoryOption(KEY, 128 * MIB).read({KEY: "0"}) == 0
+
+
+@pytest.mark.parametrize("raw", ["1.5g", "", "   ", "abc", "-1g", 1677721600.0, True, "[1600m]", "99999999999t"])
+def test_memory_option_invalid(raw: RawValue) -> None:
+    with pytest.raises(InvalidOptionValue) as info:
+        MemoryOption(KEY, 128 * MIB).read({KEY: raw})
+    error = info.value
+    assert error.rule is Rule.INVALID_VALUE
+    assert error.option_keys == (KEY,)
+    assert error.options[0].configured == java_text(raw)
+    assert KEY in error.message
+    assert error.fix
+
+
+# ---------------------------------------------------------------------------------------------
+# FloatOption (Java Float, widened to double)
+
+FRACTION = FloatOption("test.fraction", f32("0.1"))
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("0.1", f32("0.1")),
+        ("0.3f", f32("0.3")),
+        (" 0.2 ", f32("0.2")),
+        ("1e-1", f32("0.1")),
+        ("0x1p-3", 0.125),
+        ("-0.0", -0.0),
+        ("1e-50", 0.0),  # a string underflows to 0 silently (C77)
+        ("3.5e38", math.inf),  # ... and overflows to infinity silently
+        (0.1, f32("0.1")),  # a YAML float is cast double -> float
+        (0.25, 0.25),
+        (0.0, 0.0),
+        (1, 1.0),  # a YAML int goes through its text
+        (0, 0.0),
+        (2.0**-149, 2.0**-149),  # Float.MIN_VALUE is inside the accepted range
+        (3.4028234663852886e38, 3.4028234663852886e38),  # Float.MAX_VALUE too
+        (-0.5, -0.5),
+    ],
+)
+def test_float_option_reads(raw: RawValue, expected: float) -> None:
+    value = FRACTION.read({FRACTION.key: raw})
+    assert value == expected
+    assert math.copysign(1.0, value) == math.copysign(1.0, expected)
+
+
+def test_float_option_default_and_nan() -> None:
+    assert FRACTION.read({}) == f32("0.1")
+    assert math.isnan(FRACTION.read({FRACTION.key: "NaN"}))
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "abc",
+        "",
+        "nan",
+        "inf",
+        "1_0",
+        "0.1.2",
+        True,  # Boolean -> "true" -> not a number
+        # YAML floats outside float range fail (C65, C76): not 0 and not within [MIN_VALUE, MAX_VALUE]
+        math.inf,
+        -math.inf,
+        math.nan,
+        1e-50,
+        1.4e-45,  # below Float.MIN_VALUE = 2^-149 ~ 1.4013e-45 when compared as doubles
+        3.5e38,
+        -3.5e38,
+    ],
+)
+def test_float_option_invalid(raw: RawValue) -> None:
+    with pytest.raises(InvalidOptionValue) as info:
+        FRACTION.read({FRACTION.key: raw})
+    assert info.value.rule is Rule.INVALID_VALUE
+    assert info.value.option_keys == (FRACTION.key,)
+
+
+# ---------------------------------------------------------------------------------------------
+# DoubleOption
+
+FACTOR = DoubleOption("test.factor", 1.0)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("1.5", 1.5),
+        ("1.1", 1.1),  # double precision, not float32
+        (" 2 ", 2.0),
+        ("1.5d", 1.5),
+        ("0x1p1", 2.0),
+        ("1e400", math.inf),
+        ("Infinity", math.inf),
+        (1.33, 1.33),
+        (3, 3.0),
+    ],
+)
+def test_double_option_reads(raw: RawValue, expected: float) -> None:
+    assert FACTOR.read({FACTOR.key: raw}) == expected
+
+
+def test_double_option_default() -> None:
+    assert FACTOR.read({}) == 1.0
+    assert math.isnan(FACTOR.read({FACTOR.key: "NaN"}))
+
+
+@pytest.mark.parametrize("raw", ["abc", "inf", "nan", "1_5", "", True])
+def test_double_option_invalid(raw: RawValue) -> None:
+    with pytest.raises(InvalidOptionValue) as info:
+        FACTOR.read({FACTOR.key: raw})
+    assert info.value.option_keys == (FACTOR.key,)
+
+
+# ---------------------------------------------------------------------------------------------
+# BooleanOption: only case-insensitive true/false, no trimming
+
+FLAG = BooleanOption("test.flag", False)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("true", True),
+        ("TRUE", True),
+        ("True", True),
+        ("tRuE", True),
+        ("false", False),
+        ("FALSE", False),
+        (True, True),
+        (False, False),
+    ],
+)
+def test_boolean_option_reads(raw: RawValue, expected: bool) -> None:
+    assert FLAG.read({FLAG.key: raw}) is expected
+
+
+def test_boolean_option_default() -> None:
+    assert FLAG.read({}) is False
+    assert BooleanOption("other", True).read({}) is True
+
+
+@pytest.mark.parametrize("raw", ["yes", "no", "on", "off", "1", "0", " true", "true ", "", "t", 1, 0, 5, 1.0])
+def test_boolean_option_invalid(raw: RawValue) -> None:
+    with pytest.raises(InvalidOptionValue) as info:
+        FLAG.read({FLAG.key: raw})
+    assert info.value.rule is Rule.INVALID_VALUE
+    assert info.value.option_keys == (FLAG.key,)
+
+
+# ---------------------------------------------------------------------------------------------
+# IntOption (jobmanager.heap.mb in 1.x)
+
+HEAP_MB = IntOption("test.heap.mb")
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("1024", 1024), ("+5", 5), ("-1", -1), (1024, 1024), (-(2**31), -(2**31)), (2**31 - 1, 2**31 - 1)],
+)
+def test_int_option_reads(raw: RawValue, expected: int) -> None:
+    assert HEAP_MB.read({HEAP_MB.key: raw}) == expected
+
+
+@pytest.mark.parametrize("raw", ["1024m", " 1024", "1024 ", "1.0", "", 2**31, -(2**31) - 1, True, 1024.0])
+def test_int_option_invalid(raw: RawValue) -> None:
+    with pytest.raises(InvalidOptionValue) as info:
+        HEAP_MB.read({HEAP_MB.key: raw})
+    assert info.value.rule is Rule.INVALID_VALUE
+    assert info.value.option_keys == (HEAP_MB.key,)
+
+
+# ---------------------------------------------------------------------------------------------
+# option_value / repr_fraction
+
+
+def test_option_value_configured_and_default() -> None:
+    option = MemoryOption(KEY, 128 * MIB)
+    config: Config = {KEY: "1g"}
+    assert option_value(config, option, 1 << 30) == OptionValue(KEY, "1g", "1 GiB")
+    assert option_value({}, option, 128 * MIB) == OptionValue(KEY, None, "128 MiB")
+    assert option_value({KEY: 1677721600}, option, 1677721600).configured == "1677721600"
+
+
+def test_option_value_of_a_fraction() -> None:
+    shown = option_value({}, FRACTION, f32("0.1"))
+    assert shown == OptionValue(FRACTION.key, None, "0.10000000149011612")
+
+
+def test_repr_fraction() -> None:
+    assert repr_fraction(f32("0.1")) == "0.10000000149011612"
+    assert repr_fraction(-f32("0.1")) == "-0.10000000149011612"
+    assert repr_fraction(1.0) == "1.0"
+    assert repr_fraction(math.nan) == "NaN"
