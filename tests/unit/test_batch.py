@@ -1,0 +1,225 @@
+"""`flinkmem resolve --batch`: JSON Lines in, exactly one JSON line out per input line, in order,
+whatever the input line holds."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import pytest
+
+from flinkmem.batch import resolve_line, resolve_lines, resolve_record, run_batch
+from flinkmem.engine import FlinkVersion
+
+V2 = FlinkVersion(2, 3)
+P = "jobmanager.memory.process.size"
+C01_ARGS = "-Xmx1073741824 -Xms1073741824 -XX:MaxMetaspaceSize=268435456"
+C01_DYNAMIC = (
+    "-D jobmanager.memory.off-heap.size=134217728b -D jobmanager.memory.jvm-overhead.min=201326592b "
+    "-D jobmanager.memory.jvm-metaspace.size=268435456b -D jobmanager.memory.heap.size=1073741824b "
+    "-D jobmanager.memory.jvm-overhead.max=201326592b"
+)
+RESULT_KEYS = {
+    "id",
+    "valid",
+    "totalProcessMemory",
+    "totalFlinkMemory",
+    "jvmHeap",
+    "offHeap",
+    "jvmMetaspace",
+    "jvmOverhead",
+    "jvmDirectMemory",
+    "jvmArgs",
+    "dynamicConfigs",
+    "warnings",
+    "error",
+    "rule",
+}
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def strict_json(line: str) -> Any:
+    """Parses one output line as standard JSON (no NaN/Infinity extensions)."""
+    return json.loads(line, parse_constant=_reject_constant)
+
+
+def run(data: bytes) -> list[Any]:
+    sink = io.StringIO()
+    count = run_batch(io.BytesIO(data), sink, V2, flush_each=False)
+    text = sink.getvalue()
+    assert text.endswith("\n") or text == ""
+    lines = text.splitlines()
+    assert count == len(lines)
+    return [strict_json(line) for line in lines]
+
+
+def test_valid_record() -> None:
+    out = strict_json(resolve_line(json.dumps({"id": "a", "config": {P: "1600m"}}), V2))
+    assert set(out) == RESULT_KEYS
+    assert out["id"] == "a"
+    assert out["valid"] is True
+    assert out["totalProcessMemory"] == 1677721600
+    assert out["totalFlinkMemory"] == 1207959552
+    assert out["jvmHeap"] == 1073741824
+    assert out["offHeap"] == 134217728
+    assert out["jvmMetaspace"] == 268435456
+    assert out["jvmOverhead"] == 201326592
+    assert out["jvmDirectMemory"] is None
+    assert out["jvmArgs"] == C01_ARGS
+    assert out["dynamicConfigs"] == C01_DYNAMIC
+    assert out["warnings"] == []
+    assert out["error"] is None and out["rule"] is None
+
+
+def test_direct_memory_and_warnings() -> None:
+    record = {
+        "id": 1,
+        "config": {"jobmanager.memory.heap.size": "50m", "jobmanager.memory.enable-jvm-direct-memory-limit": "true"},
+    }
+    out = resolve_record(record, V2)
+    assert out["jvmDirectMemory"] == 134217728
+    assert out["jvmHeap"] == 50 << 20
+    assert len(out["warnings"]) == 1
+
+
+def test_version_and_mode_per_record() -> None:
+    legacy = {"jobmanager.heap.size": "1g"}
+    standalone = resolve_record({"id": 1, "config": legacy, "flinkVersion": "1.20", "mode": "standalone"}, V2)
+    native = resolve_record({"id": 2, "config": legacy, "flinkVersion": "v1_20"}, V2)
+    latest = resolve_record({"id": 3, "config": legacy}, V2)
+    assert standalone["jvmHeap"] == 1 << 30  # heap interpretation
+    assert native["totalProcessMemory"] == 1 << 30  # process interpretation
+    assert latest["valid"] is False and latest["rule"] == "no-sizing-option"  # 2.x ignores the key
+
+
+def test_default_version_applies_when_absent() -> None:
+    record = {"id": 1, "config": {"jobmanager.heap.size": "1g"}, "mode": "standalone"}
+    assert resolve_record(record, FlinkVersion(1, 20))["jvmHeap"] == 1 << 30
+
+
+def test_invalid_configuration() -> None:
+    out = strict_json(resolve_line(json.dumps({"id": 7, "config": {P: "100m"}}), V2))
+    assert set(out) == RESULT_KEYS
+    assert out["id"] == 7
+    assert out["valid"] is False
+    assert out["rule"] == "metaspace-and-overhead-exceed-process"
+    assert isinstance(out["error"], str) and out["error"]
+    for key in RESULT_KEYS - {"id", "valid", "warnings", "error", "rule"}:
+        assert out[key] is None
+    assert out["warnings"] == []
+
+
+@pytest.mark.parametrize(
+    ("line", "expected_id"),
+    [
+        ("not json", None),
+        ("{", None),
+        ("[1, 2]", None),
+        ('"text"', None),
+        ("null", None),
+        ('{"id": 3}', 3),  # no config
+        ('{"id": 4, "config": [1]}', 4),
+        ('{"id": 5, "config": {"k": 1}}', 5),  # values must be strings
+        ('{"id": 6, "config": {"k": null}}', 6),
+        ('{"id": 7, "config": {}, "flinkVersion": 2}', 7),
+        ('{"id": 8, "config": {}, "flinkVersion": "0.9"}', 8),
+        ('{"id": 9, "config": {}, "mode": "hybrid"}', 9),
+        ('{"id": 10, "config": {}, "mode": 1}', 10),
+        ("[" * 100000, None),  # nested too deep for the parser
+    ],
+)
+def test_malformed_lines(line: str, expected_id: Any) -> None:
+    out = strict_json(resolve_line(line, V2))
+    assert out["id"] == expected_id
+    assert out["valid"] is False
+    assert out["inputError"] is True
+    assert isinstance(out["error"], str) and out["error"]
+
+
+@pytest.mark.parametrize(
+    "record_id",
+    ["x", "", 0, -12, 12345678901234567890123, 1.5, 1e300, True, False, None, [1, "a"], {"k": {"n": [None]}}],
+)
+def test_ids_of_any_json_type_are_echoed(record_id: Any) -> None:
+    line = json.dumps({"id": record_id, "config": {P: "1600m"}})
+    assert strict_json(resolve_line(line, V2))["id"] == record_id
+    bad = json.dumps({"id": record_id, "config": "nope"})
+    assert strict_json(resolve_line(bad, V2))["id"] == record_id
+
+
+def test_missing_id_is_null() -> None:
+    assert strict_json(resolve_line(json.dumps({"config": {P: "1600m"}}), V2))["id"] is None
+
+
+@pytest.mark.parametrize("number", ["1e400", "-1e400"])
+def test_out_of_range_number_id_still_gives_a_json_line(number: str) -> None:
+    # 1e400 is valid JSON; Python reads it as infinity, which json.dumps would write as `Infinity`,
+    # a token no JSON parser accepts. The output line must stay standard JSON.
+    line = f'{{"id": {number}, "config": {{"{P}": "1600m"}}}}'
+    strict_json(resolve_line(line, V2))
+
+
+@pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity"])
+def test_non_json_constants_give_a_json_line(token: str) -> None:
+    # Not JSON at all (Python's json module merely tolerates these tokens); the answer must be JSON.
+    line = f'{{"id": {token}, "config": {{"{P}": "1600m"}}}}'
+    out = strict_json(resolve_line(line, V2))
+    assert out["valid"] is False
+    assert out["inputError"] is True
+
+
+def test_one_output_per_input_line_in_order() -> None:
+    lines = [
+        json.dumps({"id": 1, "config": {P: "1600m"}}).encode(),
+        b"",  # blank line
+        b"   ",
+        b"\xff\xfe not utf-8",
+        json.dumps({"id": 2, "config": {P: "100m"}}).encode(),
+        b"garbage",
+        json.dumps({"id": 3, "config": {P: "2g"}}).encode() + b"\r",  # CRLF line end
+        json.dumps({"id": "\u00e9\u4e2d", "config": {P: "1g"}}).encode(),  # last line without a newline
+    ]
+    out = run(b"\n".join(lines))
+    assert len(out) == len(lines)
+    assert [o["id"] for o in out] == [1, None, None, None, 2, None, 3, "\u00e9\u4e2d"]
+    assert [o["valid"] for o in out] == [True, False, False, False, False, False, True, True]
+    assert [o.get("inputError", False) for o in out] == [False, True, True, True, False, True, False, False]
+    assert out[0]["jvmArgs"] == C01_ARGS
+    assert out[6]["jvmHeap"] == 1530082096
+    assert out[7]["jvmHeap"] == 469762048
+
+
+def test_empty_input() -> None:
+    assert run(b"") == []
+
+
+def test_trailing_newline_does_not_add_a_line() -> None:
+    out = run(json.dumps({"id": 1, "config": {P: "1600m"}}).encode() + b"\n")
+    assert len(out) == 1
+
+
+def test_resolve_lines_is_lazy_and_ordered() -> None:
+    source = iter([b'{"id": 1, "config": {}}\n', b'{"id": 2, "config": {}}\n'])
+    results = resolve_lines(source, V2)
+    assert strict_json(next(results))["id"] == 1
+    assert strict_json(next(results))["id"] == 2
+    with pytest.raises(StopIteration):
+        next(results)
+
+
+def test_flush_each_line() -> None:
+    class CountingSink(io.StringIO):
+        flushes = 0
+
+        def flush(self) -> None:
+            self.flushes += 1
+            super().flush()
+
+    sink = CountingSink()
+    run_batch(io.BytesIO(b"{}\n{}\n{}\n"), sink, V2, flush_each=True)
+    assert sink.flushes >= 3
+    assert len(sink.getvalue().splitlines()) == 3

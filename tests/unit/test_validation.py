@@ -1,0 +1,242 @@
+"""Everything flinkmem checks about one FlinkDeployment: Flink's own refusal, a pod-template memory
+limit below the process, and `-Xmx` options that silently override the derived heap."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from flinkmem.deployment import DEFAULT_CONTAINER
+from flinkmem.validation import WARNING_LIMIT, Validation, validate_deployment, warning_lines
+
+MIB = 1 << 20
+GIB = 1 << 30
+P = "jobmanager.memory.process.size"
+HEAP_1600M = 1073741824
+
+
+def deployment(
+    conf: dict[str, Any] | None = None,
+    memory: str | None = None,
+    limit: str | None = None,
+    env: dict[str, str] | None = None,
+    version: str = "v2_1",
+    name: str = "demo",
+) -> dict[str, Any]:
+    spec: dict[str, Any] = {"flinkVersion": version, "flinkConfiguration": conf or {P: "1600m"}}
+    if memory is not None:
+        spec["jobManager"] = {"resource": {"memory": memory}}
+    container: dict[str, Any] = {"name": DEFAULT_CONTAINER}
+    if limit is not None:
+        container["resources"] = {"limits": {"memory": limit}}
+    if env:
+        container["env"] = [{"name": k, "value": v} for k, v in env.items()]
+    if len(container) > 1:
+        spec["podTemplate"] = {"spec": {"containers": [container]}}
+    return {"kind": "FlinkDeployment", "metadata": {"name": name}, "spec": spec}
+
+
+def conflict_codes(result: Validation) -> list[str]:
+    return [c.code for c in result.conflicts]
+
+
+def test_valid_deployment() -> None:
+    result = validate_deployment(deployment())
+    assert result.valid
+    assert result.conflicts == ()
+    assert result.reason == ""
+    assert result.memory is not None and result.memory.heap == HEAP_1600M
+    assert result.container is not None and result.container.request == "1600Mi"
+    data = result.to_dict()
+    assert data["valid"] is True
+    assert data["memory"]["jvmHeap"] == HEAP_1600M
+    assert data["container"]["request"] == "1600Mi"
+    assert data["conflicts"] == []
+
+
+def test_flink_refusal_is_a_conflict_with_its_rule_and_options() -> None:
+    result = validate_deployment(deployment(conf={P: "100m"}))
+    assert not result.valid
+    assert conflict_codes(result) == ["metaspace-and-overhead-exceed-process"]
+    assert P in result.conflicts[0].fields
+    assert result.memory is None and result.container is None
+    assert result.reason == result.conflicts[0].message
+
+
+def test_malformed_spec_is_a_conflict_naming_the_field() -> None:
+    body = deployment()
+    body["spec"]["flinkVersion"] = "v9_9"
+    result = validate_deployment(body)
+    assert conflict_codes(result) == ["invalid-spec"]
+    assert result.conflicts[0].fields == ("spec.flinkVersion",)
+    assert result.spec is None
+
+
+def test_limit_factor_below_one_is_a_conflict() -> None:
+    result = validate_deployment(deployment(conf={P: "1600m", "kubernetes.jobmanager.memory.limit-factor": "0.5"}))
+    assert conflict_codes(result) == ["limit-factor-below-one"]
+
+
+# ---------------------------------------------------------------------------------------------
+# pod template memory limit
+
+
+@pytest.mark.parametrize(
+    ("limit", "conflict"),
+    [
+        ("1500Mi", True),
+        ("1599Mi", True),
+        ("1600Mi", False),  # equal to the total process memory
+        ("2Gi", False),
+        ("1677721600", False),
+        ("1677721599", True),
+        ("1600m", True),  # Kubernetes milli: 1.6 bytes
+        ("1.6G", True),  # decimal: 1.6e9 bytes, below 1600 MiB = 1677721600 bytes
+        ("1.7G", False),
+    ],
+)
+def test_template_limit_below_total_process(limit: str, conflict: bool) -> None:
+    result = validate_deployment(deployment(limit=limit))
+    assert ("template-limit-below-process" in conflict_codes(result)) is conflict
+    assert result.valid is not conflict
+
+
+def test_template_limit_conflict_message() -> None:
+    result = validate_deployment(deployment(conf={"jobmanager.memory.flink.size": "2000m"}, limit="2Gi"))
+    assert conflict_codes(result) == ["template-limit-below-process"]
+    message = result.conflicts[0].message
+    assert "2Gi" in message
+    assert "2507Mi" in message  # the smallest limit that fits the 2628430511-byte process
+    assert result.conflicts[0].fields == ("resources.limits.memory",)
+
+
+# ---------------------------------------------------------------------------------------------
+# -Xmx and friends in the Java options
+
+
+@pytest.mark.parametrize(
+    "conf_opts",
+    [
+        {"env.java.opts.jobmanager": "-Xmx2g"},
+        {"env.java.opts.jobmanager": "-XX:+UseG1GC -Xmx512m"},
+        {"env.java.opts.all": "-XX:MaxHeapSize=4g"},
+        {"env.java.default-opts.jobmanager": "-Xmx1073741825"},
+    ],
+)
+def test_heap_flag_contradicting_the_derived_heap_is_a_conflict(conf_opts: dict[str, str]) -> None:
+    result = validate_deployment(deployment(conf={P: "1600m", **conf_opts}))
+    assert conflict_codes(result) == ["java-opts-heap-conflict"]
+    assert result.conflicts[0].fields == (next(iter(conf_opts)),)
+
+
+@pytest.mark.parametrize("opts", ["-Xmx1g", "-Xmx1073741824 -Xms1073741824", "-Xmx1024m -Xms1G", "-XX:+UseG1GC"])
+def test_heap_flag_equal_to_the_derived_heap_is_fine(opts: str) -> None:
+    result = validate_deployment(deployment(conf={P: "1600m", "env.java.opts.jobmanager": opts}))
+    assert result.valid
+    assert result.warnings == ()
+
+
+@pytest.mark.parametrize(
+    "conf_opts",
+    [
+        # HotSpot keeps the last -Xmx: the job manager options come after the all-process ones ...
+        {"env.java.opts.all": "-Xmx2g", "env.java.opts.jobmanager": "-Xmx1g"},
+        # ... and within one option string the later flag wins too.
+        {"env.java.opts.jobmanager": "-Xmx2g -Xmx1073741824"},
+    ],
+)
+def test_overridden_heap_flag_is_not_a_conflict(conf_opts: dict[str, str]) -> None:
+    # The JVM ends up with the derived 1 GiB heap, so nothing contradicts Flink's sizing.
+    result = validate_deployment(deployment(conf={P: "1600m", **conf_opts}))
+    assert "java-opts-heap-conflict" not in conflict_codes(result)
+
+
+def test_heap_flag_in_jvm_args_is_overridden_by_flink() -> None:
+    # JVM_ARGS comes before Flink's computed flags, so its -Xmx never takes effect.
+    result = validate_deployment(deployment(env={"JVM_ARGS": "-Xmx8g"}))
+    assert result.valid
+
+
+def test_heap_flag_from_the_template_environment_is_a_conflict() -> None:
+    result = validate_deployment(deployment(env={"FLINK_ENV_JAVA_OPTS_JM": "-Xmx3g"}))
+    assert conflict_codes(result) == ["java-opts-heap-conflict"]
+    assert result.conflicts[0].fields == ("env FLINK_ENV_JAVA_OPTS_JM",)
+
+
+def test_environment_replaces_configured_jobmanager_options() -> None:
+    # FLINK_ENV_JAVA_OPTS_JM is set, so env.java.opts.jobmanager never reaches the JVM.
+    result = validate_deployment(
+        deployment(conf={P: "1600m", "env.java.opts.jobmanager": "-Xmx8g"}, env={"FLINK_ENV_JAVA_OPTS_JM": "-Xss1m"})
+    )
+    assert result.valid
+
+
+def test_other_memory_flags_are_warnings() -> None:
+    result = validate_deployment(
+        deployment(
+            conf={P: "1600m", "env.java.opts.jobmanager": "-XX:MaxMetaspaceSize=512m -XX:MaxDirectMemorySize=1g"}
+        )
+    )
+    assert result.valid
+    assert [w.code for w in result.warnings] == ["java-opts-memory-flag", "java-opts-memory-flag"]
+    matching = validate_deployment(
+        deployment(conf={P: "1600m", "env.java.opts.jobmanager": "-XX:MaxMetaspaceSize=256m"})
+    )
+    assert matching.warnings == ()
+
+
+def test_all_conflicts_are_reported_together() -> None:
+    result = validate_deployment(deployment(conf={P: "1600m", "env.java.opts.jobmanager": "-Xmx2g"}, limit="1Gi"))
+    assert sorted(conflict_codes(result)) == ["java-opts-heap-conflict", "template-limit-below-process"]
+    assert result.reason == "; ".join(c.message for c in result.conflicts)
+
+
+def test_notices_become_warnings() -> None:
+    result = validate_deployment(deployment(conf={P: "1600m"}, memory="2g"))
+    assert result.valid
+    assert "process-size-overridden" in [w.code for w in result.warnings]
+    result = validate_deployment(deployment(conf={"jobmanager.memory.heap.size": "50m"}))
+    assert "heap-below-minimum" in [w.code for w in result.warnings]
+
+
+# ---------------------------------------------------------------------------------------------
+# kubectl warning lines
+
+
+def _visible(text: str) -> str:
+    return re.sub(r"\s+", "", text)
+
+
+def test_warning_lines_are_short_and_lose_nothing() -> None:
+    long_key = "jobmanager.memory." + "x" * 150
+    text = f"flinkmem: {long_key} is set both flat and nested; the operator may use either. " * 3
+    lines = warning_lines(text)
+    assert len(lines) > 1
+    assert all(len(line) <= WARNING_LIMIT for line in lines)
+    assert _visible("".join(lines)) == _visible(text)
+
+
+def test_short_warning_is_one_line() -> None:
+    assert warning_lines("heap is small") == ["heap is small"]
+    assert warning_lines("") == [""]
+    assert WARNING_LIMIT == 120
+
+
+def test_validation_warnings_fit_kubectl_lines() -> None:
+    conf = {
+        "jobmanager.memory.jvm-overhead.min": "12345678",
+        "jobmanager.memory.jvm-overhead.max": "1234567890123",
+        P: "1600m",
+        "jobmanager": {"memory": {"process.size": "1600m"}},
+        "env.java.opts.jobmanager": "-XX:MaxMetaspaceSize=512m -XX:MaxDirectMemorySize=1g",
+    }
+    body = deployment(conf=conf, memory="1677721600", version="v1_20")
+    body["spec"]["flinkConfiguration"]["jobmanager.heap.size"] = "1g"
+    result = validate_deployment(body)
+    assert result.warnings
+    for warning in result.warnings:
+        lines = warning_lines(warning.message)
+        assert all(len(line) <= WARNING_LIMIT for line in lines), lines
+        assert _visible("".join(lines)) == _visible(warning.message)
