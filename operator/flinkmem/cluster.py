@@ -1,19 +1,21 @@
 """The few Kubernetes API calls flinkmem makes itself (the rest goes through kopf).
 
-Kept in one place so the RBAC it needs is easy to read off: get FlinkDeployments, create pod
-evictions, and, for local development only, create CRDs and webhook configurations.
+Kept in one place so the RBAC it needs is easy to read off: get FlinkDeployments, create Events and
+pod evictions. Calls are asynchronous over one pooled aiohttp session, since webhook handlers run on
+kopf's event loop and a pod admission must not wait for a free thread.
 """
 
 from __future__ import annotations
 
 import datetime
 import logging
+import ssl
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, cast
+from dataclasses import dataclass, field
+from typing import Any
 
+import aiohttp
 from kubernetes import client, config
-from kubernetes.client.exceptions import ApiException
 
 from flinkmem.metrics import Metrics
 from flinkmem.settings import Settings
@@ -43,60 +45,96 @@ class Cluster:
     settings: Settings
     metrics: Metrics
     api: client.ApiClient
+    _session: aiohttp.ClientSession | None = field(default=None, init=False, repr=False)
 
-    def get_deployment(self, namespace: str, name: str) -> Mapping[str, Any] | None:
+    def _ssl_context(self) -> ssl.SSLContext:
+        cfg = self.api.configuration
+        context = (
+            ssl.create_default_context(cafile=cfg.ssl_ca_cert) if cfg.ssl_ca_cert else ssl.create_default_context()
+        )
+        if not cfg.verify_ssl:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        if cfg.cert_file:
+            context.load_cert_chain(cfg.cert_file, cfg.key_file)
+        return context
+
+    def _headers(self) -> dict[str, str]:
+        cfg = self.api.configuration
+        if cfg.refresh_api_key_hook is not None:
+            cfg.refresh_api_key_hook(cfg)  # in-cluster tokens rotate; the client library re-reads them
+        token = cfg.get_api_key_with_prefix("authorization")
+        return {"Authorization": token} if token else {}
+
+    async def _request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(ssl=self._ssl_context(), limit=64)
+            self._session = aiohttp.ClientSession(connector=connector)
+        url = f"{self.api.configuration.host}{path}"
+        timeout = aiohttp.ClientTimeout(total=self.settings.owner_lookup_timeout)
+        async with self._session.request(method, url, json=body, headers=self._headers(), timeout=timeout) as r:
+            data = await r.json(content_type=None) if r.content_length != 0 else None
+            return r.status, data
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def get_deployment(self, namespace: str, name: str) -> Mapping[str, Any] | None:
         resource = self.settings.resource
+        path = f"/apis/{resource.group}/{resource.version}/namespaces/{namespace}/{resource.plural}/{name}"
         try:
-            obj = client.CustomObjectsApi(self.api).get_namespaced_custom_object(
-                resource.group,
-                resource.version,
-                namespace,
-                resource.plural,
-                name,
-                _request_timeout=self.settings.owner_lookup_timeout,
-            )
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise OwnerLookupError(f"reading {resource.plural} {namespace}/{name} failed: HTTP {exc.status}") from None
-        except Exception as exc:
-            raise OwnerLookupError(f"reading {resource.plural} {namespace}/{name} failed: {exc}") from None
-        return cast(Mapping[str, Any], obj)
+            status, data = await self._request("GET", path)
+        except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
+            raise OwnerLookupError(f"reading {resource.plural} {namespace}/{name} failed: {exc!r}") from None
+        if status == 404:
+            return None
+        if status != 200 or not isinstance(data, dict):
+            raise OwnerLookupError(f"reading {resource.plural} {namespace}/{name} failed: HTTP {status}")
+        return data
 
-    def post_event(self, target: Mapping[str, Any], type_: str, reason: str, message: str) -> None:
+    async def post_event(self, target: Mapping[str, Any], type_: str, reason: str, message: str) -> None:
         """Posts a core/v1 Event about `target` (used where kopf's own poster is not available)."""
         meta = target.get("metadata") or {}
         namespace = meta.get("namespace") or "default"
-        now = datetime.datetime.now(datetime.UTC)
-        event = client.CoreV1Event(
-            metadata=client.V1ObjectMeta(generate_name=f"{meta.get('name', 'flinkmem')}.", namespace=namespace),
-            involved_object=client.V1ObjectReference(
-                api_version=target.get("apiVersion"),
-                kind=target.get("kind"),
-                name=meta.get("name"),
-                namespace=namespace,
-                uid=meta.get("uid"),
-            ),
-            reason=reason,
-            message=message[:1024],
-            type=type_,
-            source=client.V1EventSource(component="flinkmem"),
-            reporting_component="flinkmem",
-            reporting_instance="flinkmem",
-            first_timestamp=now,
-            last_timestamp=now,
-            count=1,
-        )
+        now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{meta.get('name', 'flinkmem')}.", "namespace": namespace},
+            "involvedObject": {
+                "apiVersion": target.get("apiVersion"),
+                "kind": target.get("kind"),
+                "name": meta.get("name"),
+                "namespace": namespace,
+                "uid": meta.get("uid"),
+            },
+            "reason": reason,
+            "message": message[:1024],
+            "type": type_,
+            "source": {"component": "flinkmem"},
+            "reportingComponent": "flinkmem",
+            "reportingInstance": "flinkmem",
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
         try:
-            client.CoreV1Api(self.api).create_namespaced_event(namespace, event)
-        except Exception as exc:
-            logger.warning("posting the %s event failed: %s", reason, exc)
+            status, data = await self._request("POST", f"/api/v1/namespaces/{namespace}/events", event)
+        except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
+            logger.warning("posting the %s event failed: %r", reason, exc)
+            return
+        if status != 201:
+            logger.warning("posting the %s event failed: HTTP %s %s", reason, status, data)
 
-    def evict_pod(self, namespace: str, name: str) -> bool:
-        body = client.V1Eviction(metadata=client.V1ObjectMeta(name=name, namespace=namespace))
+    async def evict_pod(self, namespace: str, name: str) -> bool:
+        eviction = {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": name, "namespace": namespace}}
         try:
-            client.CoreV1Api(self.api).create_namespaced_pod_eviction(name, namespace, body)
-        except ApiException as exc:
-            logger.warning("evicting pod %s/%s failed: HTTP %s %s", namespace, name, exc.status, exc.reason)
+            status, data = await self._request("POST", f"/api/v1/namespaces/{namespace}/pods/{name}/eviction", eviction)
+        except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
+            logger.warning("evicting pod %s/%s failed: %r", namespace, name, exc)
+            return False
+        if status not in (200, 201):
+            logger.warning("evicting pod %s/%s failed: HTTP %s %s", namespace, name, status, data)
             return False
         return True

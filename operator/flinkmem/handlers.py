@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 from collections.abc import Mapping
 from typing import Any, cast
@@ -133,17 +134,14 @@ def register(registry: kopf.OperatorRegistry, cluster: Cluster) -> None:
         if target is not None and not dryrun:
             # Admission tasks lack kopf's event-poster context; post directly, without delaying the answer.
             message = f"JobManager pod left unchanged: {reason}"
-            task = asyncio.create_task(
-                asyncio.to_thread(cluster.post_event, target, "Warning", "MemoryNotApplied", message)
-            )
+            task = asyncio.create_task(cluster.post_event(target, "Warning", "MemoryNotApplied", message))
             background.add(task)
             task.add_done_callback(background.discard)
 
     async def _get_deployment(namespace: str | None, name: str | None) -> Mapping[str, Any] | None:
-        # The Kubernetes client blocks, so it runs in a thread; kopf's Event posting needs the loop's context.
         if not namespace or not name:
             return None
-        return await asyncio.to_thread(cluster.get_deployment, namespace, name)
+        return await cluster.get_deployment(namespace, name)
 
     @kopf.on.mutate("", "v1", "pods", id=MUTATE_ID, operations=["CREATE"], registry=registry)
     async def mutate_jobmanager_pod(
@@ -172,13 +170,20 @@ def register(registry: kopf.OperatorRegistry, cluster: Cluster) -> None:
         patch.metadata.annotations[RESOLVED_ANNOTATION] = result.annotation
         kopf.event(body, type=result.event_type, reason=result.reason, message=result.message)
 
-    async def check_pod(event: Mapping[str, Any], body: kopf.Body) -> None:
+    @kopf.index(resource.group, resource.version, resource.plural, id="flinkdeployments", registry=registry)
+    def flinkdeployments(namespace: str | None, name: str | None, body: kopf.Body, **_: Any) -> dict[Any, Any]:
+        # Only the reconciling replica watches; the webhooks never rely on this index.
+        return {(namespace, name): copy.deepcopy(dict(body))}
+
+    async def check_pod(event: Mapping[str, Any], body: kopf.Body, index: kopf.Index[Any, Any]) -> None:
         meta = body.metadata
         if event.get("type") == "DELETED" or meta.get("deletionTimestamp") or not is_jobmanager_pod(meta.labels):
             return
         if not _watched(cluster, meta.namespace):
             return
-        deployment = await _get_deployment(meta.namespace, owner_deployment_name(meta.labels))
+        owner = owner_deployment_name(meta.labels)
+        indexed = list(index.get((meta.namespace, owner), []))
+        deployment = indexed[0] if indexed else await _get_deployment(meta.namespace, owner)
         if deployment is None:
             return
         drift = pod_drift(body, deployment, settings.container_name)
@@ -191,30 +196,30 @@ def register(registry: kopf.OperatorRegistry, cluster: Cluster) -> None:
         metrics.drift.labels(meta.namespace or "").inc()
         kopf.warn(body, reason="MemoryDrift", message=drift.message)
         evict = settings.evict_drifted and settings.validation_mode is ValidationMode.ENFORCE
-        if (
-            evict
-            and meta.namespace
-            and meta.name
-            and await asyncio.to_thread(cluster.evict_pod, meta.namespace, meta.name)
-        ):
+        if evict and meta.namespace and meta.name and await cluster.evict_pod(meta.namespace, meta.name):
             metrics.evictions.labels(meta.namespace or "").inc()
             kopf.info(body, reason="MemoryDriftEvicted", message="Evicted so that it is recreated with flinkmem")
 
-    @kopf.on.event("", "v1", "pods", labels={"component": "jobmanager"}, registry=registry)
-    async def jobmanager_pod_event(event: Mapping[str, Any], body: kopf.Body, **_: Any) -> None:
+    # Indexes arrive as keyword arguments named after the index, which kopf's protocol does not list.
+    @kopf.on.event("", "v1", "pods", labels={"component": "jobmanager"}, registry=registry)  # type: ignore[arg-type]
+    async def jobmanager_pod_event(
+        event: Mapping[str, Any], body: kopf.Body, flinkdeployments: kopf.Index[Any, Any], **_: Any
+    ) -> None:
         try:
-            await check_pod(event, body)
+            await check_pod(event, body, flinkdeployments)
         except OwnerLookupError as exc:
             logger.warning("drift check skipped: %s", exc)
 
-    @kopf.on.event("", "v1", "pods", labels={OPT_IN_LABEL: "true"}, registry=registry)
-    async def opted_in_pod_event(event: Mapping[str, Any], body: kopf.Body, **_: Any) -> None:
+    @kopf.on.event("", "v1", "pods", labels={OPT_IN_LABEL: "true"}, registry=registry)  # type: ignore[arg-type]
+    async def opted_in_pod_event(
+        event: Mapping[str, Any], body: kopf.Body, flinkdeployments: kopf.Index[Any, Any], **_: Any
+    ) -> None:
         if body.metadata.labels.get("component") == "jobmanager":
             return  # already handled by the label-selected handler above
         try:
-            await check_pod(event, body)
+            await check_pod(event, body, flinkdeployments)
         except OwnerLookupError as exc:
             logger.warning("drift check skipped: %s", exc)
 
     del (login, validate_flinkdeployment, mutate_jobmanager_pod, reconcile_flinkdeployment)
-    del (jobmanager_pod_event, opted_in_pod_event)
+    del (jobmanager_pod_event, opted_in_pod_event, flinkdeployments)

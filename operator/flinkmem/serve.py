@@ -88,7 +88,8 @@ async def run(settings: Settings) -> None:
     health = HealthServer(settings.bind_address, settings.health_port, metrics, server.ready)
     await health.start()
     registry = kopf.OperatorRegistry()
-    register(registry, Cluster(settings, metrics, api))
+    cluster = Cluster(settings, metrics, api)
+    register(registry, cluster)
     try:
         await kopf.operator(
             registry=registry,
@@ -97,4 +98,5 @@ async def run(settings: Settings) -> None:
             namespaces=list(settings.namespaces),
         )
     finally:
+        await cluster.close()
         await health.stop()

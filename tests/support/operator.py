@@ -85,12 +85,14 @@ def running_flinkmem(
     unregister: bool = True,
     keep: bool = False,
     ready_timeout: float = 60.0,
+    command_prefix: Sequence[str] = (),
 ) -> Iterator[RunningOperator]:
     workdir.mkdir(parents=True, exist_ok=True)
     webhook_port, health_port = free_port(), free_port()
     cert_dir = workdir / "certs"
     log_path = workdir / f"flinkmem-{webhook_port}.log"
     command = [
+        *command_prefix,
         sys.executable,
         "-m",
         "flinkmem",

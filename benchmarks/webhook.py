@@ -1,0 +1,212 @@
+"""Webhook latency and throughput: prints figures, asserts nothing.
+
+(a) AdmissionReviews for FlinkDeployments posted straight to `flinkmem serve` over HTTPS (keep-alive
+    connections) at concurrency 1, 8 and 32: throughput and p50/p99. The server is pinned to one core
+    and the load generator to the other.
+(b) FlinkDeployments and JobManager pods created through the real kube-apiserver at concurrency 50,
+    first with no flinkmem webhooks registered (the baseline, measured in the same run), then with
+    flinkmem registered: the latency flinkmem adds at p50/p99.
+
+Targets (reported): >= 1,500 validations/s on one core with p99 < 5 ms at concurrency 8; added p99
+through the API server < 10 ms.
+
+    .venv/bin/python benchmarks/webhook.py [--requests N] [--creates N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import ssl
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.support import controlplane
+from tests.support.operator import RunningOperator, running_flinkmem
+
+CONFIG = {
+    "jobmanager.memory.jvm-overhead.fraction": "0.15",
+    "jobmanager.memory.enable-jvm-direct-memory-limit": "true",
+    "env.java.opts.jobmanager": "-XX:+UseG1GC",
+    "taskmanager.numberOfTaskSlots": "4",
+}
+
+
+def flinkdeployment(name: str, namespace: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "flink.apache.org/v1beta1",
+        "kind": "FlinkDeployment",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"flinkVersion": "v1_20", "flinkConfiguration": CONFIG, "jobManager": {"resource": {"memory": "2g"}}},
+    }
+
+
+def jobmanager_pod(name: str, owner: str, namespace: str) -> dict[str, Any]:
+    labels = {"app": owner, "component": "jobmanager", "type": "flink-native-kubernetes"}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": namespace, "labels": labels},
+        "spec": {"containers": [{"name": "flink-main-container", "image": "flink:1.20"}]},
+    }
+
+
+def review(uid: int) -> bytes:
+    request = {
+        "uid": f"bench-{uid}",
+        "kind": {"group": "flink.apache.org", "version": "v1beta1", "kind": "FlinkDeployment"},
+        "resource": {"group": "flink.apache.org", "version": "v1beta1", "resource": "flinkdeployments"},
+        "namespace": "bench",
+        "operation": "CREATE",
+        "userInfo": {"username": "bench"},
+        "object": flinkdeployment(f"fd-{uid}", "bench"),
+        "oldObject": None,
+        "dryRun": False,
+    }
+    return json.dumps({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request}).encode()
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def load(concurrency: int, total: int, call: Callable[[int], Awaitable[None]]) -> tuple[float, list[float]]:
+    latencies: list[float] = []
+    counter = iter(range(total))
+
+    async def worker() -> None:
+        for index in counter:
+            started = time.perf_counter()
+            await call(index)
+            latencies.append(time.perf_counter() - started)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return time.perf_counter() - started, latencies
+
+
+async def direct(operator: RunningOperator, requests: int) -> list[str]:
+    context = operator.ssl_context()
+    rows = []
+    url = f"{operator.webhook_url}/validate-flinkdeployment"
+    bodies = [review(i) for i in range(200)]
+    for concurrency in (1, 8, 32):
+        connector = aiohttp.TCPConnector(limit=concurrency, ssl=context)
+        async with aiohttp.ClientSession(connector=connector) as session:
+
+            async def call(index: int, session: aiohttp.ClientSession = session) -> None:
+                async with session.post(url, data=bodies[index % len(bodies)]) as response:
+                    payload = await response.json()
+                    assert payload["response"]["allowed"] is True, payload
+
+            await load(concurrency, min(500, requests), call)  # warm-up
+            elapsed, latencies = await load(concurrency, requests, call)
+        rows.append(
+            f"| direct HTTPS, concurrency {concurrency} | {requests / elapsed:,.0f} req/s | "
+            f"{percentile(latencies, 0.5) * 1000:.2f} ms | {percentile(latencies, 0.99) * 1000:.2f} ms |"
+        )
+    return rows
+
+
+def _client_ssl(kubeconfig: Path, scratch: Path) -> tuple[str, ssl.SSLContext]:
+    config = yaml.safe_load(kubeconfig.read_text())
+    cluster = config["clusters"][0]["cluster"]
+    user = config["users"][0]["user"]
+    ca = scratch / "ca.crt"
+    ca.write_bytes(base64.b64decode(cluster["certificate-authority-data"]))
+    cert, key = scratch / "client.crt", scratch / "client.key"
+    cert.write_bytes(base64.b64decode(user["client-certificate-data"]))
+    key.write_bytes(base64.b64decode(user["client-key-data"]))
+    context = ssl.create_default_context(cafile=str(ca))
+    context.load_cert_chain(str(cert), str(key))
+    return str(cluster["server"]), context
+
+
+async def through_api_server(kubeconfig: Path, creates: int, label: str, scratch: Path) -> dict[str, list[float]]:
+    server, context = _client_ssl(kubeconfig, scratch)
+    namespace = f"bench-{label}-{os.getpid()}"
+    results: dict[str, list[float]] = {}
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=50, ssl=context)) as session:
+        async with session.post(f"{server}/api/v1/namespaces", json={"metadata": {"name": namespace}}) as r:
+            assert r.status == 201, await r.text()
+        for _ in range(100):  # pods need the namespace's default ServiceAccount
+            async with session.get(f"{server}/api/v1/namespaces/{namespace}/serviceaccounts/default") as r:
+                if r.status == 200:
+                    break
+            await asyncio.sleep(0.1)
+        fd_url = f"{server}/apis/flink.apache.org/v1beta1/namespaces/{namespace}/flinkdeployments"
+        pod_url = f"{server}/api/v1/namespaces/{namespace}/pods"
+
+        async def create_fd(index: int) -> None:
+            async with session.post(fd_url, json=flinkdeployment(f"fd-{index}", namespace)) as r:
+                assert r.status == 201, await r.text()
+
+        async def create_pod(index: int) -> None:
+            async with session.post(pod_url, json=jobmanager_pod(f"jm-{index}", f"fd-{index}", namespace)) as r:
+                assert r.status == 201, await r.text()
+
+        for kind, call in (("FlinkDeployment", create_fd), ("JobManager pod", create_pod)):
+            await load(50, 100, lambda index, call=call: call(creates + index))  # type: ignore[misc]  # warm-up
+            _, results[kind] = await load(50, creates, call)
+        async with session.delete(f"{server}/api/v1/namespaces/{namespace}") as r:
+            assert r.status in (200, 202)
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--creates", type=int, default=500)
+    args = parser.parse_args()
+    scratch = Path(tempfile.mkdtemp(prefix="flinkmem-bench-"))
+    layout = controlplane.Layout(scratch / "cluster")
+    controlplane.up(layout, tie_to_parent=True)
+    kubeconfig = layout.kubeconfig
+    cores = sorted(os.sched_getaffinity(0))
+    server_core, client_core = (cores[0], cores[-1]) if len(cores) > 1 else (cores[0], cores[0])
+    try:
+        # The CRD comes from flinkmem's --install-crd; run once without webhooks for the baseline.
+        with running_flinkmem(kubeconfig, scratch / "setup"):
+            pass
+        os.sched_setaffinity(0, {client_core})
+        baseline = asyncio.run(through_api_server(kubeconfig, args.creates, "baseline", scratch))
+        with running_flinkmem(kubeconfig, scratch / "op", command_prefix=["taskset", "-c", str(server_core)]) as op:
+            direct_rows = asyncio.run(direct(op, args.requests))
+            measured = asyncio.run(through_api_server(kubeconfig, args.creates, "flinkmem", scratch))
+    finally:
+        controlplane.down(layout)
+    print(f"Webhook benchmark: {os.cpu_count()} cores, server pinned to core {server_core}, load on {client_core}\n")
+    print("| path | throughput | p50 | p99 |\n|---|---|---|---|")
+    print("\n".join(direct_rows))
+    print(f"\nThrough kube-apiserver, {args.creates} creates per kind at concurrency 50:\n")
+    print("| object | p50 without | p50 with | added p50 | p99 without | p99 with | added p99 |")
+    print("|---|---|---|---|---|---|---|")
+    for kind, with_flinkmem in measured.items():
+        without = baseline[kind]
+        p50a, p50b = percentile(without, 0.5) * 1000, percentile(with_flinkmem, 0.5) * 1000
+        p99a, p99b = percentile(without, 0.99) * 1000, percentile(with_flinkmem, 0.99) * 1000
+        print(
+            f"| {kind} | {p50a:.1f} ms | {p50b:.1f} ms | {p50b - p50a:+.1f} ms | "
+            f"{p99a:.1f} ms | {p99b:.1f} ms | {p99b - p99a:+.1f} ms |"
+        )
+    added = statistics.mean(measured["FlinkDeployment"]) - statistics.mean(baseline["FlinkDeployment"])
+    print(f"\n(mean added latency for FlinkDeployments: {added * 1000:+.1f} ms)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
