@@ -43,6 +43,7 @@ test: lint typecheck flink tools
 
 bench: install flink
 	$(PY) benchmarks/run.py
+	$(PY) benchmarks/webhook.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
