@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flinkmem.engine import DeploymentMode, FlinkVersion, JobManagerMemory, Notice, UnsupportedInput, resolve_jobmanager
-from flinkmem.engine.javatext import java_double_to_string, java_trim
+from flinkmem.engine.javatext import java_trim
 from flinkmem.engine.jobmanager import LEGACY_HEAP_ENV, TOTAL_PROCESS
+from flinkmem.engine.options import java_text
 from flinkmem.engine.sizes import MAX_BYTES, SizeParseError, parse_memory_size
 from flinkmem.quantity import QuantityError, parse_quantity, quantity_bytes
 
@@ -90,15 +91,9 @@ class DeploymentSpec:
 
 
 def _scalar_text(value: object, path: str) -> str:
-    """A configuration scalar as the operator stores it (Jackson's text form)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return java_double_to_string(value)
-    if isinstance(value, str):
-        return value
+    """A configuration scalar as the operator stores it (Jackson's text form, which is Java's)."""
+    if isinstance(value, str | bool | int | float):
+        return java_text(value)
     if value is None:
         raise SpecError(path, "has no value; give it a value or remove the key")
     raise SpecError(path, f"must be a string, number or boolean, not {type(value).__name__}")
