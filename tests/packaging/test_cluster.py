@@ -4,7 +4,8 @@
    strict field validation and Pod Security warnings). cert-manager is not installed here, so the
    test creates stand-in CRDs for ``issuers``/``certificates.cert-manager.io`` (any spec accepted)
    when they are absent: for those two kinds only the API version, kind, scope and metadata are
-   checked by the server; test_chart.py checks their spec.
+   checked by the server; test_chart.py checks their spec. ``helm install``/``upgrade``/``uninstall``
+   run for real too.
 2. flinkmem runs as the chart's ServiceAccount, with only the chart's RBAC, through a whole scenario;
    its log must show no refused request. The same identity is refused what flinkmem must not do.
 """
@@ -12,6 +13,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import secrets
 from collections.abc import Callable, Iterator
@@ -66,26 +68,32 @@ def _crd_exists(cluster: Cluster, name: str) -> bool:
     return cluster.kubectl("get", "crd", name, check=False).returncode == 0
 
 
-@pytest.fixture(scope="module")
-def crds(cluster: Cluster) -> Iterator[None]:
-    """cert-manager stand-ins, the chart's kopf peering CRDs and the FlinkDeployment CRD, if absent.
+def _crd_gone(cluster: Cluster, name: str) -> bool:
+    return not _crd_exists(cluster, name)
 
-    The FlinkDeployment CRD is left installed, as the e2e suite does; the others are removed again
-    if this fixture created them.
+
+def _crd_terminating(cluster: Cluster, name: str) -> bool:
+    result = cluster.kubectl("get", "crd", name, "-o", "jsonpath={.metadata.deletionTimestamp}", check=False)
+    return result.returncode == 0 and bool(result.stdout.strip())
+
+
+@pytest.fixture(scope="module")
+def crds(cluster: Cluster) -> None:
+    """cert-manager stand-ins, the chart's kopf peering CRDs and the FlinkDeployment CRD, created if absent.
+
+    They are left installed, as the e2e suite leaves the FlinkDeployment CRD: a CRD deleted right after
+    it was created can stay Terminating for minutes ("storage is (re)initializing"), refusing objects
+    of its kind to the next test session meanwhile.
     """
     peering = [o for o in yaml.safe_load_all((CHART / "crds" / "kopf-peering.yaml").read_text()) if o]
-    flink = yaml.safe_load(CRD_SOURCE.read_text())
-    created: list[str] = []
-    for crd in [*STAND_IN_CRDS, *peering, flink]:
+    for crd in [*STAND_IN_CRDS, *peering, yaml.safe_load(CRD_SOURCE.read_text())]:
         name = crd["metadata"]["name"]
+        if _crd_terminating(cluster, name):
+            gone = functools.partial(_crd_gone, cluster, name)
+            wait_until(gone, timeout=240, what=f"CRD {name} to finish deleting")
         if not _crd_exists(cluster, name):
             cluster.kubectl("create", "--save-config", "-f", "-", input=json.dumps(crd))
-            if crd is not flink:
-                created.append(name)
         cluster.kubectl("wait", "--for=condition=Established", f"crd/{name}", "--timeout=30s")
-    yield
-    if created:
-        cluster.kubectl("delete", "crd", *created, "--wait=false", "--ignore-not-found")
 
 
 def _as_yaml(objs: list[dict[str, Any]]) -> str:
