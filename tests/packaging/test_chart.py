@@ -353,10 +353,10 @@ def _verbs(group: str, resource: str, *verbs: str, name: str = "*") -> list[tupl
     return [(group, resource, verb, name) for verb in verbs]
 
 
-FRAMEWORK = _cluster(*_verbs("apiextensions.k8s.io", "customresourcedefinitions", "get", "list", "watch"))
+FRAMEWORK = _cluster(*_verbs("apiextensions.k8s.io", "customresourcedefinitions", "list", "watch"))
 CLUSTER_PEERING = _cluster(
     *_verbs("kopf.dev", "clusterkopfpeerings", "list", "watch"),
-    *_verbs("kopf.dev", "clusterkopfpeerings", "get", "patch", name="flinkmem"),
+    *_verbs("kopf.dev", "clusterkopfpeerings", "patch", name="flinkmem"),
 )
 
 
@@ -381,7 +381,7 @@ EXPECTED_RBAC: dict[str, set[Permission]] = {
     "no-peering": FRAMEWORK | _cluster(*_workload()),
     "custom-resource": FRAMEWORK | CLUSTER_PEERING | _cluster(*_workload("flink.example.com", "flinkclusters")),
     "watch-namespaces": FRAMEWORK
-    | _cluster(*_verbs("", "namespaces", "get", "list", "watch"))
+    | _cluster(*_verbs("", "namespaces", "list", "watch"))
     | {
         perm
         for ns in ("team-a", "team-b")
@@ -389,7 +389,7 @@ EXPECTED_RBAC: dict[str, set[Permission]] = {
             ns,
             [
                 *_verbs("kopf.dev", "kopfpeerings", "list", "watch"),
-                *_verbs("kopf.dev", "kopfpeerings", "get", "patch", name="flinkmem"),
+                *_verbs("kopf.dev", "kopfpeerings", "patch", name="flinkmem"),
                 *_workload(),
             ],
         )
