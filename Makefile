@@ -16,10 +16,11 @@ help:
 	@echo "make test   - install everything needed and run lint, type checks and the whole test suite"
 	@echo "make install / lint / flink / tools / cluster-up / cluster-down / run / bench"
 
-$(VENV)/.installed: pyproject.toml
+# The same pinned versions as the container image (requirements.lock, `make lock` refreshes it).
+$(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet --constraint requirements.lock -e '.[test]'
 	touch $@
 
 install: $(VENV)/.installed

@@ -63,7 +63,9 @@ class Cluster:
         cfg = self.api.configuration
         if cfg.refresh_api_key_hook is not None:
             cfg.refresh_api_key_hook(cfg)  # in-cluster tokens rotate; the client library re-reads them
-        token = cfg.get_api_key_with_prefix("authorization")
+        # The client library stores tokens under "BearerToken" (in-cluster and kubeconfig); older ones used
+        # "authorization". Without the header every call would be anonymous and refused.
+        token = cfg.get_api_key_with_prefix("BearerToken") or cfg.get_api_key_with_prefix("authorization")
         return {"Authorization": token} if token else {}
 
     async def _request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:

@@ -151,6 +151,7 @@ def register(registry: kopf.OperatorRegistry, cluster: Cluster) -> None:
         try:
             await mutate(body, patch, warnings, dryrun)
         except OwnerLookupError as exc:
+            logger.warning("JobManager pod admitted unchanged: %s", exc)
             warnings.extend(warning_lines(f"flinkmem left this JobManager pod unchanged: {exc}"))
         except Exception:
             logger.exception("sizing a JobManager pod failed; admitting it unchanged")
@@ -179,6 +180,8 @@ def register(registry: kopf.OperatorRegistry, cluster: Cluster) -> None:
         meta = body.metadata
         if event.get("type") == "DELETED" or meta.get("deletionTimestamp") or not is_jobmanager_pod(meta.labels):
             return
+        if not settings.pod_mutation:
+            return  # without pod sizing every JobManager pod would "drift"; nothing is expected of them
         if not _watched(cluster, meta.namespace):
             return
         owner = owner_deployment_name(meta.labels)
