@@ -178,7 +178,12 @@ def register(registry: kopf.OperatorRegistry, cluster: Cluster) -> None:
 
     async def check_pod(event: Mapping[str, Any], body: kopf.Body, index: kopf.Index[Any, Any]) -> None:
         meta = body.metadata
-        if event.get("type") == "DELETED" or meta.get("deletionTimestamp") or not is_jobmanager_pod(meta.labels):
+        if event.get("type") == "DELETED":
+            # Forget what was reported for the pod, so the set stays as small as the live JobManagers.
+            for key in [k for k in drift_seen if k[0] == str(meta.uid)]:
+                drift_seen.discard(key)
+            return
+        if meta.get("deletionTimestamp") or not is_jobmanager_pod(meta.labels):
             return
         if not settings.pod_mutation:
             return  # without pod sizing every JobManager pod would "drift"; nothing is expected of them
