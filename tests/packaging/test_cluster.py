@@ -230,7 +230,7 @@ def scenario(cluster: Cluster, crds: None, tmp_path_factory: pytest.TempPathFact
         env["POD_ID"] = f"{release}-0"
         workdir = tmp_path_factory.mktemp("flinkmem-rbac")
         with running(identity.kubeconfig, workdir, env, main.get("args", [])) as flinkmem:
-            webhooks = _url_webhooks(objs, flinkmem.url, flinkmem.certs.ca.read_bytes())
+            webhooks = _url_webhooks(objs, flinkmem.webhook_url, flinkmem.ca_file.read_bytes())
             cluster.kubectl("create", "-f", "-", input=_as_yaml(webhooks))
             conflict = (EXAMPLES / "10-conflict-heap-larger-than-process.yaml").read_text()
             wait_until(

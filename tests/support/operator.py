@@ -17,14 +17,14 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from tests.support.controlplane import kubectl_binary
 
-__all__ = ["RunningOperator", "free_port", "running_flinkmem"]
+__all__ = ["RunningOperator", "free_port", "running_flinkmem", "serve_process"]
 
 
 def free_port() -> int:
@@ -77,19 +77,25 @@ def _kubectl(kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 @contextmanager
-def running_flinkmem(
+def serve_process(
     kubeconfig: Path,
     workdir: Path,
-    extra_args: Sequence[str] = (),
+    args: Sequence[str],
     *,
-    unregister: bool = True,
+    env: Mapping[str, str] | None = None,
     keep: bool = False,
     ready_timeout: float = 60.0,
     command_prefix: Sequence[str] = (),
+    webhook_port: int | None = None,
 ) -> Iterator[RunningOperator]:
+    """`flinkmem serve ARGS` on free loopback ports, as `kubeconfig`'s identity, until ready.
+
+    With `env`, the process gets exactly those FLINKMEM_* variables (none of the caller's). It is
+    stopped when the context ends, unless `keep`.
+    """
     workdir.mkdir(parents=True, exist_ok=True)
-    webhook_port, health_port = free_port(), free_port()
-    cert_dir = workdir / "certs"
+    webhook_port = webhook_port or free_port()
+    health_port = free_port()
     log_path = workdir / f"flinkmem-{webhook_port}.log"
     command = [
         *command_prefix,
@@ -97,23 +103,26 @@ def running_flinkmem(
         "-m",
         "flinkmem",
         "serve",
-        "--self-signed-dir",
-        str(cert_dir),
-        "--register-url",
-        f"https://127.0.0.1:{webhook_port}",
         "--webhook-port",
         str(webhook_port),
         "--health-port",
         str(health_port),
         "--bind-address",
         "127.0.0.1",
-        "--install-crd",
-        *extra_args,
+        *args,
     ]
-    env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
+    base = dict(os.environ)
+    if env is not None:
+        base = {k: v for k, v in base.items() if not k.startswith("FLINKMEM_")} | dict(env)
     with log_path.open("wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    running = RunningOperator(process, webhook_port, health_port, cert_dir, log_path)
+        process = subprocess.Popen(
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**base, "KUBECONFIG": str(kubeconfig)},
+            start_new_session=True,
+        )
+    running = RunningOperator(process, webhook_port, health_port, workdir / "certs", log_path)
     try:
         deadline = time.monotonic() + ready_timeout
         while True:
@@ -127,7 +136,6 @@ def running_flinkmem(
             if time.monotonic() > deadline:
                 raise RuntimeError(f"flinkmem serve not ready in {ready_timeout}s:\n{running.log()[-4000:]}")
             time.sleep(0.2)
-        _kubectl(kubeconfig, "wait", "--for=condition=Established", "crd/flinkdeployments.flink.apache.org")
         yield running
     finally:
         if running.alive() and not keep:
@@ -137,6 +145,43 @@ def running_flinkmem(
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait(timeout=10)
+
+
+@contextmanager
+def running_flinkmem(
+    kubeconfig: Path,
+    workdir: Path,
+    extra_args: Sequence[str] = (),
+    *,
+    unregister: bool = True,
+    keep: bool = False,
+    ready_timeout: float = 60.0,
+    command_prefix: Sequence[str] = (),
+) -> Iterator[RunningOperator]:
+    """flinkmem in development mode: its own CA, URL-registered webhooks and the bundled CRD."""
+    cert_dir = workdir / "certs"
+    webhook_port = free_port()
+    args = [
+        "--self-signed-dir",
+        str(cert_dir),
+        "--register-url",
+        f"https://127.0.0.1:{webhook_port}",
+        "--install-crd",
+        *extra_args,
+    ]
+    try:
+        with serve_process(
+            kubeconfig,
+            workdir,
+            args,
+            keep=keep,
+            ready_timeout=ready_timeout,
+            command_prefix=command_prefix,
+            webhook_port=webhook_port,
+        ) as running:
+            _kubectl(kubeconfig, "wait", "--for=condition=Established", "crd/flinkdeployments.flink.apache.org")
+            yield running
+    finally:
         if unregister:
             _kubectl(
                 kubeconfig,
