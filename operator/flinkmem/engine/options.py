@@ -9,7 +9,7 @@ means the key is present, whatever its value; a present but unreadable value fai
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from flinkmem.engine.errors import InvalidOptionValue, OptionValue, Rule
@@ -84,6 +84,14 @@ class MemoryOption:
             ) from None
 
 
+def _parse_number(key: str, raw: RawValue, parse: Callable[[str], float], fix: str) -> float:
+    """A Java float/double parse of the raw value's text, or the error naming the option."""
+    try:
+        return parse(java_text(raw))
+    except JavaNumberFormatError:
+        raise _invalid(key, raw, "it is not a decimal number", fix) from None
+
+
 @dataclass(frozen=True)
 class FloatOption:
     """A Java `Float` option, returned widened to double exactly as Flink widens it."""
@@ -99,12 +107,7 @@ class FloatOption:
             if raw == 0 or _FLOAT_MIN <= abs(raw) <= _FLOAT_MAX:
                 return float32_from_double(raw)
             raise _invalid(self.key, raw, "it is outside the range of a 32-bit float", "use a value in [0, 1)")
-        try:
-            return parse_java_float(java_text(raw))
-        except JavaNumberFormatError:
-            raise _invalid(
-                self.key, raw, "it is not a decimal number", "write a decimal fraction such as 0.1"
-            ) from None
+        return _parse_number(self.key, raw, parse_java_float, "write a decimal fraction such as 0.1")
 
 
 @dataclass(frozen=True)
@@ -118,10 +121,7 @@ class DoubleOption:
             return self.default
         if isinstance(raw, float):
             return raw
-        try:
-            return parse_java_double(java_text(raw))
-        except JavaNumberFormatError:
-            raise _invalid(self.key, raw, "it is not a decimal number", "write a number such as 1.5") from None
+        return _parse_number(self.key, raw, parse_java_double, "write a number such as 1.5")
 
 
 @dataclass(frozen=True)
