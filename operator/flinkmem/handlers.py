@@ -17,7 +17,7 @@ from flinkmem.podpatch import RESOLVED_ANNOTATION, apply_plan, is_jobmanager_pod
 from flinkmem.settings import MUTATE_ID, OPT_IN_LABEL, VALIDATE_ID, ValidationMode
 from flinkmem.validation import validate_deployment, warning_lines
 
-__all__ = ["register"]
+__all__ = ["register_controller", "register_webhooks"]
 
 logger = logging.getLogger("flinkmem.handlers")
 
@@ -42,17 +42,29 @@ def _event_target(pod: Mapping[str, Any], deployment: Mapping[str, Any] | None) 
     return None
 
 
-def register(registry: kopf.OperatorRegistry, cluster: Cluster) -> None:
-    settings = cluster.settings
-    resource = settings.resource
-    metrics = cluster.metrics
-    drift_seen: set[tuple[str, tuple[str, ...]]] = set()
-    background: set[asyncio.Task[None]] = set()
+async def _owner(cluster: Cluster, namespace: str | None, name: str | None) -> Mapping[str, Any] | None:
+    """The FlinkDeployment a JobManager pod names in its `app` label, or None."""
+    if not namespace or not name:
+        return None
+    return await cluster.get_deployment(namespace, name)
 
+
+def _register_login(registry: kopf.OperatorRegistry) -> None:
     @kopf.on.login(registry=registry)
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
         # In-cluster service account, else $KUBECONFIG, as the Kubernetes client library finds them.
         return kopf.login_via_client(**kwargs)
+
+    del login
+
+
+def register_webhooks(registry: kopf.OperatorRegistry, cluster: Cluster) -> None:
+    """The admission handlers: stateless, served by every replica."""
+    settings = cluster.settings
+    resource = settings.resource
+    metrics = cluster.metrics
+    background: set[asyncio.Task[None]] = set()
+    _register_login(registry)
 
     # kopf's handler protocol names only some keyword arguments; `old` and `operation` come in **kwargs.
     @kopf.on.validate(  # type: ignore[arg-type]
@@ -84,7 +96,7 @@ def register(registry: kopf.OperatorRegistry, cluster: Cluster) -> None:
         )
         if decision.validation is not None:
             rule = "valid" if decision.validation.valid else decision.validation.conflicts[0].code
-            metrics.resolutions.labels("webhook", rule).inc()
+            metrics.count_resolution("webhook", rule)
         if decision.conflicts and decision.outcome in ("audited", "warned"):
             logger.warning(
                 "%s FlinkDeployment %s: %s",
@@ -102,13 +114,13 @@ def register(registry: kopf.OperatorRegistry, cluster: Cluster) -> None:
         if not settings.pod_mutation or not is_jobmanager_pod(labels) or not _watched(cluster, namespace):
             return
         name = owner_deployment_name(labels)
-        deployment = await _get_deployment(namespace, name)
+        deployment = await _owner(cluster, namespace, name)
         if deployment is None:
             reason = f"no {resource.plural} named {name!r} in namespace {namespace!r} (from the pod's app label)"
             await _fail_open(body, None, warnings, dryrun, reason)
             return
         validation = validate_deployment(deployment, settings.container_name)
-        metrics.resolutions.labels("pod", "valid" if validation.valid else validation.conflicts[0].code).inc()
+        metrics.count_resolution("pod", "valid" if validation.valid else validation.conflicts[0].code)
         if validation.memory is None:
             await _fail_open(
                 body, deployment, warnings, dryrun, f"FlinkDeployment {name} is invalid: {validation.reason}"
@@ -138,11 +150,6 @@ def register(registry: kopf.OperatorRegistry, cluster: Cluster) -> None:
             background.add(task)
             task.add_done_callback(background.discard)
 
-    async def _get_deployment(namespace: str | None, name: str | None) -> Mapping[str, Any] | None:
-        if not namespace or not name:
-            return None
-        return await cluster.get_deployment(namespace, name)
-
     @kopf.on.mutate("", "v1", "pods", id=MUTATE_ID, operations=["CREATE"], registry=registry)
     async def mutate_jobmanager_pod(
         body: kopf.Body, patch: kopf.Patch, warnings: list[str], dryrun: bool, **_: Any
@@ -157,6 +164,17 @@ def register(registry: kopf.OperatorRegistry, cluster: Cluster) -> None:
             logger.exception("sizing a JobManager pod failed; admitting it unchanged")
             warnings.append("flinkmem left this JobManager pod unchanged: internal error (see flinkmem logs)")
 
+    del validate_flinkdeployment, mutate_jobmanager_pod
+
+
+def register_controller(registry: kopf.OperatorRegistry, cluster: Cluster) -> None:
+    """The reconciling handlers: annotations, Events and drift, run by one replica at a time."""
+    settings = cluster.settings
+    resource = settings.resource
+    metrics = cluster.metrics
+    drift_seen: set[tuple[str, tuple[str, ...]]] = set()
+    _register_login(registry)
+
     @kopf.on.event(resource.group, resource.version, resource.plural, registry=registry)
     async def reconcile_flinkdeployment(event: Mapping[str, Any], body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
         if event.get("type") == "DELETED" or body.metadata.get("deletionTimestamp"):
@@ -167,7 +185,7 @@ def register(registry: kopf.OperatorRegistry, cluster: Cluster) -> None:
         if not result.changed:
             return
         rule = "valid" if result.validation.valid else result.validation.conflicts[0].code
-        metrics.resolutions.labels("controller", rule).inc()
+        metrics.count_resolution("controller", rule)
         patch.metadata.annotations[RESOLVED_ANNOTATION] = result.annotation
         kopf.event(body, type=result.event_type, reason=result.reason, message=result.message)
 
@@ -191,7 +209,7 @@ def register(registry: kopf.OperatorRegistry, cluster: Cluster) -> None:
             return
         owner = owner_deployment_name(meta.labels)
         indexed = list(index.get((meta.namespace, owner), []))
-        deployment = indexed[0] if indexed else await _get_deployment(meta.namespace, owner)
+        deployment = indexed[0] if indexed else await _owner(cluster, meta.namespace, owner)
         if deployment is None:
             return
         drift = pod_drift(body, deployment, settings.container_name)
@@ -201,11 +219,11 @@ def register(registry: kopf.OperatorRegistry, cluster: Cluster) -> None:
         if key in drift_seen:
             return
         drift_seen.add(key)
-        metrics.drift.labels(meta.namespace or "").inc()
+        metrics.count_drift(meta.namespace or "")
         kopf.warn(body, reason="MemoryDrift", message=drift.message)
         evict = settings.evict_drifted and settings.validation_mode is ValidationMode.ENFORCE
         if evict and meta.namespace and meta.name and await cluster.evict_pod(meta.namespace, meta.name):
-            metrics.evictions.labels(meta.namespace or "").inc()
+            metrics.count_eviction(meta.namespace or "")
             kopf.info(body, reason="MemoryDriftEvicted", message="Evicted so that it is recreated with flinkmem")
 
     # Indexes arrive as keyword arguments named after the index, which kopf's protocol does not list.
@@ -229,5 +247,5 @@ def register(registry: kopf.OperatorRegistry, cluster: Cluster) -> None:
         except OwnerLookupError as exc:
             logger.warning("drift check skipped: %s", exc)
 
-    del (login, validate_flinkdeployment, mutate_jobmanager_pod, reconcile_flinkdeployment)
+    del reconcile_flinkdeployment
     del (jobmanager_pod_event, opted_in_pod_event, flinkdeployments)

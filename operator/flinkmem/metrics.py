@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
-__all__ = ["Metrics"]
+__all__ = ["Metrics", "RelayedMetrics"]
 
 
 class Metrics:
@@ -39,5 +41,41 @@ class Metrics:
             "flinkmem_drift_evictions", "Drifted JobManager pods evicted.", ["namespace"], registry=self.registry
         )
 
+    def count_resolution(self, source: str, result: str) -> None:
+        self.resolutions.labels(source, result).inc()
+
+    def count_drift(self, namespace: str) -> None:
+        self.drift.labels(namespace).inc()
+
+    def count_eviction(self, namespace: str) -> None:
+        self.evictions.labels(namespace).inc()
+
+    def apply(self, record: tuple[str, tuple[str, ...]]) -> None:
+        """Applies a counted event relayed from the controller process."""
+        name, labels = record
+        if name == "resolution":
+            self.count_resolution(*labels)
+        elif name == "drift":
+            self.count_drift(*labels)
+        elif name == "eviction":
+            self.count_eviction(*labels)
+
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class RelayedMetrics(Metrics):
+    """The controller process's metrics: each count goes to the serving process, which exposes them all."""
+
+    def __init__(self, sink: Any) -> None:
+        super().__init__()
+        self.sink = sink
+
+    def count_resolution(self, source: str, result: str) -> None:
+        self.sink.put_nowait(("resolution", (source, result)))
+
+    def count_drift(self, namespace: str) -> None:
+        self.sink.put_nowait(("drift", (namespace,)))
+
+    def count_eviction(self, namespace: str) -> None:
+        self.sink.put_nowait(("eviction", (namespace,)))

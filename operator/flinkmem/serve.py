@@ -1,22 +1,28 @@
-"""`flinkmem serve`: the admission webhooks and the controller in one kopf operator process."""
+"""`flinkmem serve`: the admission webhooks and, in a child process, the controller; both run on kopf."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
+import queue
 import random
+import signal
+from multiprocessing.process import BaseProcess
+from typing import Any
 
 import kopf
 
 from flinkmem.certs import ensure_self_signed
 from flinkmem.cluster import Cluster, load_client
 from flinkmem.devsetup import install_crd_if_absent, register_webhooks
-from flinkmem.handlers import register
-from flinkmem.metrics import Metrics
+from flinkmem.handlers import register_controller
+from flinkmem.handlers import register_webhooks as register_webhook_handlers
+from flinkmem.metrics import Metrics, RelayedMetrics
 from flinkmem.settings import ANNOTATION_PREFIX, Settings
 from flinkmem.webserver import HealthServer, WebhookServer
 
-__all__ = ["run", "serve_forever"]
+__all__ = ["run_controller", "run_webhooks", "serve_forever"]
 
 logger = logging.getLogger("flinkmem.serve")
 
@@ -30,20 +36,42 @@ class _RefusalsAreNotErrors(logging.Filter):
         return True
 
 
-def serve_forever(settings: Settings, verbose: bool = False) -> int:
+def _configure_logging(verbose: bool) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        format="%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s",
     )
     logging.getLogger("kopf.objects").addFilter(_RefusalsAreNotErrors())
-    asyncio.run(run(settings))
-    return 0
 
 
-def _kopf_settings(settings: Settings, server: WebhookServer) -> kopf.OperatorSettings:
+def serve_forever(settings: Settings, verbose: bool = False) -> int:
+    """Webhooks in this process, the controller in a child process, so that a burst of reconciling
+    never holds up an admission answer on the shared event loop (or the GIL)."""
+    _configure_logging(verbose)
+    context = multiprocessing.get_context("spawn")
+    relay: multiprocessing.Queue[Any] = context.Queue()
+    controller = context.Process(
+        target=_controller_main, args=(settings, verbose, relay), name="controller", daemon=True
+    )
+    controller.start()
+    try:
+        healthy = asyncio.run(run_webhooks(settings, controller, relay))
+    finally:
+        if controller.is_alive():
+            controller.terminate()
+        controller.join(15)
+    return 0 if healthy else 1
+
+
+def _controller_main(settings: Settings, verbose: bool, relay: Any) -> None:
+    _configure_logging(verbose)
+    # The parent decides when to stop; a terminal's Ctrl-C reaches both, and the parent's wins.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    asyncio.run(run_controller(settings, relay))
+
+
+def _base_kopf_settings() -> kopf.OperatorSettings:
     ks = kopf.OperatorSettings()
-    ks.admission.server = server  # type: ignore[assignment]  # kopf types only its own servers
-    ks.admission.managed = None
     # kopf's own bookkeeping stays in annotations under our prefix; `status` belongs to the Apache operator.
     ks.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=ANNOTATION_PREFIX)
     ks.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
@@ -53,15 +81,46 @@ def _kopf_settings(settings: Settings, server: WebhookServer) -> kopf.OperatorSe
     ks.posting.level = logging.WARNING
     ks.execution.max_workers = 8
     ks.networking.request_timeout = 30
+    return ks
+
+
+async def run_controller(settings: Settings, relay: Any) -> None:
+    api = load_client()
+    cluster = Cluster(settings, RelayedMetrics(relay), api)
+    registry = kopf.OperatorRegistry()
+    register_controller(registry, cluster)
+    ks = _base_kopf_settings()
     ks.peering.name = "flinkmem"
     ks.peering.mandatory = False
     ks.peering.clusterwide = settings.clusterwide
     # Equal priorities make kopf freeze every replica; a random one elects a single reconciler.
     ks.peering.priority = random.randint(1, 10_000)
-    return ks
+    try:
+        await kopf.operator(
+            registry=registry, settings=ks, clusterwide=settings.clusterwide, namespaces=list(settings.namespaces)
+        )
+    finally:
+        await cluster.close()
 
 
-async def run(settings: Settings) -> None:
+async def _relay_metrics(relay: Any, metrics: Metrics) -> None:
+    while True:
+        try:
+            record = await asyncio.to_thread(relay.get, True, 0.5)
+        except queue.Empty:
+            continue
+        metrics.apply(record)
+
+
+async def _watch_controller(controller: BaseProcess, stop: asyncio.Event) -> None:
+    while controller.is_alive():
+        await asyncio.sleep(1.0)
+    logger.error("the controller process exited (code %s); stopping so the pod is restarted", controller.exitcode)
+    stop.set()
+
+
+async def run_webhooks(settings: Settings, controller: BaseProcess, relay: Any) -> bool:
+    """Serves the webhooks until stopped; False when it stopped because the controller died."""
     api = load_client()
     certfile, keyfile, cafile = settings.tls_cert_file, settings.tls_key_file, settings.tls_ca_file
     if certfile is None or keyfile is None:
@@ -85,18 +144,32 @@ async def run(settings: Settings) -> None:
     )
     if settings.register_url:
         register_webhooks(api, settings, settings.register_url, cafile or certfile)
-    health = HealthServer(settings.bind_address, settings.health_port, metrics, server.ready)
+    health = HealthServer(settings.bind_address, settings.health_port, metrics, server.ready, controller.is_alive)
     await health.start()
     registry = kopf.OperatorRegistry()
     cluster = Cluster(settings, metrics, api)
-    register(registry, cluster)
+    register_webhook_handlers(registry, cluster)
+    ks = _base_kopf_settings()
+    ks.admission.server = server  # type: ignore[assignment]  # kopf types only its own servers
+    ks.admission.managed = None
+    stop = asyncio.Event()
+    helpers = [
+        asyncio.create_task(_relay_metrics(relay, metrics)),
+        asyncio.create_task(_watch_controller(controller, stop)),
+    ]
     try:
         await kopf.operator(
             registry=registry,
-            settings=_kopf_settings(settings, server),
+            settings=ks,
             clusterwide=settings.clusterwide,
             namespaces=list(settings.namespaces),
+            standalone=True,
+            stop_flag=stop,
         )
     finally:
+        for task in helpers:
+            task.cancel()
+        await asyncio.gather(*helpers, return_exceptions=True)
         await cluster.close()
         await health.stop()
+    return controller.is_alive()

@@ -16,7 +16,7 @@ import json
 import logging
 import ssl
 import time
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -227,11 +227,19 @@ class WebhookServer:
 class HealthServer:
     """Liveness, readiness (only once the webhook port serves) and Prometheus metrics over HTTP."""
 
-    def __init__(self, addr: str, port: int, metrics: Metrics, ready: asyncio.Event) -> None:
+    def __init__(
+        self,
+        addr: str,
+        port: int,
+        metrics: Metrics,
+        ready: asyncio.Event,
+        alive: Callable[[], bool] = lambda: True,
+    ) -> None:
         self.addr = addr
         self.port = port
         self.metrics = metrics
         self.ready = ready
+        self.alive = alive
         self._runner: aiohttp.web.AppRunner | None = None
 
     async def start(self) -> None:
@@ -252,6 +260,8 @@ class HealthServer:
             await self._runner.cleanup()
 
     async def _healthz(self, _: aiohttp.web.Request) -> aiohttp.web.Response:
+        if not self.alive():
+            return aiohttp.web.Response(status=503, text="the controller process is not running\n")
         return aiohttp.web.Response(text="ok\n")
 
     async def _readyz(self, _: aiohttp.web.Request) -> aiohttp.web.Response:
