@@ -19,7 +19,7 @@ from flinkmem.devsetup import install_crd_if_absent, register_webhooks
 from flinkmem.handlers import register_controller
 from flinkmem.handlers import register_webhooks as register_webhook_handlers
 from flinkmem.metrics import Metrics, RelayedMetrics
-from flinkmem.settings import ANNOTATION_PREFIX, Settings
+from flinkmem.settings import ANNOTATION_PREFIX, PEERING_NAME, Settings
 from flinkmem.webserver import HealthServer, WebhookServer
 
 __all__ = ["run_controller", "run_webhooks", "serve_forever"]
@@ -90,7 +90,7 @@ async def run_controller(settings: Settings, relay: Any) -> None:
     registry = kopf.OperatorRegistry()
     register_controller(registry, cluster)
     ks = _base_kopf_settings()
-    ks.peering.name = "flinkmem"
+    ks.peering.name = PEERING_NAME
     ks.peering.mandatory = False
     ks.peering.clusterwide = settings.clusterwide
     # Equal priorities make kopf freeze every replica; a random one elects a single reconciler.

@@ -20,8 +20,7 @@ import yaml
 from cryptography import x509
 
 from flinkmem.cli import build_parser
-from flinkmem.serve import _kopf_settings
-from flinkmem.settings import DEFAULT_RESOURCE, ResourceRef, Settings, ValidationMode, from_arguments
+from flinkmem.settings import DEFAULT_RESOURCE, PEERING_NAME, ResourceRef, Settings, ValidationMode, from_arguments
 from flinkmem.webhookconfig import mutating_configuration, validating_configuration
 from tests.packaging.chart import (
     CHART,
@@ -445,8 +444,7 @@ def test_peering_matches_what_kopf_uses() -> None:
         version = spec["versions"][0]
         assert "subresources" not in version
         assert version["schema"]["openAPIV3Schema"]["properties"]["status"]["x-kubernetes-preserve-unknown-fields"]
-    kopf_settings = _kopf_settings(Settings(self_signed_dir=CHART), object())  # type: ignore[arg-type]
-    assert find(render(), "ClusterKopfPeering")["metadata"]["name"] == kopf_settings.peering.name
+    assert find(render(), "ClusterKopfPeering")["metadata"]["name"] == PEERING_NAME
     assert [
         o["metadata"]["namespace"] for o in render(values_for("watch-namespaces")) if o["kind"] == "KopfPeering"
     ] == [
