@@ -17,7 +17,7 @@ from flinkmem.podpatch import RESOLVED_ANNOTATION, apply_plan, is_jobmanager_pod
 from flinkmem.settings import MUTATE_ID, OPT_IN_LABEL, VALIDATE_ID, ValidationMode
 from flinkmem.validation import validate_deployment, warning_lines
 
-__all__ = ["register_controller", "register_webhooks"]
+__all__ = ["admission_handlers", "controller_handlers"]
 
 logger = logging.getLogger("flinkmem.handlers")
 
@@ -58,7 +58,7 @@ def _register_login(registry: kopf.OperatorRegistry) -> None:
     del login
 
 
-def register_webhooks(registry: kopf.OperatorRegistry, cluster: Cluster) -> None:
+def admission_handlers(registry: kopf.OperatorRegistry, cluster: Cluster) -> None:
     """The admission handlers: stateless, served by every replica."""
     settings = cluster.settings
     resource = settings.resource
@@ -167,7 +167,7 @@ def register_webhooks(registry: kopf.OperatorRegistry, cluster: Cluster) -> None
     del validate_flinkdeployment, mutate_jobmanager_pod
 
 
-def register_controller(registry: kopf.OperatorRegistry, cluster: Cluster) -> None:
+def controller_handlers(registry: kopf.OperatorRegistry, cluster: Cluster) -> None:
     """The reconciling handlers: annotations, Events and drift, run by one replica at a time."""
     settings = cluster.settings
     resource = settings.resource

@@ -16,8 +16,7 @@ import kopf
 from flinkmem.certs import ensure_self_signed
 from flinkmem.cluster import Cluster, load_client
 from flinkmem.devsetup import install_crd_if_absent, register_webhooks
-from flinkmem.handlers import register_controller
-from flinkmem.handlers import register_webhooks as register_webhook_handlers
+from flinkmem.handlers import admission_handlers, controller_handlers
 from flinkmem.metrics import Metrics, RelayedMetrics
 from flinkmem.settings import ANNOTATION_PREFIX, PEERING_NAME, Settings
 from flinkmem.webserver import HealthServer, WebhookServer
@@ -88,7 +87,7 @@ async def run_controller(settings: Settings, relay: Any) -> None:
     api = load_client()
     cluster = Cluster(settings, RelayedMetrics(relay), api)
     registry = kopf.OperatorRegistry()
-    register_controller(registry, cluster)
+    controller_handlers(registry, cluster)
     ks = _base_kopf_settings()
     ks.peering.name = PEERING_NAME
     ks.peering.mandatory = False
@@ -148,7 +147,7 @@ async def run_webhooks(settings: Settings, controller: BaseProcess, relay: Any) 
     await health.start()
     registry = kopf.OperatorRegistry()
     cluster = Cluster(settings, metrics, api)
-    register_webhook_handlers(registry, cluster)
+    admission_handlers(registry, cluster)
     ks = _base_kopf_settings()
     ks.admission.server = server  # type: ignore[assignment]  # kopf types only its own servers
     ks.admission.managed = None
