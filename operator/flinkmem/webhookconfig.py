@@ -11,7 +11,7 @@ from typing import Any
 
 from flinkmem.settings import MUTATE_ID, OPT_IN_LABEL, VALIDATE_ID, ResourceRef
 
-__all__ = ["CONFIG_NAME", "mutating_configuration", "validating_configuration"]
+__all__ = ["CONFIG_NAME", "mutating_configuration", "skip_own_annotation_writes", "validating_configuration"]
 
 CONFIG_NAME = "flinkmem"
 TIMEOUT_SECONDS = 5
@@ -27,9 +27,27 @@ def _namespace_selector(own_namespace: str | None) -> dict[str, Any]:
     return {"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": excluded}]}
 
 
+def skip_own_annotation_writes(own_identity: str) -> list[dict[str, str]]:
+    """matchConditions that spare the webhook flinkmem's own metadata-only updates (its annotations).
+
+    Its spec changes still reach the webhook, which refuses them. CEL's && yields false when any side is
+    false, so the null oldObject of a CREATE never makes the expression fail.
+    """
+    expression = (
+        f"!(request.userInfo.username == '{own_identity}' && request.operation == 'UPDATE' && "
+        "has(object.spec) && has(oldObject.spec) && object.spec == oldObject.spec)"
+    )
+    return [{"name": "skip-flinkmem-annotation-writes", "expression": expression}]
+
+
 def validating_configuration(
-    resource: ResourceRef, base_url: str, ca_bundle: str, own_namespace: str | None = None
+    resource: ResourceRef,
+    base_url: str,
+    ca_bundle: str,
+    own_namespace: str | None = None,
+    own_identity: str | None = None,
 ) -> dict[str, Any]:
+    extra = {"matchConditions": skip_own_annotation_writes(own_identity)} if own_identity else {}
     return {
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "ValidatingWebhookConfiguration",
@@ -52,6 +70,7 @@ def validating_configuration(
                 "admissionReviewVersions": ["v1"],
                 "timeoutSeconds": TIMEOUT_SECONDS,
                 "namespaceSelector": _namespace_selector(own_namespace),
+                **extra,
             }
         ],
     }

@@ -236,7 +236,9 @@ def test_webhooks_are_the_ones_flinkmem_registers_in_development(name: str) -> N
     resource = ResourceRef(**values_for(name)["resource"]) if "resource" in values_for(name) else DEFAULT_RESOURCE
     validating = find(objs, "ValidatingWebhookConfiguration", "flinkmem")
     mutating = find(objs, "MutatingWebhookConfiguration", "flinkmem")
-    reference_v = validating_configuration(resource, "https://x", "ca", own_namespace="flinkmem")
+    reference_v = validating_configuration(
+        resource, "https://x", "ca", own_namespace="flinkmem", own_identity="system:serviceaccount:flinkmem:flinkmem"
+    )
     reference_m = mutating_configuration("https://x", "ca", own_namespace="flinkmem")
     assert [_without_client_config(w) for w in validating["webhooks"]] == [
         _without_client_config(w) for w in reference_v["webhooks"]
