@@ -23,7 +23,6 @@ from flinkmem.quantity import QuantityError, parse_quantity, quantity_bytes
 
 __all__ = [
     "DEFAULT_CONTAINER",
-    "JAVA_OPTS_ENV",
     "DeploymentSpec",
     "MainContainer",
     "SpecError",
@@ -32,9 +31,6 @@ __all__ = [
 ]
 
 DEFAULT_CONTAINER = "flink-main-container"
-JAVA_OPTS_ENV = "FLINK_ENV_JAVA_OPTS_JM"
-JM_JAVA_OPTS_KEY = "env.java.opts.jobmanager"
-JM_DEFAULT_JAVA_OPTS_KEY = "env.java.default-opts.jobmanager"
 
 
 class SpecError(ValueError):
@@ -77,17 +73,6 @@ class DeploymentSpec:
     def resolve(self) -> JobManagerMemory:
         """Runs the engine; raises `FlinkMemError` where Flink would refuse the deployment."""
         return resolve_jobmanager(self.config, self.version, self.mode, self.legacy_heap_env)
-
-    def memory_inputs(self) -> dict[str, object]:
-        """Everything that can change the resolved memory; equal inputs give equal answers."""
-        return {
-            "config": dict(sorted(self.config.items())),
-            "version": str(self.version),
-            "mode": self.mode.value,
-            "legacyHeapEnv": self.legacy_heap_env,
-            "javaOptsEnv": self.container.env.get(JAVA_OPTS_ENV),
-            "memoryLimit": self.container.memory_limit,
-        }
 
 
 def _scalar_text(value: object, path: str) -> str:

@@ -6,7 +6,6 @@ mode, and the JobManager container of the pod templates.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from typing import Any
 
@@ -309,33 +308,6 @@ def test_legacy_env_from_the_template_reaches_1x() -> None:
         deployment(mode="standalone", flinkConfiguration={P: "1600m"}, jobManager={"podTemplate": template})
     )
     assert spec.resolve().heap == GIB  # L04
-
-
-def test_memory_inputs_are_stable_and_complete() -> None:
-    body = deployment(
-        flinkConfiguration={P: "1600m", "a": "1"},
-        podTemplate=main_container(
-            resources={"limits": {"memory": "2Gi"}},
-            env=[{"name": "FLINK_JM_HEAP", "value": "1g"}, {"name": "FLINK_ENV_JAVA_OPTS_JM", "value": "-Xmx1g"}],
-        ),
-    )
-    inputs = from_flinkdeployment(body).memory_inputs()
-    assert inputs == {
-        "config": {P: "1600m", "a": "1"},
-        "version": "1.20",
-        "mode": "native",
-        "legacyHeapEnv": "1g",
-        "javaOptsEnv": "-Xmx1g",
-        "memoryLimit": 2 * GIB,
-    }
-    reordered = copy.deepcopy(body)
-    reordered["spec"]["flinkConfiguration"] = {"a": "1", P: "1600m"}
-    reordered["metadata"]["labels"] = {"x": "y"}
-    assert from_flinkdeployment(reordered).memory_inputs() == inputs
-
-
-# ---------------------------------------------------------------------------------------------
-# malformed specs name the field
 
 
 @pytest.mark.parametrize(
