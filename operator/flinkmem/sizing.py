@@ -18,6 +18,7 @@ from flinkmem.engine import Config, JobManagerMemory, MemoryConflict, OptionValu
 from flinkmem.engine.javatext import java_double_to_string
 from flinkmem.engine.options import DoubleOption, java_text
 from flinkmem.engine.sizes import MIB, mebibytes_int32
+from flinkmem.quantity import format_mebibytes
 
 __all__ = ["LIMIT_FACTOR", "ContainerMemory", "container_memory", "java_int_cast"]
 
@@ -47,11 +48,11 @@ class ContainerMemory:
 
     @property
     def request(self) -> str:
-        return f"{self.request_mib}Mi"
+        return format_mebibytes(self.request_mib)
 
     @property
     def limit(self) -> str:
-        return f"{self.limit_mib}Mi"
+        return format_mebibytes(self.limit_mib)
 
     @property
     def request_bytes(self) -> int:
@@ -64,8 +65,8 @@ class ContainerMemory:
     def to_dict(self) -> dict[str, object]:
         return {
             "limitFactor": self.limit_factor,
-            "flinkRequest": f"{self.flink_request_mib}Mi",
-            "flinkLimit": f"{self.flink_limit_mib}Mi",
+            "flinkRequest": format_mebibytes(self.flink_request_mib),
+            "flinkLimit": format_mebibytes(self.flink_limit_mib),
             "request": self.request,
             "limit": self.limit,
         }
