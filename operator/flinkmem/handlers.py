@@ -173,14 +173,21 @@ def controller_handlers(registry: kopf.OperatorRegistry, cluster: Cluster) -> No
     resource = settings.resource
     metrics = cluster.metrics
     drift_seen: set[tuple[str, tuple[str, ...]]] = set()
+    # The last-seen FlinkDeployments, for the drift check of their pods (a miss falls back to a GET).
+    # A plain dict, not a kopf index: kopf holds every handler back while any new object is being
+    # indexed, which under a burst of creations costs time quadratic in the burst.
+    deployments: dict[tuple[str | None, str | None], Mapping[str, Any]] = {}
     _register_login(registry)
 
     @kopf.on.event(resource.group, resource.version, resource.plural, registry=registry)
     async def reconcile_flinkdeployment(event: Mapping[str, Any], body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
+        key = (body.metadata.namespace, body.metadata.name)
         if event.get("type") == "DELETED" or body.metadata.get("deletionTimestamp"):
+            deployments.pop(key, None)
             return
         if not _watched(cluster, body.metadata.namespace):
             return
+        deployments[key] = copy.deepcopy(dict(body))
         result = reconcile_deployment(body, settings.container_name)
         if not result.changed:
             return
@@ -189,12 +196,7 @@ def controller_handlers(registry: kopf.OperatorRegistry, cluster: Cluster) -> No
         patch.metadata.annotations[RESOLVED_ANNOTATION] = result.annotation
         kopf.event(body, type=result.event_type, reason=result.reason, message=result.message)
 
-    @kopf.index(resource.group, resource.version, resource.plural, id="flinkdeployments", registry=registry)
-    def flinkdeployments(namespace: str | None, name: str | None, body: kopf.Body, **_: Any) -> dict[Any, Any]:
-        # Only the reconciling replica watches; the webhooks never rely on this index.
-        return {(namespace, name): copy.deepcopy(dict(body))}
-
-    async def check_pod(event: Mapping[str, Any], body: kopf.Body, index: kopf.Index[Any, Any]) -> None:
+    async def check_pod(event: Mapping[str, Any], body: kopf.Body) -> None:
         meta = body.metadata
         if event.get("type") == "DELETED":
             # Forget what was reported for the pod, so the set stays as small as the live JobManagers.
@@ -208,8 +210,7 @@ def controller_handlers(registry: kopf.OperatorRegistry, cluster: Cluster) -> No
         if not _watched(cluster, meta.namespace):
             return
         owner = owner_deployment_name(meta.labels)
-        indexed = list(index.get((meta.namespace, owner), []))
-        deployment = indexed[0] if indexed else await _owner(cluster, meta.namespace, owner)
+        deployment = deployments.get((meta.namespace, owner)) or await _owner(cluster, meta.namespace, owner)
         if deployment is None:
             return
         drift = pod_drift(body, deployment, settings.container_name)
@@ -226,26 +227,21 @@ def controller_handlers(registry: kopf.OperatorRegistry, cluster: Cluster) -> No
             metrics.count_eviction(meta.namespace or "")
             kopf.info(body, reason="MemoryDriftEvicted", message="Evicted so that it is recreated with flinkmem")
 
-    # Indexes arrive as keyword arguments named after the index, which kopf's protocol does not list.
-    @kopf.on.event("", "v1", "pods", labels={"component": "jobmanager"}, registry=registry)  # type: ignore[arg-type]
-    async def jobmanager_pod_event(
-        event: Mapping[str, Any], body: kopf.Body, flinkdeployments: kopf.Index[Any, Any], **_: Any
-    ) -> None:
+    @kopf.on.event("", "v1", "pods", labels={"component": "jobmanager"}, registry=registry)
+    async def jobmanager_pod_event(event: Mapping[str, Any], body: kopf.Body, **_: Any) -> None:
         try:
-            await check_pod(event, body, flinkdeployments)
+            await check_pod(event, body)
         except OwnerLookupError as exc:
             logger.warning("drift check skipped: %s", exc)
 
-    @kopf.on.event("", "v1", "pods", labels={OPT_IN_LABEL: "true"}, registry=registry)  # type: ignore[arg-type]
-    async def opted_in_pod_event(
-        event: Mapping[str, Any], body: kopf.Body, flinkdeployments: kopf.Index[Any, Any], **_: Any
-    ) -> None:
+    @kopf.on.event("", "v1", "pods", labels={OPT_IN_LABEL: "true"}, registry=registry)
+    async def opted_in_pod_event(event: Mapping[str, Any], body: kopf.Body, **_: Any) -> None:
         if body.metadata.labels.get("component") == "jobmanager":
             return  # already handled by the label-selected handler above
         try:
-            await check_pod(event, body, flinkdeployments)
+            await check_pod(event, body)
         except OwnerLookupError as exc:
             logger.warning("drift check skipped: %s", exc)
 
     del reconcile_flinkdeployment
-    del (jobmanager_pod_event, opted_in_pod_event, flinkdeployments)
+    del jobmanager_pod_event, opted_in_pod_event
