@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 import queue
 import random
 import signal
@@ -24,6 +25,8 @@ from flinkmem.webserver import HealthServer, WebhookServer
 __all__ = ["run_controller", "run_webhooks", "serve_forever"]
 
 logger = logging.getLogger("flinkmem.serve")
+
+CONTROLLER_NICENESS = 10
 
 
 class _RefusalsAreNotErrors(logging.Filter):
@@ -66,6 +69,9 @@ def _controller_main(settings: Settings, verbose: bool, relay: Any) -> None:
     _configure_logging(verbose)
     # The parent decides when to stop; a terminal's Ctrl-C reaches both, and the parent's wins.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Admission answers hold up someone's `kubectl apply`; reconciling can wait. Measured at 100 creates/s
+    # on two shared cores, an equal-priority controller stretched the webhook's p99 more than tenfold.
+    os.nice(CONTROLLER_NICENESS)
     asyncio.run(run_controller(settings, relay))
 
 

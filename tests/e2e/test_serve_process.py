@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -9,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from flinkmem.serve import CONTROLLER_NICENESS
 from tests.support.controlplane import Cluster, wait_until
 from tests.support.operator import running_flinkmem
+from tests.unit.fixtures import flinkdeployment
 
 pytestmark = pytest.mark.e2e
 
@@ -39,3 +42,67 @@ def test_sigterm_stops_both_processes(cluster: Cluster, tmp_path: Path) -> None:
         operator.process.send_signal(signal.SIGTERM)
         assert operator.process.wait(timeout=30) == 0
         wait_until(lambda: not Path(f"/proc/{controller}").exists(), what="the controller process to end")
+
+
+def _niceness(pid: int) -> int:
+    # Field 19 of /proc/PID/stat; the command name (field 2) may hold spaces, so split after its ")".
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+
+
+def test_the_controller_yields_the_cpu_to_the_webhooks(cluster: Cluster, tmp_path: Path) -> None:
+    with running_flinkmem(cluster.kubeconfig, tmp_path) as operator:
+        parent = operator.process.pid
+        controller = _controller_pid(parent)
+        assert CONTROLLER_NICENESS > 0
+        # The child lowers its own priority once it has started up, which may be after the webhooks serve.
+        wait_until(
+            lambda: _niceness(controller) == _niceness(parent) + CONTROLLER_NICENESS,
+            what="the controller's lower priority",
+        )
+
+
+def _validations(metrics: str) -> float:
+    prefix = 'flinkmem_admission_requests_total{decision="'
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith(prefix) and 'webhook="validate-flinkdeployment"' in line
+    )
+
+
+def test_named_service_account_spares_flinkmem_its_own_annotation_writes(
+    cluster: Cluster, namespace: str, tmp_path: Path
+) -> None:
+    # As in the chart: with --service-account the dev registration carries the same matchConditions.
+    cluster.kubectl("create", "serviceaccount", "flinkmem", "-n", namespace)
+    binding = f"{namespace}-flinkmem-admin"
+    cluster.kubectl(
+        "create", "clusterrolebinding", binding, "--clusterrole=cluster-admin", f"--serviceaccount={namespace}:flinkmem"
+    )
+    me = f"system:serviceaccount:{namespace}:flinkmem"
+    token = cluster.kubectl("create", "token", "flinkmem", "-n", namespace, "--duration=1h").stdout.strip()
+    identity = cluster.with_token(token, namespace)
+    try:
+        _check_own_writes_skip_the_webhook(cluster, identity, me, namespace, tmp_path)
+    finally:
+        cluster.kubectl("delete", "clusterrolebinding", binding, "--ignore-not-found")
+
+
+def _check_own_writes_skip_the_webhook(
+    cluster: Cluster, identity: Cluster, me: str, namespace: str, tmp_path: Path
+) -> None:
+    with running_flinkmem(identity.kubeconfig, tmp_path, ["--service-account", me]) as operator:
+        manifest = json.dumps(flinkdeployment(name="self-writes", namespace=namespace))
+        wait_until(
+            lambda: cluster.kubectl("apply", "-f", "-", input=manifest, check=False).returncode == 0,
+            what="the FlinkDeployment to be admitted",
+        )
+        wait_until(
+            lambda: (
+                "flinkmem.io/resolved-memory"
+                in cluster.kubectl("get", "flinkdeployment", "self-writes", "-n", namespace, "-o", "json").stdout
+            ),
+            what="the controller's annotation",
+        )
+        # The user's CREATE was reviewed; the controller's annotation patch never reached the webhook.
+        assert _validations(operator.metrics()) == 1
