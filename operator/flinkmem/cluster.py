@@ -86,7 +86,11 @@ class Cluster:
         resource = self.settings.resource
         path = f"/apis/{resource.group}/{resource.version}/namespaces/{namespace}/{resource.plural}/{name}"
         try:
-            status, data = await self._request("GET", path)
+            # resourceVersion=0 is answered from the API server's watch cache, without a read from etcd.
+            # A deployment created a moment ago may not be there yet, so a miss asks etcd before giving up.
+            status, data = await self._request("GET", f"{path}?resourceVersion=0")
+            if status == 404:
+                status, data = await self._request("GET", path)
         except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
             raise OwnerLookupError(f"reading {resource.plural} {namespace}/{name} failed: {exc!r}") from None
         if status == 404:

@@ -45,7 +45,8 @@ def register_webhooks(api: client.ApiClient, settings: Settings, base_url: str, 
     """Creates or replaces the `flinkmem` webhook configurations, calling `base_url` directly."""
     ca_bundle = base64.b64encode(ca_file.read_bytes()).decode("ascii")
     admission = client.AdmissionregistrationV1Api(api)
-    validating = validating_configuration(settings.resource, base_url, ca_bundle)
+    # With --service-account, the same matchConditions as the chart: flinkmem's own annotation writes skip it.
+    validating = validating_configuration(settings.resource, base_url, ca_bundle, own_identity=settings.service_account)
     _create_or_replace(
         validating,
         admission.read_validating_webhook_configuration,
