@@ -38,7 +38,7 @@ from tests.support.operator import RunningOperator, running_flinkmem
 
 PACED_RATE = 100
 PACED_TOTAL = 1000
-SETTLE_SECONDS = 5
+SETTLE_SECONDS = 10
 FLINKMEM_USER = "flinkmem-bench"
 CONFIG = {
     "jobmanager.memory.jvm-overhead.fraction": "0.15",
