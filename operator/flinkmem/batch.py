@@ -5,17 +5,34 @@ Input line: `{"id": <any JSON>, "config": {key: string}, "flinkVersion": "2.3" (
 "totalFlinkMemory", "jvmHeap", "offHeap", "jvmMetaspace", "jvmOverhead", "jvmDirectMemory",
 "jvmArgs", "dynamicConfigs", "warnings", "error", "rule"}`. A line that is not such an object
 yields `{"id", "valid": false, "inputError": true, "error"}` and processing goes on.
+
+Lines are decoded and encoded by msgspec; whatever it refuses (invalid UTF-8, numbers beyond a
+double, lone surrogates, nesting past its depth) goes through the standard library instead, which
+either reads the line after all or words the input error. Large inputs are cut into chunks of whole
+lines that worker processes resolve while the parent writes their answers back in input order.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import os
+import stat
+from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from multiprocessing import get_all_start_methods, get_context
 from typing import IO, Any
+
+import msgspec
 
 from flinkmem.engine import DeploymentMode, FlinkMemError, FlinkVersion, UnsupportedInput, resolve_jobmanager
 
-__all__ = ["resolve_line", "resolve_record", "run_batch"]
+__all__ = ["auto_jobs", "resolve_chunk", "resolve_line", "resolve_lines", "resolve_record", "run_batch"]
+
+# Below this much input, starting worker processes costs more than it saves.
+PARALLEL_MIN_BYTES = 1 << 20
+CHUNK_BYTES = 256 << 10
 
 _EMPTY: dict[str, Any] = {
     "totalProcessMemory": None,
@@ -29,6 +46,8 @@ _EMPTY: dict[str, Any] = {
     "dynamicConfigs": None,
     "warnings": [],
 }
+_DECODER = msgspec.json.Decoder()
+_ENCODER = msgspec.json.Encoder()
 
 
 class _InputError(ValueError):
@@ -37,6 +56,11 @@ class _InputError(ValueError):
 
 def _input_error(record_id: object, message: str) -> dict[str, Any]:
     return {"id": record_id, "valid": False, "inputError": True, "error": message}
+
+
+# Batches name the same few versions and modes on every line.
+_parse_version = functools.lru_cache(maxsize=64)(FlinkVersion.parse)
+_parse_mode = functools.lru_cache(maxsize=16)(DeploymentMode.parse)
 
 
 def _parse_record(record: object, default_version: FlinkVersion) -> tuple[dict[str, str], FlinkVersion, DeploymentMode]:
@@ -55,8 +79,8 @@ def _parse_record(record: object, default_version: FlinkVersion) -> tuple[dict[s
     if raw_mode is not None and not isinstance(raw_mode, str):
         raise _InputError('\'mode\' must be "native" or "standalone"')
     try:
-        version = FlinkVersion.parse(raw_version) if raw_version is not None else default_version
-        mode = DeploymentMode.parse(raw_mode)
+        version = _parse_version(raw_version) if raw_version is not None else default_version
+        mode = _parse_mode(raw_mode)
     except UnsupportedInput as exc:
         raise _InputError(str(exc)) from None
     return config, version, mode
@@ -84,7 +108,7 @@ def resolve_record(record: object, default_version: FlinkVersion) -> dict[str, A
         "jvmDirectMemory": memory.jvm_direct_memory,
         "jvmArgs": memory.jvm_args,
         "dynamicConfigs": memory.dynamic_configs,
-        "warnings": [n.message for n in memory.warnings],
+        "warnings": [n.message for n in memory.notices if n.level == "warning"],
         "error": None,
         "rule": None,
     }
@@ -94,35 +118,111 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON value")
 
 
-def resolve_line(line: str, default_version: FlinkVersion) -> str:
+def _resolve_line_by_stdlib(raw: bytes, default_version: FlinkVersion) -> bytes:
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return json.dumps(_input_error(None, f"the line is not UTF-8 text: {exc}")).encode()
     try:
         record = json.loads(line, parse_constant=_reject_constant)
     except (ValueError, RecursionError) as exc:
-        return json.dumps(_input_error(None, f"not valid JSON: {exc}"))
+        return json.dumps(_input_error(None, f"not valid JSON: {exc}")).encode()
     try:
-        return json.dumps(resolve_record(record, default_version), allow_nan=False)
+        return json.dumps(resolve_record(record, default_version), allow_nan=False).encode()
     except ValueError:
         # Only an id can carry a number too large for a double (1e400); echoing it would not be JSON.
-        return json.dumps(_input_error(None, "the id is a number outside the range of a double; use a string id"))
+        error = _input_error(None, "the id is a number outside the range of a double; use a string id")
+        return json.dumps(error).encode()
 
 
-def resolve_lines(lines: Iterable[bytes], default_version: FlinkVersion) -> Iterator[str]:
+def resolve_line(raw: bytes | str, default_version: FlinkVersion) -> bytes:
+    """One input line (without its newline) to one output line (without one), as UTF-8 JSON."""
+    data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
+    try:
+        record = _DECODER.decode(data)
+    except (ValueError, RecursionError):
+        return _resolve_line_by_stdlib(data, default_version)
+    return _ENCODER.encode(resolve_record(record, default_version))
+
+
+def resolve_chunk(chunk: bytes, default_version: FlinkVersion) -> bytes:
+    """Every line of `chunk` (whole lines, the last newline optional), answered line for line."""
+    lines = chunk.split(b"\n")
+    if lines[-1] == b"":
+        lines.pop()
+    answers = [resolve_line(line, default_version) for line in lines]
+    answers.append(b"")
+    return b"\n".join(answers)
+
+
+def resolve_lines(lines: Iterable[bytes], default_version: FlinkVersion) -> Iterator[bytes]:
     for raw in lines:
-        try:
-            line = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            yield json.dumps(_input_error(None, f"the line is not UTF-8 text: {exc}"))
+        yield resolve_line(raw[:-1] if raw.endswith(b"\n") else raw, default_version)
+
+
+def auto_jobs(source: IO[bytes]) -> int:
+    """Worker processes for `source`: one per usable CPU for a large regular file, else none.
+
+    A pipe or terminal may be a program waiting for each answer before it writes the next line,
+    so it is always answered line by line.
+    """
+    try:
+        info = os.fstat(source.fileno())
+    except (OSError, ValueError, AttributeError):
+        return 1
+    if not stat.S_ISREG(info.st_mode) or info.st_size < PARALLEL_MIN_BYTES:
+        return 1
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _chunks(source: IO[bytes]) -> Iterator[bytes]:
+    """`source` in pieces of whole lines, about CHUNK_BYTES each."""
+    carry = b""
+    while block := source.read(CHUNK_BYTES):
+        cut = block.rfind(b"\n") + 1
+        if cut == 0:
+            carry += block
             continue
-        yield resolve_line(line, default_version)
+        yield carry + block[:cut]
+        carry = block[cut:]
+    if carry:
+        yield carry
 
 
-def run_batch(source: IO[bytes], sink: IO[str], default_version: FlinkVersion, flush_each: bool) -> int:
+def run_batch(
+    source: IO[bytes], sink: IO[bytes], default_version: FlinkVersion, flush_each: bool, jobs: int = 1
+) -> int:
     """Resolves every line of `source` into one line of `sink`; returns the number of lines."""
+    if jobs > 1:
+        return _run_parallel(source, sink, default_version, jobs)
     count = 0
     for out in resolve_lines(source, default_version):
-        sink.write(out + "\n")
+        sink.write(out + b"\n")
         if flush_each:
             sink.flush()
         count += 1
     sink.flush()
     return count
+
+
+def _run_parallel(source: IO[bytes], sink: IO[bytes], default_version: FlinkVersion, jobs: int) -> int:
+    if "fork" not in get_all_start_methods():
+        return run_batch(source, sink, default_version, flush_each=False)
+    count = 0
+    # Forked workers inherit the imported engine; the executor forks them all before its own thread starts.
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("fork")) as pool:
+        pending: deque[Future[bytes]] = deque()
+        for chunk in _chunks(source):
+            pending.append(pool.submit(resolve_chunk, chunk, default_version))
+            # A bounded window keeps memory flat however large the input is.
+            if len(pending) > 2 * jobs:
+                count += _write(sink, pending.popleft().result())
+        while pending:
+            count += _write(sink, pending.popleft().result())
+    sink.flush()
+    return count
+
+
+def _write(sink: IO[bytes], answers: bytes) -> int:
+    sink.write(answers)
+    return answers.count(b"\n")

@@ -17,7 +17,6 @@ from typing import Any, NoReturn
 import yaml
 
 from flinkmem import __version__
-from flinkmem.batch import run_batch
 from flinkmem.deployment import DEFAULT_CONTAINER, SpecError, from_flinkdeployment
 from flinkmem.engine import DeploymentMode, FlinkMemError, FlinkVersion, RawValue, UnsupportedInput, resolve_jobmanager
 from flinkmem.engine.configfile import ConfigFileError, parse_config_yaml, parse_legacy_flink_conf
@@ -154,8 +153,21 @@ def cmd_resolve(args: argparse.Namespace) -> int:
             default = FlinkVersion.parse(args.flink_version)
         except UnsupportedInput as exc:
             raise UsageError(str(exc)) from None
-        run_batch(sys.stdin.buffer, sys.stdout, default, flush_each=not _stdin_is_file())
+        # Imported here: worker-process machinery would slow every single, cold `resolve`.
+        from concurrent.futures.process import BrokenProcessPool
+
+        from flinkmem.batch import auto_jobs, run_batch
+
+        source = sys.stdin.buffer
+        jobs = args.jobs if args.jobs is not None else auto_jobs(source)
+        sys.stdout.flush()
+        try:
+            run_batch(source, sys.stdout.buffer, default, flush_each=not _stdin_is_file(), jobs=jobs)
+        except BrokenProcessPool as exc:
+            raise UsageError(f"a batch worker process died ({exc}); retry with --jobs 1") from None
         return EXIT_OK
+    if args.jobs is not None:
+        raise UsageError("--jobs only applies to --batch")
     config, version, mode, legacy_env, notes = _resolve_inputs(args)
     try:
         memory = resolve_jobmanager(config, version, mode, legacy_env)
@@ -222,6 +234,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return serve_forever(settings, verbose=args.verbose)
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is below 1; use at least one process")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="flinkmem", description="Resolve and enforce Flink JobManager memory exactly as Flink does.")
     parser.add_argument("--version", action="version", version=f"flinkmem {__version__}")
@@ -234,6 +256,12 @@ def build_parser() -> argparse.ArgumentParser:
     resolve.add_argument("--mode", choices=["native", "standalone"], help="deployment mode (default: native)")
     resolve.add_argument("-o", "--output", choices=["table", "json", "yaml"], default="table")
     resolve.add_argument("--batch", action="store_true", help="JSON Lines on stdin, one result line per input")
+    resolve.add_argument(
+        "--jobs",
+        type=_positive_int,
+        metavar="N",
+        help="--batch worker processes (default: one per CPU when stdin is a file of 1 MiB or more, else 1)",
+    )
     resolve.set_defaults(func=cmd_resolve)
 
     check = sub.add_parser("check", help="validate every FlinkDeployment in the files (for CI)")

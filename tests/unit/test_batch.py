@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import io
 import json
+import os
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from flinkmem.batch import resolve_line, resolve_lines, resolve_record, run_batch
+from flinkmem import batch
+from flinkmem.batch import auto_jobs, resolve_line, resolve_lines, resolve_record, run_batch
 from flinkmem.engine import FlinkVersion
 
 V2 = FlinkVersion(2, 3)
@@ -42,17 +45,17 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def strict_json(line: str) -> Any:
+def strict_json(line: bytes) -> Any:
     """Parses one output line as standard JSON (no NaN/Infinity extensions)."""
     return json.loads(line, parse_constant=_reject_constant)
 
 
-def run(data: bytes) -> list[Any]:
-    sink = io.StringIO()
-    count = run_batch(io.BytesIO(data), sink, V2, flush_each=False)
+def run(data: bytes, jobs: int = 1) -> list[Any]:
+    sink = io.BytesIO()
+    count = run_batch(io.BytesIO(data), sink, V2, flush_each=False, jobs=jobs)
     text = sink.getvalue()
-    assert text.endswith("\n") or text == ""
-    lines = text.splitlines()
+    assert text.endswith(b"\n") or text == b""
+    lines = text.split(b"\n")[:-1]
     assert count == len(lines)
     return [strict_json(line) for line in lines]
 
@@ -212,7 +215,7 @@ def test_resolve_lines_is_lazy_and_ordered() -> None:
 
 
 def test_flush_each_line() -> None:
-    class CountingSink(io.StringIO):
+    class CountingSink(io.BytesIO):
         flushes = 0
 
         def flush(self) -> None:
@@ -223,3 +226,64 @@ def test_flush_each_line() -> None:
     run_batch(io.BytesIO(b"{}\n{}\n{}\n"), sink, V2, flush_each=True)
     assert sink.flushes >= 3
     assert len(sink.getvalue().splitlines()) == 3
+
+
+MIXED_LINES = [
+    json.dumps({"id": 1, "config": {P: "1600m"}}).encode(),
+    b"",
+    b"\xff\xfe not utf-8",
+    json.dumps({"id": 2, "config": {P: "100m"}}).encode(),
+    b'{"id": 1e400, "config": {}}',
+    b'{"id": "\\ud800", "config": {}}',
+    b"[" * 5000,
+    json.dumps(
+        {"id": 3, "config": {"jobmanager.heap.size": "2g"}, "flinkVersion": "1.20", "mode": "standalone"}
+    ).encode()
+    + b"\r",
+    b'{"id": 4,\r"config": {"jobmanager.memory.heap.size": "1g"}}',
+]
+
+
+@pytest.mark.parametrize("trailing_newline", [True, False])
+def test_worker_processes_answer_exactly_like_one_process(
+    monkeypatch: pytest.MonkeyPatch, trailing_newline: bool
+) -> None:
+    # Small chunks, so that many chunks travel through the workers and come back in order.
+    monkeypatch.setattr(batch, "CHUNK_BYTES", 64)
+    lines = [
+        line
+        for n in range(40)
+        for line in [*MIXED_LINES, json.dumps({"id": f"n{n}", "config": {P: f"{n + 1}g"}}).encode()]
+    ]
+    data = b"\n".join(lines) + (b"\n" if trailing_newline else b"")
+    single, parallel = run(data, jobs=1), run(data, jobs=2)
+    assert len(single) == len(lines)
+    assert parallel == single
+    assert [o["id"] for o in parallel[9::10]] == [f"n{n}" for n in range(40)]
+
+
+def test_lines_refused_by_the_fast_decoder_still_get_their_answers() -> None:
+    out = run(b"\n".join(MIXED_LINES))
+    assert [o["valid"] for o in out] == [True, False, False, False, False, False, False, True, True]
+    assert [o.get("inputError", False) for o in out] == [False, True, True, False, True, False, True, False, False]
+    assert "UTF-8" in out[2]["error"]
+    assert "outside the range of a double" in out[4]["error"]
+    assert out[5]["id"] == "\ud800" and out[5]["rule"] == "no-sizing-option"
+    assert out[7]["jvmHeap"] == 1 << 31
+
+
+def test_auto_jobs_parallelises_only_large_regular_files(tmp_path: Path) -> None:
+    small, large = tmp_path / "small.jsonl", tmp_path / "large.jsonl"
+    small.write_bytes(b"{}\n")
+    large.write_bytes(b"{}\n" * (batch.PARALLEL_MIN_BYTES // 3 + 1))
+    with small.open("rb") as handle:
+        assert auto_jobs(handle) == 1
+    with large.open("rb") as handle:
+        assert auto_jobs(handle) == len(os.sched_getaffinity(0))
+    assert auto_jobs(io.BytesIO(large.read_bytes())) == 1
+    read_end, write_end = os.pipe()
+    try:
+        with os.fdopen(read_end, "rb") as pipe:
+            assert auto_jobs(pipe) == 1
+    finally:
+        os.close(write_end)

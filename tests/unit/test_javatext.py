@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import math
 import struct
+from decimal import Decimal
 from fractions import Fraction
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from flinkmem.engine.javatext import (
     JavaNumberFormatError,
@@ -260,6 +263,45 @@ def test_round_to_binary_float64_and_float32() -> None:
     assert round_to_binary(Fraction(max32) + Fraction(2) ** 103 - 1, 24, -126) == max32
     # Exactly on it: ties-to-even rounds up (MAX has an odd significand) to infinity.
     assert round_to_binary(Fraction(max32) + Fraction(2) ** 103, 24, -126) == math.inf
+
+
+def _exact_float32(text: str) -> float:
+    """The float32 nearest the decimal text's exact value, by exact rational arithmetic."""
+    return round_to_binary(Fraction(Decimal(text)), 24, -126)
+
+
+_FLOAT32_TIES = st.integers(min_value=1, max_value=0x7F7FFFFE).map(
+    # The double halfway between a float32 and the next one up: its shortest text reads back onto the tie.
+    lambda bits: repr((f32(bits) + f32(bits + 1)) / 2)
+)
+
+
+@given(
+    st.one_of(
+        st.decimals(allow_nan=False, allow_infinity=False, places=None).map(str),
+        st.floats(allow_nan=False, allow_infinity=False).map(repr),
+        st.floats(min_value=0, max_value=1, allow_nan=False).map(repr),
+        _FLOAT32_TIES,
+    )
+)
+@example("1.000000059604644775390625")
+@example("3.4028235677973366E38")
+@example("7.006492321624085E-46")
+@example("1.401298464324817E-45")
+def test_parse_java_float_fast_path_agrees_with_exact_rounding(text: str) -> None:
+    if "inf" in text.lower() or "nan" in text.lower() or not Decimal(text).is_finite():
+        return
+    got, exact = parse_java_float(text), _exact_float32(text)
+    # Fractions carry no negative zero; Java keeps the sign of the text.
+    sign = -1.0 if text.startswith("-") else 1.0
+    assert got == exact and math.copysign(1, got) == math.copysign(1, exact or sign), text
+
+
+@given(st.integers(min_value=1, max_value=0x7F7FFFFE))
+def test_float32_from_double_matches_exact_rounding_at_ties(bits: int) -> None:
+    tie = (f32(bits) + f32(bits + 1)) / 2
+    for value in (tie, math.nextafter(tie, 0), math.nextafter(tie, math.inf)):
+        assert float32_from_double(value) == round_to_binary(Fraction(value), 24, -126)
 
 
 # ---------------------------------------------------------------------------------------------

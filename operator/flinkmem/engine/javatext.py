@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+import struct
 from decimal import Decimal
 from fractions import Fraction
 
@@ -31,6 +32,8 @@ class JavaNumberFormatError(ValueError):
 
 def java_trim(text: str) -> str:
     """`String.trim()`: strips every character at or below U+0020 from both ends, nothing else."""
+    if not text or (text[0] > " " and text[-1] > " "):
+        return text
     start, end = 0, len(text)
     while start < end and text[start] <= " ":
         start += 1
@@ -102,6 +105,10 @@ def _parse_java_floating(text: str, layout: tuple[int, int]) -> float:
     if not decm:
         raise JavaNumberFormatError(f'For input string: "{trimmed}"' if trimmed else "empty String")
     sign_text, number, exp_text = decm.groups()
+    if len(number) <= _QUICK_DIGITS and (exp_text is None or len(exp_text) <= 4):
+        quick = _quick_decimal(f"{sign_text}{number}e{exp_text or 0}", bits)
+        if quick is not None:
+            return quick
     int_part, _, frac_part = number.partition(".")
     digits = int_part + frac_part
     exponent = (_bounded_int(exp_text) if exp_text else 0) - len(frac_part)
@@ -117,6 +124,43 @@ def _parse_java_floating(text: str, layout: tuple[int, int]) -> float:
         exponent -= 1
     mantissa = int(significant) if significant else 0
     return _round_scaled(sign_text == "-", mantissa, 10, exponent, bits, min_exp)
+
+
+# Short decimals take a fast path through the platform's own correctly rounded conversions.
+_QUICK_DIGITS = 40
+_FLOAT32_STRUCT = struct.Struct("<f")
+
+
+def _quick_decimal(text: str, bits: int) -> float | None:
+    """The float64 or float32 value of a short decimal, or None where only the exact path is safe.
+
+    `float()` rounds decimal text correctly to float64, as Java does. Rounding that double once more
+    to float32 gives what Java's direct rounding gives, except when the double sits exactly on a
+    float32 midpoint, where the first rounding may have moved the value onto the tie.
+    """
+    double = float(text)
+    if bits == _FLOAT64[0]:
+        return double
+    if _on_float32_midpoint(double):
+        return None
+    return _to_float32(double)
+
+
+def _on_float32_midpoint(value: float) -> bool:
+    if value == 0 or math.isinf(value):
+        return False
+    lead = math.frexp(value)[1] - 1
+    quantum_exp = max(lead, _FLOAT32[1]) - (_FLOAT32[0] - 1)
+    halves = math.ldexp(abs(value), 1 - quantum_exp)
+    return halves.is_integer() and int(halves) % 2 == 1
+
+
+def _to_float32(value: float) -> float:
+    """The C `(float)` conversion (nearest, ties to even), which is also Java's; inf past the range."""
+    try:
+        return float(_FLOAT32_STRUCT.unpack(_FLOAT32_STRUCT.pack(value))[0])
+    except OverflowError:
+        return math.copysign(math.inf, value)
 
 
 def _bounded_int(text: str) -> int:
@@ -156,7 +200,7 @@ def float32_from_double(value: float) -> float:
     """The `(float)` cast of a double: round to nearest float32, ties to even."""
     if math.isnan(value) or math.isinf(value) or value == 0:
         return value
-    return round_to_binary(Fraction(value), *_FLOAT32)
+    return _to_float32(value)
 
 
 _INT = re.compile(r"[+-]?\d+")

@@ -8,6 +8,7 @@ mapped as the deployment mode dictates), down to the JVM flag and dynamic-config
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from flinkmem.engine.errors import InvalidOptionValue, MemoryConflict, OptionValue, Rule
 from flinkmem.engine.options import (
@@ -26,7 +27,7 @@ from flinkmem.engine.process import (
     ProcessMemoryOptions,
     ProcessMemorySpec,
     derive_process_memory,
-    overflow_guard,
+    guarded_sum,
 )
 from flinkmem.engine.sizes import MIB, SizeParseError, checked_add, format_size, parse_memory_size
 from flinkmem.engine.versions import DeploymentMode, FlinkVersion
@@ -84,11 +85,12 @@ JOBMANAGER_MEMORY_KEYS = (
     OVERHEAD_MAX.key,
     OVERHEAD_FRACTION.key,
 )
-_SIZE_KEYS = (TOTAL_PROCESS, TOTAL_FLINK, HEAP, OFF_HEAP, METASPACE, OVERHEAD_MIN, OVERHEAD_MAX, LEGACY_HEAP)
+_SIZE_KEY_NAMES = tuple(
+    o.key for o in (TOTAL_PROCESS, TOTAL_FLINK, HEAP, OFF_HEAP, METASPACE, OVERHEAD_MIN, OVERHEAD_MAX, LEGACY_HEAP)
+)
 
 
-@dataclass(frozen=True)
-class JobManagerFlinkMemory:
+class JobManagerFlinkMemory(NamedTuple):
     heap: int
     off_heap: int
 
@@ -121,7 +123,7 @@ class _JobManagerModel:
                 option_value(config, TOTAL_FLINK, total_flink),
             )
             if OFF_HEAP.key in config:
-                derived = overflow_guard("JobManager", lambda: checked_add(heap, off_heap), involved)
+                derived = guarded_sum("JobManager", heap, off_heap, options=involved)
                 if derived != total_flink:
                     raise MemoryConflict(
                         Rule.HEAP_PLUS_OFF_HEAP_MISMATCH,
@@ -208,19 +210,11 @@ class JobManagerMemory:
 
     @property
     def dynamic_configs_map(self) -> dict[str, str]:
-        # Flink builds this map in a HashMap whose iteration order for these five keys is fixed;
-        # the entrypoint later re-reads them, pinning overhead min and max to the derived value.
-        return {
-            OFF_HEAP.key: f"{self.off_heap}b",
-            OVERHEAD_MIN.key: f"{self.overhead}b",
-            METASPACE.key: f"{self.metaspace}b",
-            HEAP.key: f"{self.heap}b",
-            OVERHEAD_MAX.key: f"{self.overhead}b",
-        }
+        return {key: f"{getattr(self, field)}b" for key, field in _DYNAMIC_CONFIGS}
 
     @property
     def dynamic_configs(self) -> str:
-        return " ".join(f"-D {k}={v}" for k, v in self.dynamic_configs_map.items())
+        return _DYNAMIC_CONFIGS_TEMPLATE.format(self=self)
 
     @property
     def warnings(self) -> tuple[Notice, ...]:
@@ -241,6 +235,18 @@ class JobManagerMemory:
             "dynamicConfigs": self.dynamic_configs,
             "warnings": [n.message for n in self.warnings],
         }
+
+
+# Flink builds the dynamic configs in a HashMap whose iteration order for these five keys is fixed;
+# the entrypoint later re-reads them, pinning overhead min and max to the derived value.
+_DYNAMIC_CONFIGS = (
+    (OFF_HEAP.key, "off_heap"),
+    (OVERHEAD_MIN.key, "overhead"),
+    (METASPACE.key, "metaspace"),
+    (HEAP.key, "heap"),
+    (OVERHEAD_MAX.key, "overhead"),
+)
+_DYNAMIC_CONFIGS_TEMPLATE = " ".join(f"-D {key}={{self.{field}}}b" for key, field in _DYNAMIC_CONFIGS)
 
 
 def _legacy_heap(config: Config, legacy_env: str | None) -> tuple[int, str] | None:
@@ -272,16 +278,16 @@ def _legacy_heap(config: Config, legacy_env: str | None) -> tuple[int, str] | No
 
 def _input_notices(config: Config, version: FlinkVersion, legacy_env: str | None) -> list[Notice]:
     notices: list[Notice] = []
-    for option in _SIZE_KEYS:
-        raw = config.get(option.key)
+    for key in _SIZE_KEY_NAMES:
+        raw = config.get(key)
         if raw is None or isinstance(raw, bool | float):
             continue
         text = java_text(raw).strip()
-        if text.isascii() and text.isdigit() and text.strip("0"):
+        if text.isdigit() and text.isascii() and text.strip("0"):
             notices.append(
                 Notice(
                     "bare-number-size",
-                    f"{option.key}={text} has no unit, so Flink reads it as {text} bytes; add a unit like 'm'",
+                    f"{key}={text} has no unit, so Flink reads it as {text} bytes; add a unit like 'm'",
                 )
             )
     if not version.has_legacy_heap_options:

@@ -44,13 +44,13 @@ _FLOAT_MAX = 3.4028234663852886e38
 
 def java_text(raw: RawValue) -> str:
     """The raw value's Java `toString()`, which is what Flink's converters parse."""
+    if isinstance(raw, str):
+        return raw
     if isinstance(raw, bool):
         return "true" if raw else "false"
     if isinstance(raw, int):
         return str(raw)
-    if isinstance(raw, float):
-        return java_double_to_string(raw)
-    return raw
+    return java_double_to_string(raw)
 
 
 def _invalid(key: str, raw: RawValue, problem: str, fix: str) -> InvalidOptionValue:
@@ -74,7 +74,7 @@ class MemoryOption:
                 raise KeyError(self.key)
             return self.default
         try:
-            return parse_memory_size(java_text(raw))
+            return parse_memory_size(raw if isinstance(raw, str) else java_text(raw))
         except SizeParseError as exc:
             raise _invalid(
                 self.key,

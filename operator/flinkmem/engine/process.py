@@ -10,9 +10,10 @@ since it decides which problem is reported when several are present.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, NamedTuple, Protocol, TypeVar
 
 from flinkmem.engine.errors import FlinkMemError, MemoryConflict, MemoryOverflow, OptionValue, Rule
 from flinkmem.engine.options import Config, FloatOption, MemoryOption, option_value, repr_fraction
@@ -27,6 +28,7 @@ __all__ = [
     "ProcessMemorySpec",
     "RangeFraction",
     "derive_process_memory",
+    "guarded_sum",
     "overflow_guard",
 ]
 
@@ -58,6 +60,10 @@ class ProcessMemoryOptions:
     metaspace: MemoryOption
     overhead: OverheadOptions
 
+    @functools.cached_property
+    def required_fine_grained_keys(self) -> tuple[str, ...]:
+        return tuple(o.key for o in self.required_fine_grained)
+
 
 class FlinkMemory(Protocol):
     @property
@@ -78,8 +84,9 @@ class FlinkMemoryModel(Protocol[FM_co]):
         ...
 
 
-@dataclass(frozen=True)
-class ProcessMemorySpec(Generic[FM]):
+# Tuples rather than frozen dataclasses for the intermediate results: just as immutable, and much
+# cheaper to build, which shows in `resolve --batch`.
+class ProcessMemorySpec(NamedTuple, Generic[FM]):
     """A fully derived process: the role's Flink memory plus JVM metaspace and overhead."""
 
     flink: FM
@@ -92,8 +99,7 @@ class ProcessMemorySpec(Generic[FM]):
         return self.flink.total_flink
 
 
-@dataclass(frozen=True)
-class RangeFraction:
+class RangeFraction(NamedTuple):
     min: int
     max: int
     fraction: float
@@ -102,24 +108,36 @@ class RangeFraction:
 T = TypeVar("T")
 
 
+def _overflow(role: str, exc: SizeOverflow, options: tuple[OptionValue, ...]) -> MemoryOverflow:
+    return MemoryOverflow(
+        Rule.SIZE_OVERFLOW,
+        f"The {role} memory sizes add up to more than 2^63-1 bytes ({exc}).",
+        "use realistic sizes; no component may be larger than a few TiB",
+        options,
+    )
+
+
 def overflow_guard(role: str, compute: Callable[[], T], options: tuple[OptionValue, ...] = ()) -> T:
     """Runs `compute`, turning 64-bit overflow into the error Flink's ArithmeticException stands for."""
     try:
         return compute()
     except SizeOverflow as exc:
-        raise MemoryOverflow(
-            Rule.SIZE_OVERFLOW,
-            f"The {role} memory sizes add up to more than 2^63-1 bytes ({exc}).",
-            "use realistic sizes; no component may be larger than a few TiB",
-            options,
-        ) from None
+        raise _overflow(role, exc, options) from None
+
+
+def guarded_sum(role: str, *sizes: int, options: tuple[OptionValue, ...] = ()) -> int:
+    """`checked_add` with overflow reported as `overflow_guard` reports it (and no closure to build)."""
+    try:
+        return checked_add(*sizes)
+    except SizeOverflow as exc:
+        raise _overflow(role, exc, options) from None
 
 
 def derive_process_memory(
     config: Config, options: ProcessMemoryOptions, model: FlinkMemoryModel[FM], notices: list[Notice]
 ) -> ProcessMemorySpec[FM]:
     deriver = _Deriver(config, options, notices)
-    if all(o.key in config for o in options.required_fine_grained):
+    if all(key in config for key in options.required_fine_grained_keys):
         flink = model.from_required_fine_grained(config, notices)
         total_flink = overflow_guard(options.role, lambda: flink.total_flink)
         metaspace, overhead = deriver.metaspace_and_overhead_from_total_flink(total_flink)
@@ -134,7 +152,7 @@ def derive_process_memory(
         flink = model.from_total_flink(config, total_flink, options.total_process, notices)
     else:
         raise deriver.no_sizing_option()
-    total = overflow_guard(options.role, lambda: checked_add(total_flink, metaspace, overhead))
+    total = guarded_sum(options.role, total_flink, metaspace, overhead)
     return ProcessMemorySpec(flink, metaspace, overhead, total)
 
 
@@ -211,7 +229,7 @@ class _Deriver:
         metaspace = opts.metaspace.read(self.config)
         rf = self.range_fraction()
         overhead = self._cap(multiply(total_process, rf.fraction), rf)
-        jvm_total = overflow_guard(opts.role, lambda: checked_add(metaspace, overhead))
+        jvm_total = guarded_sum(opts.role, metaspace, overhead)
         if jvm_total > total_process:
             raise MemoryConflict(
                 Rule.METASPACE_AND_OVERHEAD_EXCEED_PROCESS,
@@ -232,7 +250,7 @@ class _Deriver:
     def metaspace_and_overhead_from_total_flink(self, total_flink: int) -> tuple[int, int]:
         opts = self.options
         metaspace = opts.metaspace.read(self.config)
-        flink_and_meta = overflow_guard(opts.role, lambda: checked_add(total_flink, metaspace))
+        flink_and_meta = guarded_sum(opts.role, total_flink, metaspace)
         if opts.total_process.key in self.config:
             return metaspace, self._overhead_as_remainder(total_flink)
         rf = self.range_fraction()
@@ -251,7 +269,7 @@ class _Deriver:
         opts = self.options
         total_process = opts.total_process.read(self.config)
         metaspace = opts.metaspace.read(self.config)
-        flink_and_meta = overflow_guard(opts.role, lambda: checked_add(total_flink, metaspace))
+        flink_and_meta = guarded_sum(opts.role, total_flink, metaspace)
         if total_process < flink_and_meta:
             raise MemoryConflict(
                 Rule.PROCESS_BELOW_FLINK_PLUS_METASPACE,

@@ -66,11 +66,10 @@ def parse_memory_size(text: str) -> int:
     trimmed = java_trim(text)
     if not trimmed:
         raise SizeParseError("the value is empty or only whitespace")
-    pos = 0
-    while pos < len(trimmed) and "0" <= trimmed[pos] <= "9":
-        pos += 1
-    digits = trimmed[:pos]
-    unit = java_trim(trimmed[pos:]).lower()
+    # MemorySize.parse takes ASCII digits only, up to the first other character.
+    rest = trimmed.lstrip("0123456789")
+    digits = trimmed[: len(trimmed) - len(rest)]
+    unit = java_trim(rest).lower()
     if not digits:
         raise SizeParseError("the value does not start with a digit (signs and decimals are not allowed)")
     # Checked on the digit count first: Python refuses to convert very long digit strings at all.
