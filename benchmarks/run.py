@@ -1,8 +1,9 @@
 """flinkmem against real Flink, for speed: prints figures and ratios, asserts nothing.
 
 (a) Batch throughput on the same seeded file of generated configurations (100,000 by default):
-    `flinkmem resolve --batch` as a fresh subprocess (start-up included) versus Flink's own
-    resolution in one warm JVM (the reference harness, after a full warm-up pass).
+    `flinkmem resolve --batch` as a fresh subprocess (start-up included; its default worker count,
+    one per CPU for a file this large, and again with --jobs 1) versus Flink's own resolution in
+    one warm JVM (the reference harness, after a full warm-up pass).
 (b) One cold resolution of `jobmanager.memory.process.size=1600m`: the `flinkmem resolve -D ...`
     command versus the command Flink's start scripts run,
     `java -classpath bash-java-utils.jar:flink-dist-*.jar ...BashJavaUtils GET_JM_RESOURCE_PARAMS`.
@@ -90,6 +91,8 @@ def batch_benchmark(version: str, cases: int, runs: int, work: Path) -> tuple[Ro
 
     ours_times = [_timed(command, stdin_path=batch_file, stdout_path=answers_file) for _ in range(runs)]
     ours = [json.loads(line) for line in answers_file.read_bytes().splitlines()]
+    one_process = [*command, "--jobs", "1"]
+    ours_single = statistics.median(_timed(one_process, stdin_path=batch_file) for _ in range(runs))
 
     started = time.perf_counter()
     flinkref.run_reference_lines(version, batch_file.read_bytes())
@@ -117,6 +120,8 @@ def batch_benchmark(version: str, cases: int, runs: int, work: Path) -> tuple[Ro
         BATCH_TARGET,
     )
     notes = [
+        f"Flink {version}: flinkmem with --jobs 1 (one process, no workers): {_rate(cases, ours_single)}, "
+        f"{flink_median / ours_single:.2f}x Flink's warm throughput.",
         f"Flink {version}: one cold harness JVM over the same file took {flink_cold:.2f} s "
         f"({cases / flink_cold:,.0f} cases/s, start-up and JIT included).",
         f"Flink {version}: flinkmem and Flink agree on {agreeing:,} of {cases:,} cases ({', '.join(COMPARED_FIELDS)}).",

@@ -7,7 +7,7 @@ CLI, the admission webhook and Kubernetes Events can each render it in their own
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = [
     "FlinkMemError",
@@ -37,8 +37,7 @@ class Rule(enum.Enum):
     LIMIT_FACTOR_BELOW_ONE = "limit-factor-below-one"
 
 
-@dataclass(frozen=True)
-class OptionValue:
+class OptionValue(NamedTuple):
     """One option as the rule saw it: the configured text (None when the default applied)."""
 
     key: str

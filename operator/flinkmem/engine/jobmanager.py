@@ -7,6 +7,7 @@ mapped as the deployment mode dictates), down to the JVM flag and dynamic-config
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -210,11 +211,11 @@ class JobManagerMemory:
 
     @property
     def dynamic_configs_map(self) -> dict[str, str]:
-        return {key: f"{getattr(self, field)}b" for key, field in _DYNAMIC_CONFIGS}
+        return {key: f"{value}b" for key, value in zip(_DYNAMIC_CONFIG_KEYS, _dynamic_config_values(self), strict=True)}
 
     @property
     def dynamic_configs(self) -> str:
-        return _DYNAMIC_CONFIGS_TEMPLATE.format(self=self)
+        return _DYNAMIC_CONFIGS_TEMPLATE % _dynamic_config_values(self)
 
     @property
     def warnings(self) -> tuple[Notice, ...]:
@@ -246,7 +247,9 @@ _DYNAMIC_CONFIGS = (
     (HEAP.key, "heap"),
     (OVERHEAD_MAX.key, "overhead"),
 )
-_DYNAMIC_CONFIGS_TEMPLATE = " ".join(f"-D {key}={{self.{field}}}b" for key, field in _DYNAMIC_CONFIGS)
+_DYNAMIC_CONFIG_KEYS = tuple(key for key, _ in _DYNAMIC_CONFIGS)
+_dynamic_config_values = operator.attrgetter(*(field for _, field in _DYNAMIC_CONFIGS))
+_DYNAMIC_CONFIGS_TEMPLATE = " ".join(f"-D {key}=%db" for key in _DYNAMIC_CONFIG_KEYS)
 
 
 def _legacy_heap(config: Config, legacy_env: str | None) -> tuple[int, str] | None:

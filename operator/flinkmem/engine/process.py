@@ -33,8 +33,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class Notice:
+class Notice(NamedTuple):
     """Something worth telling the user about an accepted configuration."""
 
     code: str

@@ -127,15 +127,17 @@ def mebibytes_int32(size: int) -> int:
     return mib - (1 << 32) if mib >= 1 << 31 else mib
 
 
-_HUMAN_UNITS = ((TIB, "TiB"), (GIB, "GiB"), (MIB, "MiB"), (KIB, "KiB"))
+_HUMAN_UNITS = ("bytes", "KiB", "MiB", "GiB", "TiB")
 
 
+@functools.lru_cache(maxsize=1024)
 def format_size(size: int) -> str:
     """A short human form such as `1.56 GiB (1677721600 bytes)`; exact bytes always included."""
-    for multiplier, name in _HUMAN_UNITS:
-        if size >= multiplier:
-            if size % multiplier == 0:
-                return f"{size // multiplier} {name}"
-            hundredths = (size * 200 + multiplier) // (2 * multiplier)  # rounded half up
-            return f"{hundredths // 100}.{hundredths % 100:02d} {name} ({size} bytes)"
-    return f"{size} bytes"
+    if size < KIB:
+        return f"{size} bytes"
+    power = min((size.bit_length() - 1) // 10, 4)
+    multiplier, name = 1 << (10 * power), _HUMAN_UNITS[power]
+    if size % multiplier == 0:
+        return f"{size // multiplier} {name}"
+    hundredths = (size * 200 + multiplier) // (2 * multiplier)  # rounded half up
+    return f"{hundredths // 100}.{hundredths % 100:02d} {name} ({size} bytes)"
