@@ -17,8 +17,9 @@ from __future__ import annotations
 import functools
 import json
 import os
+import queue
 import stat
-from collections import deque
+import threading
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from multiprocessing import get_all_start_methods, get_context
@@ -163,8 +164,8 @@ def resolve_lines(lines: Iterable[bytes], default_version: FlinkVersion) -> Iter
 def auto_jobs(source: IO[bytes]) -> int:
     """Worker processes for `source`: one per usable CPU for a large regular file, else none.
 
-    A pipe or terminal may be a program waiting for each answer before it writes the next line,
-    so it is always answered line by line.
+    Workers pay off only on a large input; a pipe's size is unknown, so it stays in one process
+    unless `--jobs` asks otherwise.
     """
     try:
         info = os.fstat(source.fileno())
@@ -176,9 +177,14 @@ def auto_jobs(source: IO[bytes]) -> int:
 
 
 def _chunks(source: IO[bytes]) -> Iterator[bytes]:
-    """`source` in pieces of whole lines, about CHUNK_BYTES each."""
+    """`source` in pieces of whole lines, at most about CHUNK_BYTES each.
+
+    `read1` returns what is there instead of waiting for a full chunk, so a line written by a
+    program that then waits for its answer is handed on at once.
+    """
+    read = getattr(source, "read1", source.read)
     carry = b""
-    while block := source.read(CHUNK_BYTES):
+    while block := read(CHUNK_BYTES):
         cut = block.rfind(b"\n") + 1
         if cut == 0:
             carry += block
@@ -194,7 +200,7 @@ def run_batch(
 ) -> int:
     """Resolves every line of `source` into one line of `sink`; returns the number of lines."""
     if jobs > 1:
-        return _run_parallel(source, sink, default_version, jobs)
+        return _run_parallel(source, sink, default_version, jobs, flush_each)
     count = 0
     for out in resolve_lines(source, default_version):
         sink.write(out + b"\n")
@@ -205,22 +211,50 @@ def run_batch(
     return count
 
 
-def _run_parallel(source: IO[bytes], sink: IO[bytes], default_version: FlinkVersion, jobs: int) -> int:
+def _run_parallel(
+    source: IO[bytes], sink: IO[bytes], default_version: FlinkVersion, jobs: int, flush_each: bool
+) -> int:
     if "fork" not in get_all_start_methods():
-        return run_batch(source, sink, default_version, flush_each=False)
+        return run_batch(source, sink, default_version, flush_each)
     count = 0
-    # Forked workers inherit the imported engine; the executor forks them all before its own thread starts.
     with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("fork")) as pool:
-        pending: deque[Future[bytes]] = deque()
-        for chunk in _chunks(source):
-            pending.append(pool.submit(resolve_chunk, chunk, default_version))
-            # A bounded window keeps memory flat however large the input is.
-            if len(pending) > 2 * jobs:
-                count += _write(sink, pending.popleft().result())
-        while pending:
-            count += _write(sink, pending.popleft().result())
+        # With the fork method the executor starts every worker on its first task. Doing that here,
+        # before the reader thread exists, means no process is ever forked from a threaded parent.
+        pool.submit(int).result()
+        # Bounded, so that memory stays flat however large the input is.
+        submitted: queue.Queue[Future[bytes] | BaseException | None] = queue.Queue(maxsize=2 * jobs)
+        reader = threading.Thread(
+            target=_submit_chunks,
+            args=(source, pool, default_version, submitted),
+            name="flinkmem-batch-reader",
+            daemon=True,  # never keeps the process alive once the writer has given up
+        )
+        reader.start()
+        # The reader waits on input while this thread writes answers, in order, as they complete.
+        while (item := submitted.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            count += _write(sink, item.result())
+            if flush_each:
+                sink.flush()
+        reader.join()
     sink.flush()
     return count
+
+
+def _submit_chunks(
+    source: IO[bytes],
+    pool: ProcessPoolExecutor,
+    default_version: FlinkVersion,
+    submitted: queue.Queue[Future[bytes] | BaseException | None],
+) -> None:
+    try:
+        for chunk in _chunks(source):
+            submitted.put(pool.submit(resolve_chunk, chunk, default_version))
+    except BaseException as exc:  # handed to the writing thread, which raises it
+        submitted.put(exc)
+        return
+    submitted.put(None)
 
 
 def _write(sink: IO[bytes], answers: bytes) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import select
 import subprocess
 import sys
 from pathlib import Path
@@ -498,3 +499,46 @@ def test_console_script(tmp_path: Path) -> None:
     check = subprocess.run([str(script), "check", check_file], capture_output=True, text=True, timeout=60)
     assert check.returncode == 1
     assert [line[0] for line in check.stdout.splitlines() if not line.startswith("  ")] == ["✔", "✘"]
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_batch_answers_a_waiting_program_line_by_line(jobs: str) -> None:
+    # A program that writes one line and waits for its answer before writing the next must never
+    # wait forever, with worker processes or without.
+    script = Path(sys.executable).parent / "flinkmem"
+    process = subprocess.Popen(
+        [str(script), "resolve", "--batch", "--jobs", jobs], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    assert process.stdin is not None and process.stdout is not None
+    try:
+        for n, size in enumerate(["2g", "100m", "2g"]):
+            process.stdin.write(json.dumps({"id": n, "config": {P: size}}).encode() + b"\n")
+            process.stdin.flush()
+            ready, _, _ = select.select([process.stdout], [], [], 30)
+            assert ready, f"no answer to line {n} within 30 s"
+            answer = json.loads(process.stdout.readline())
+            assert answer["id"] == n
+            assert answer["valid"] is (size == "2g")
+        process.stdin.close()
+        assert process.wait(timeout=30) == 0
+        assert process.stdout.read() == b""
+    finally:
+        process.kill()
+        process.wait()
+
+
+@pytest.mark.parametrize("jobs", ["0", "-3", "two"])
+def test_batch_jobs_must_be_a_positive_number(capsys: Capture, jobs: str) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["resolve", "--batch", "--jobs", jobs])
+    out, err = capsys.readouterr()
+    assert exited.value.code == 2
+    assert out == ""
+    assert_one_line_reason(err)
+    assert "--jobs" in err
+
+
+def test_jobs_without_batch_is_refused(capsys: Capture) -> None:
+    code, _, err = run(capsys, "resolve", "-D", f"{P}=1g", "--jobs", "2")
+    assert code == 2
+    assert_one_line_reason(err)
