@@ -283,7 +283,7 @@ def _input_notices(config: Config, version: FlinkVersion, legacy_env: str | None
     notices: list[Notice] = []
     for key in _SIZE_KEY_NAMES:
         raw = config.get(key)
-        if raw is None or isinstance(raw, bool | float):
+        if raw is None or isinstance(raw, (bool, float)):
             continue
         text = java_text(raw).strip()
         if text.isdigit() and text.isascii() and text.strip("0"):
