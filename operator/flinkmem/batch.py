@@ -109,7 +109,7 @@ def resolve_record(record: object, default_version: FlinkVersion) -> dict[str, A
         "jvmDirectMemory": memory.jvm_direct_memory,
         "jvmArgs": memory.jvm_args,
         "dynamicConfigs": memory.dynamic_configs,
-        "warnings": [n.message for n in memory.notices if n.level == "warning"],
+        "warnings": [n.message for n in memory.warnings],
         "error": None,
         "rule": None,
     }
