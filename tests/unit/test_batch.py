@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from flinkmem import batch
 from flinkmem.batch import auto_jobs, resolve_line, resolve_lines, resolve_record, run_batch
@@ -287,3 +289,28 @@ def test_auto_jobs_parallelises_only_large_regular_files(tmp_path: Path) -> None
             assert auto_jobs(pipe) == 1
     finally:
         os.close(write_end)
+
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+_CONFIG_VALUES = st.sampled_from(["1600m", "100m", "2g", " 1 GB ", "0.25", "true", "", "1.5g", "99999999999999999999t"])
+_RECORDS = st.fixed_dictionaries(
+    {
+        "id": _JSON_VALUES,
+        "config": st.dictionaries(
+            st.sampled_from([P, "jobmanager.memory.heap.size", "jobmanager.memory.jvm-overhead.fraction", "x"]),
+            _CONFIG_VALUES | _JSON_VALUES,
+        ),
+    },
+    optional={"flinkVersion": st.sampled_from(["1.20", "v2_x", "0.9"]) | _JSON_VALUES, "mode": _JSON_VALUES},
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(record=_RECORDS | _JSON_VALUES, ensure_ascii=st.booleans())
+def test_fast_json_path_answers_as_the_standard_library_would(record: Any, ensure_ascii: bool) -> None:
+    line = json.dumps(record, ensure_ascii=ensure_ascii).encode()
+    assert strict_json(resolve_line(line, V2)) == strict_json(batch._resolve_line_by_stdlib(line, V2))
