@@ -14,6 +14,7 @@ from flinkmem.admission import review_flinkdeployment
 from flinkmem.cluster import Cluster, OwnerLookupError
 from flinkmem.controller import pod_drift, reconcile_deployment
 from flinkmem.podpatch import RESOLVED_ANNOTATION, apply_plan, is_jobmanager_pod, owner_deployment_name, plan_pod
+from flinkmem.ratelimit import TokenBucket
 from flinkmem.settings import MUTATE_ID, OPT_IN_LABEL, VALIDATE_ID, ValidationMode
 from flinkmem.validation import validate_deployment, warning_lines
 
@@ -177,6 +178,7 @@ def controller_handlers(registry: kopf.OperatorRegistry, cluster: Cluster) -> No
     # A plain dict, not a kopf index: kopf holds every handler back while any new object is being
     # indexed, which under a burst of creations costs time quadratic in the burst.
     deployments: dict[tuple[str | None, str | None], Mapping[str, Any]] = {}
+    throttle = TokenBucket(settings.controller_qps, settings.controller_burst)
     _register_login(registry)
 
     @kopf.on.event(resource.group, resource.version, resource.plural, registry=registry)
@@ -193,6 +195,7 @@ def controller_handlers(registry: kopf.OperatorRegistry, cluster: Cluster) -> No
             return
         rule = "valid" if result.validation.valid else result.validation.conflicts[0].code
         metrics.count_resolution("controller", rule)
+        await throttle.acquire()  # kopf writes the patch and the Event once the handler returns
         patch.metadata.annotations[RESOLVED_ANNOTATION] = result.annotation
         kopf.event(body, type=result.event_type, reason=result.reason, message=result.message)
 
@@ -221,6 +224,7 @@ def controller_handlers(registry: kopf.OperatorRegistry, cluster: Cluster) -> No
             return
         drift_seen.add(key)
         metrics.count_drift(meta.namespace or "")
+        await throttle.acquire()
         kopf.warn(body, reason="MemoryDrift", message=drift.message)
         evict = settings.evict_drifted and settings.validation_mode is ValidationMode.ENFORCE
         if evict and meta.namespace and meta.name and await cluster.evict_pod(meta.namespace, meta.name):

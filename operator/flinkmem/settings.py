@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import enum
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,6 +76,8 @@ class Settings:
     max_request_bytes: int = 8 * 1024 * 1024
     extra_sans: tuple[str, ...] = field(default_factory=tuple)
     service_account: str | None = None
+    controller_qps: float = 10.0
+    controller_burst: int = 30
 
     @property
     def clusterwide(self) -> bool:
@@ -97,6 +100,9 @@ def _env_list(name: str) -> list[str]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    # Numeric environment values stay strings here: argparse converts a string default with the
+    # option's type when the option is parsed, so a bad value is a usage error naming the flag,
+    # and only for `serve`.
     env = os.environ.get
     parser.add_argument(
         "--resource",
@@ -134,11 +140,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="in enforce mode, evict JobManager pods whose memory drifted (default off) [FLINKMEM_EVICT_DRIFTED]",
     )
     parser.add_argument("--bind-address", default=env("FLINKMEM_BIND_ADDRESS", "0.0.0.0"))
-    parser.add_argument("--webhook-port", type=int, default=int(env("FLINKMEM_WEBHOOK_PORT", "9443")))
+    parser.add_argument("--webhook-port", type=int, default=env("FLINKMEM_WEBHOOK_PORT", "9443"))
     parser.add_argument(
         "--health-port",
         type=int,
-        default=int(env("FLINKMEM_HEALTH_PORT", "8080")),
+        default=env("FLINKMEM_HEALTH_PORT", "8080"),
         help="plain HTTP port for /healthz, /readyz and /metrics [FLINKMEM_HEALTH_PORT]",
     )
     parser.add_argument("--tls-cert-file", default=env("FLINKMEM_TLS_CERT_FILE"), help="[FLINKMEM_TLS_CERT_FILE]")
@@ -163,6 +169,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "[FLINKMEM_SERVICE_ACCOUNT]",
     )
     parser.add_argument(
+        "--controller-qps",
+        type=float,
+        default=env("FLINKMEM_CONTROLLER_QPS", "10"),
+        help="objects per second the controller may write about (annotation patch, Event, eviction); "
+        "0 for no limit [FLINKMEM_CONTROLLER_QPS]",
+    )
+    parser.add_argument(
+        "--controller-burst",
+        type=int,
+        default=env("FLINKMEM_CONTROLLER_BURST", "30"),
+        help="how many of those may go at once before the rate applies [FLINKMEM_CONTROLLER_BURST]",
+    )
+    parser.add_argument(
         "--install-crd",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -178,6 +197,10 @@ def from_arguments(args: argparse.Namespace) -> Settings:
         raise ValueError("--tls-cert-file and --tls-key-file go together")
     if not cert and not args.self_signed_dir:
         raise ValueError("give --tls-cert-file/--tls-key-file, or --self-signed-dir for local development")
+    if not (args.controller_qps >= 0 and math.isfinite(args.controller_qps)):
+        raise ValueError(f"--controller-qps {args.controller_qps} must be 0 (no limit) or more")
+    if args.controller_qps > 0 and args.controller_burst < 1:
+        raise ValueError(f"--controller-burst {args.controller_burst} must be at least 1")
     for port in (args.webhook_port, args.health_port):
         if not 0 < port < 65536:
             raise ValueError(f"port {port} is out of range")
@@ -198,6 +221,8 @@ def from_arguments(args: argparse.Namespace) -> Settings:
         tls_ca_file=Path(args.tls_ca_file) if args.tls_ca_file else None,
         self_signed_dir=Path(args.self_signed_dir) if args.self_signed_dir else None,
         register_url=args.register_url,
+        controller_qps=args.controller_qps,
+        controller_burst=args.controller_burst,
         install_crd=args.install_crd if args.install_crd is not None else _env_bool("FLINKMEM_INSTALL_CRD", False),
         service_account=args.service_account or None,
     )

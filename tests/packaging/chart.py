@@ -94,6 +94,7 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
         "replicas": 3,
         "verbose": True,
         "containerName": "jobmanager",
+        "controller": {"qps": 2.5, "burst": 5},
         "webhook": {"port": 8443, "validating": {"failurePolicy": "Ignore", "timeoutSeconds": 3}},
         "healthPort": 9090,
         "extraEnv": [{"name": "TZ", "value": "UTC"}],

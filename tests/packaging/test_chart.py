@@ -145,7 +145,16 @@ def test_every_rendered_object_is_valid(name: str) -> None:
         ("evict", {"evict_drifted": True}),
         ("watch-namespaces", {"namespaces": ("team-a", "team-b")}),
         ("custom-resource", {"resource": ResourceRef("flink.example.com", "v1", "flinkclusters")}),
-        ("tuned", {"container_name": "jobmanager", "webhook_port": 8443, "health_port": 9090}),
+        (
+            "tuned",
+            {
+                "container_name": "jobmanager",
+                "webhook_port": 8443,
+                "health_port": 9090,
+                "controller_qps": 2.5,
+                "controller_burst": 5,
+            },
+        ),
     ],
 )
 def test_values_reach_flinkmem_serve(name: str, expected: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -164,6 +173,8 @@ def test_values_reach_flinkmem_serve(name: str, expected: dict[str, Any], monkey
         "register_url": None,
         "install_crd": False,
         "self_signed_dir": None,
+        "controller_qps": 10.0,
+        "controller_burst": 30,
     }
     for field, value in {**defaults, **expected}.items():
         assert getattr(settings, field) == value, field

@@ -542,3 +542,33 @@ def test_jobs_without_batch_is_refused(capsys: Capture) -> None:
     code, _, err = run(capsys, "resolve", "-D", f"{P}=1g", "--jobs", "2")
     assert code == 2
     assert_one_line_reason(err)
+
+
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (["--controller-qps", "-1"], "--controller-qps"),
+        (["--controller-qps", "nan"], "--controller-qps"),
+        (["--controller-burst", "0"], "--controller-burst"),
+    ],
+)
+def test_serve_refuses_bad_throttling(capsys: Capture, tmp_path: Path, argv: list[str], named: str) -> None:
+    code, _, err = run(capsys, "serve", "--self-signed-dir", str(tmp_path), *argv)
+    assert code == 2
+    assert_one_line_reason(err)
+    assert named in err
+
+
+def test_a_bad_numeric_environment_value_is_a_usage_error_of_serve_only(
+    capsys: Capture, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("FLINKMEM_WEBHOOK_PORT", "not-a-port")
+    monkeypatch.setenv("FLINKMEM_CONTROLLER_QPS", "fast")
+    code, out, _ = run_json(capsys, "resolve", "-D", f"{P}=1600m")
+    assert code == 0 and out["jvmArgs"] == C01_ARGS
+    with pytest.raises(SystemExit) as exited:
+        main(["serve", "--self-signed-dir", str(tmp_path)])
+    _, err = capsys.readouterr()
+    assert exited.value.code == 2
+    assert_one_line_reason(err)
+    assert "--webhook-port" in err or "--controller-qps" in err
