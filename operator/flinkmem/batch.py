@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 import queue
 import stat
@@ -23,6 +24,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from multiprocessing import get_all_start_methods, get_context
+from pathlib import Path
 from typing import IO, Any
 
 import msgspec
@@ -165,7 +167,7 @@ def auto_jobs(source: IO[bytes]) -> int:
     """Worker processes for `source`: one per usable CPU for a large regular file, else none.
 
     Workers pay off only on a large input; a pipe's size is unknown, so it stays in one process
-    unless `--jobs` asks otherwise.
+    unless `--jobs` asks otherwise. There are never more workers than chunks to hand out.
     """
     try:
         info = os.fstat(source.fileno())
@@ -173,7 +175,35 @@ def auto_jobs(source: IO[bytes]) -> int:
         return 1
     if not stat.S_ISREG(info.st_mode) or info.st_size < PARALLEL_MIN_BYTES:
         return 1
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(usable_cpus(), info.st_size // CHUNK_BYTES))
+
+
+def usable_cpus(cgroup_root: Path = Path("/sys/fs/cgroup")) -> int:
+    """The CPUs this process may use: its affinity, capped by a cgroup CPU quota if there is one.
+
+    In a Kubernetes pod the affinity usually lists every CPU of the node while the pod's limit
+    allows only a few; a worker per node CPU would just queue behind the quota.
+    """
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    quota = _cgroup_cpu_quota(cgroup_root)
+    return max(1, min(cpus, math.ceil(quota))) if quota is not None else cpus
+
+
+def _cgroup_cpu_quota(root: Path) -> float | None:
+    """CPUs allowed by cgroup v2 `cpu.max` or v1 `cpu.cfs_quota_us`/`cpu.cfs_period_us`; None if unlimited."""
+    try:
+        fields = (root / "cpu.max").read_text().split()
+        if len(fields) == 2 and fields[0] != "max":
+            return int(fields[0]) / int(fields[1])
+        return None
+    except (OSError, ValueError):
+        pass
+    try:
+        quota = int((root / "cpu" / "cpu.cfs_quota_us").read_text())
+        period = int((root / "cpu" / "cpu.cfs_period_us").read_text())
+    except (OSError, ValueError):
+        return None
+    return quota / period if quota > 0 and period > 0 else None
 
 
 def _chunks(source: IO[bytes]) -> Iterator[bytes]:

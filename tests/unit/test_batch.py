@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flinkmem import batch
-from flinkmem.batch import auto_jobs, resolve_line, resolve_lines, resolve_record, run_batch
+from flinkmem.batch import auto_jobs, resolve_line, resolve_lines, resolve_record, run_batch, usable_cpus
 from flinkmem.engine import FlinkVersion
 
 V2 = FlinkVersion(2, 3)
@@ -281,7 +281,7 @@ def test_auto_jobs_parallelises_only_large_regular_files(tmp_path: Path) -> None
     with small.open("rb") as handle:
         assert auto_jobs(handle) == 1
     with large.open("rb") as handle:
-        assert auto_jobs(handle) == len(os.sched_getaffinity(0))
+        assert auto_jobs(handle) == min(usable_cpus(), large.stat().st_size // batch.CHUNK_BYTES)
     assert auto_jobs(io.BytesIO(large.read_bytes())) == 1
     read_end, write_end = os.pipe()
     try:
@@ -314,3 +314,23 @@ _RECORDS = st.fixed_dictionaries(
 def test_fast_json_path_answers_as_the_standard_library_would(record: Any, ensure_ascii: bool) -> None:
     line = json.dumps(record, ensure_ascii=ensure_ascii).encode()
     assert strict_json(resolve_line(line, V2)) == strict_json(batch._resolve_line_by_stdlib(line, V2))
+
+
+@pytest.mark.parametrize(
+    ("files", "quota"),
+    [
+        ({"cpu.max": "150000 100000\n"}, 2),  # cgroup v2: 1.5 CPUs round up
+        ({"cpu.max": "50000 100000\n"}, 1),
+        ({"cpu.max": "max 100000\n"}, None),  # v2 without a limit
+        ({"cpu/cpu.cfs_quota_us": "100000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 1),  # cgroup v1
+        ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, None),
+        ({"cpu.max": "garbage"}, None),
+        ({}, None),  # no cgroup files at all
+    ],
+)
+def test_usable_cpus_honours_a_cgroup_quota(tmp_path: Path, files: dict[str, str], quota: int | None) -> None:
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    affinity = len(os.sched_getaffinity(0))
+    assert usable_cpus(tmp_path) == (affinity if quota is None else min(affinity, quota))
