@@ -260,7 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--jobs",
         type=_positive_int,
         metavar="N",
-        help="--batch worker processes (default: one per CPU when stdin is a file of 1 MiB or more, else 1)",
+        help="--batch worker processes (default: one per usable CPU when stdin is a file of 1 MiB or more, else 1)",
     )
     resolve.set_defaults(func=cmd_resolve)
 
