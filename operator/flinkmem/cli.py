@@ -271,7 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="run the admission webhooks and the controller")
     add_serve_arguments(serve)
-    serve.add_argument("--verbose", action="store_true", help="debug logging")
+    serve.add_argument("--verbose", action="store_true", help="debug logging, including a line per admission request")
     serve.set_defaults(func=cmd_serve)
     return parser
 
