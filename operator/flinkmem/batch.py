@@ -31,7 +31,16 @@ import msgspec
 
 from flinkmem.engine import DeploymentMode, FlinkMemError, FlinkVersion, UnsupportedInput, resolve_jobmanager
 
-__all__ = ["auto_jobs", "resolve_chunk", "resolve_line", "resolve_lines", "resolve_record", "run_batch"]
+__all__ = [
+    "auto_jobs",
+    "regular_file_size",
+    "resolve_chunk",
+    "resolve_line",
+    "resolve_lines",
+    "resolve_record",
+    "run_batch",
+    "usable_cpus",
+]
 
 # Below this much input, starting worker processes costs more than it saves.
 PARALLEL_MIN_BYTES = 1 << 20
@@ -163,19 +172,25 @@ def resolve_lines(lines: Iterable[bytes], default_version: FlinkVersion) -> Iter
         yield resolve_line(raw[:-1] if raw.endswith(b"\n") else raw, default_version)
 
 
+def regular_file_size(source: IO[bytes]) -> int | None:
+    """The size of `source` if it is a regular file; None for a pipe, a terminal or an in-memory stream."""
+    try:
+        info = os.fstat(source.fileno())
+    except (OSError, ValueError, AttributeError):
+        return None
+    return info.st_size if stat.S_ISREG(info.st_mode) else None
+
+
 def auto_jobs(source: IO[bytes]) -> int:
     """Worker processes for `source`: one per usable CPU for a large regular file, else none.
 
     Workers pay off only on a large input; a pipe's size is unknown, so it stays in one process
     unless `--jobs` asks otherwise. There are never more workers than chunks to hand out.
     """
-    try:
-        info = os.fstat(source.fileno())
-    except (OSError, ValueError, AttributeError):
+    size = regular_file_size(source)
+    if size is None or size < PARALLEL_MIN_BYTES:
         return 1
-    if not stat.S_ISREG(info.st_mode) or info.st_size < PARALLEL_MIN_BYTES:
-        return 1
-    return max(1, min(usable_cpus(), info.st_size // CHUNK_BYTES))
+    return max(1, min(usable_cpus(), size // CHUNK_BYTES))
 
 
 def usable_cpus(cgroup_root: Path = Path("/sys/fs/cgroup")) -> int:

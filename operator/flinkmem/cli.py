@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -156,13 +155,15 @@ def cmd_resolve(args: argparse.Namespace) -> int:
         # Imported here: worker-process machinery would slow every single, cold `resolve`.
         from concurrent.futures.process import BrokenProcessPool
 
-        from flinkmem.batch import auto_jobs, run_batch
+        from flinkmem.batch import auto_jobs, regular_file_size, run_batch
 
         source = sys.stdin.buffer
         jobs = args.jobs if args.jobs is not None else auto_jobs(source)
         sys.stdout.flush()
         try:
-            run_batch(source, sys.stdout.buffer, default, flush_each=not _stdin_is_file(), jobs=jobs)
+            # A file is read to its end; anything else may be a program waiting for each answer.
+            flush_each = regular_file_size(source) is None
+            run_batch(source, sys.stdout.buffer, default, flush_each=flush_each, jobs=jobs)
         except BrokenProcessPool as exc:
             raise UsageError(f"a batch worker process died ({exc}); retry with --jobs 1") from None
         return EXIT_OK
@@ -187,13 +188,6 @@ def cmd_resolve(args: argparse.Namespace) -> int:
         data["inputNotes"] = notes
         print(_dump(data, args.output))
     return EXIT_OK
-
-
-def _stdin_is_file() -> bool:
-    try:
-        return os.path.isfile(f"/proc/self/fd/{sys.stdin.fileno()}")
-    except (OSError, ValueError):
-        return False
 
 
 def cmd_check(args: argparse.Namespace) -> int:

@@ -251,7 +251,7 @@ class _Deriver:
         metaspace = opts.metaspace.read(self.config)
         flink_and_meta = guarded_sum(opts.role, total_flink, metaspace)
         if opts.total_process.key in self.config:
-            return metaspace, self._overhead_as_remainder(total_flink)
+            return metaspace, self._overhead_as_remainder(total_flink, metaspace, flink_and_meta)
         rf = self.range_fraction()
         inverse = rf.fraction / (1 - rf.fraction)
         raw = overflow_guard(opts.role, lambda: multiply(flink_and_meta, inverse))
@@ -264,11 +264,9 @@ class _Deriver:
         except FlinkMemError:
             return size
 
-    def _overhead_as_remainder(self, total_flink: int) -> int:
+    def _overhead_as_remainder(self, total_flink: int, metaspace: int, flink_and_meta: int) -> int:
         opts = self.options
         total_process = opts.total_process.read(self.config)
-        metaspace = opts.metaspace.read(self.config)
-        flink_and_meta = guarded_sum(opts.role, total_flink, metaspace)
         if total_process < flink_and_meta:
             raise MemoryConflict(
                 Rule.PROCESS_BELOW_FLINK_PLUS_METASPACE,
