@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 FLINKMEM_CACHE ?= $(HOME)/.cache/flinkmem
 export FLINKMEM_CACHE
 
-.PHONY: help install lint typecheck flink test test-unit bench clean
+.PHONY: help install lint native-lint typecheck flink test test-unit bench clean
 
 help:
 	@echo "make demo   - bring up a local control plane, run flinkmem, apply examples/ (KEEP=1 keeps it up)"
@@ -23,11 +23,25 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PY) -m pip install --quiet --constraint requirements.lock -e '.[test]'
 	touch $@
 
-install: $(VENV)/.installed
+# The native fast path of `resolve --batch` (Rust, native/). Without it every line takes the Python
+# path, which gives the same answers, about 4 times slower; `make install` always builds it.
+CARGO ?= cargo
+FASTPATH := operator/flinkmem/_fastpath.abi3.so
+CARGO_TARGET_DIR ?= $(FLINKMEM_CACHE)/native-target
+export CARGO_TARGET_DIR
+$(FASTPATH): native/Cargo.toml native/Cargo.lock $(wildcard native/src/*.rs) $(VENV)/.installed
+	@command -v $(CARGO) >/dev/null || { echo "make: cargo not found; the batch fast path needs Rust (rustup.rs)" >&2; exit 1; }
+	cd native && PYO3_PYTHON=$(abspath $(PY)) $(CARGO) build --release --locked --quiet
+	cp $(CARGO_TARGET_DIR)/release/lib_fastpath.so $@
 
-lint: install
+install: $(VENV)/.installed $(FASTPATH)
+
+lint: install native-lint
 	$(VENV)/bin/ruff check operator tests benchmarks examples
 	$(VENV)/bin/ruff format --check operator tests benchmarks examples
+
+native-lint: install
+	cd native && $(CARGO) fmt --check && PYO3_PYTHON=$(abspath $(PY)) $(CARGO) clippy --release --locked --quiet -- -D warnings
 
 typecheck: install
 	$(VENV)/bin/mypy
@@ -47,7 +61,7 @@ bench: install flink
 	$(PY) benchmarks/webhook.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache $(FASTPATH)
 
 -include mk/*.mk
 

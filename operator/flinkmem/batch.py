@@ -10,6 +10,10 @@ Lines are decoded and encoded by msgspec; whatever it refuses (invalid UTF-8, nu
 double, lone surrogates, nesting past its depth) goes through the standard library instead, which
 either reads the line after all or words the input error. Large inputs are cut into chunks of whole
 lines that worker processes resolve while the parent writes their answers back in input order.
+
+When the native extension `flinkmem._fastpath` is built (`make install` builds it from `native/`),
+it answers the common lines and hands every other line back to the Python path below, which stays
+the reference: the answers are the same bytes either way. FLINKMEM_NO_FASTPATH=1 turns it off.
 """
 
 from __future__ import annotations
@@ -31,11 +35,19 @@ import msgspec
 
 from flinkmem.engine import DeploymentMode, FlinkMemError, FlinkVersion, UnsupportedInput, resolve_jobmanager
 
+try:
+    from flinkmem import _fastpath
+
+    FASTPATH = not os.environ.get("FLINKMEM_NO_FASTPATH")
+except ImportError:  # a plain `pip install` has no Rust build step; every line takes the Python path
+    FASTPATH = False
+
 __all__ = [
     "auto_jobs",
     "regular_file_size",
     "resolve_chunk",
     "resolve_line",
+    "resolve_line_in_python",
     "resolve_lines",
     "resolve_record",
     "run_batch",
@@ -150,6 +162,15 @@ def _resolve_line_by_stdlib(raw: bytes, default_version: FlinkVersion) -> bytes:
 def resolve_line(raw: bytes | str, default_version: FlinkVersion) -> bytes:
     """One input line (without its newline) to one output line (without one), as UTF-8 JSON."""
     data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
+    if FASTPATH:
+        answer = _fastpath.resolve_line(data, default_version.major, _minor(default_version))
+        if answer is not None:
+            return answer
+    return resolve_line_in_python(data, default_version)
+
+
+def resolve_line_in_python(data: bytes, default_version: FlinkVersion) -> bytes:
+    """`resolve_line` without the native fast path: the reference answer for every line."""
     try:
         record = _DECODER.decode(data)
     except (ValueError, RecursionError):
@@ -157,12 +178,19 @@ def resolve_line(raw: bytes | str, default_version: FlinkVersion) -> bytes:
     return _ENCODER.encode(resolve_record(record, default_version))
 
 
+def _minor(version: FlinkVersion) -> int:
+    return -1 if version.minor is None else version.minor
+
+
 def resolve_chunk(chunk: bytes, default_version: FlinkVersion) -> bytes:
-    """Every line of `chunk` (whole lines, the last newline optional), answered line for line."""
+    """Every line of `chunk` (whole lines, the last newline optional), each answer ending in a newline."""
+    if FASTPATH:
+        fallback = functools.partial(resolve_line_in_python, default_version=default_version)
+        return _fastpath.resolve_chunk(chunk, default_version.major, _minor(default_version), fallback)
     lines = chunk.split(b"\n")
     if lines[-1] == b"":
         lines.pop()
-    answers = [resolve_line(line, default_version) for line in lines]
+    answers = [resolve_line_in_python(line, default_version) for line in lines]
     answers.append(b"")
     return b"\n".join(answers)
 

@@ -1,0 +1,73 @@
+//! `flinkmem._fastpath`: answers the common `resolve --batch` lines natively.
+//!
+//! The Python engine (`operator/flinkmem/engine/`) is the reference and the only place the rules
+//! are documented. This crate mirrors it for the lines that make up almost every batch: a JSON
+//! object with an id, a config of ASCII option values, and an optional version and mode. Whatever
+//! it is not sure of, it leaves to Python, line by line, so answers never depend on whether the
+//! extension is installed; the tests compare the two on every generated case.
+
+mod jobmanager;
+mod line;
+mod numbers;
+
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+
+use crate::jobmanager::Version;
+
+fn version(major: u32, minor: i64) -> Version {
+    Version {
+        major,
+        minor: u32::try_from(minor).ok(),
+    }
+}
+
+/// The answer to one line (no newline), or None when Python must answer it.
+#[pyfunction]
+fn resolve_line<'py>(
+    py: Python<'py>,
+    line: &[u8],
+    major: u32,
+    minor: i64,
+) -> Option<Bound<'py, PyBytes>> {
+    let mut out = String::with_capacity(512);
+    line::answer(line, version(major, minor), &mut out).ok()?;
+    Some(PyBytes::new(py, out.as_bytes()))
+}
+
+/// Every line of `chunk` answered, each followed by a newline; `fallback(line)` answers the
+/// lines this module leaves to Python.
+#[pyfunction]
+fn resolve_chunk<'py>(
+    py: Python<'py>,
+    chunk: &[u8],
+    major: u32,
+    minor: i64,
+    fallback: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let default_version = version(major, minor);
+    let mut lines: Vec<&[u8]> = chunk.split(|&b| b == b'\n').collect();
+    if lines.last().is_some_and(|l| l.is_empty()) {
+        lines.pop();
+    }
+    let mut out: Vec<u8> = Vec::with_capacity(chunk.len() * 3);
+    let mut answer = String::with_capacity(1024);
+    for line in lines {
+        answer.clear();
+        if line::answer(line, default_version, &mut answer).is_ok() {
+            out.extend_from_slice(answer.as_bytes());
+        } else {
+            let python_answer = fallback.call1((PyBytes::new(py, line),))?;
+            out.extend_from_slice(python_answer.cast::<PyBytes>()?.as_bytes());
+        }
+        out.push(b'\n');
+    }
+    Ok(PyBytes::new(py, &out))
+}
+
+#[pymodule]
+fn _fastpath(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    module.add_function(wrap_pyfunction!(resolve_line, module)?)?;
+    module.add_function(wrap_pyfunction!(resolve_chunk, module)?)?;
+    Ok(())
+}

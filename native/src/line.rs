@@ -1,0 +1,382 @@
+//! One `resolve --batch` line: the JSON shapes the fast path reads, and the answer it writes in
+//! exactly the bytes `batch.py` writes (msgspec's compact encoding of the same dict). Any other
+//! shape (unknown members, non-string values, float ids, non-ASCII option values, input errors)
+//! is a `Bail`, and `batch.py` answers that line itself.
+
+use std::borrow::Cow;
+use std::fmt::Write;
+
+use crate::jobmanager::{resolve, Config, Failure, Raw, Resolved, Version, KEYS};
+use crate::numbers::Bail;
+
+enum Id<'a> {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Str(Cow<'a, str>),
+}
+
+struct Parser<'a> {
+    text: &'a str,
+    at: usize,
+}
+
+impl<'a> Parser<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.text.as_bytes().get(self.at).copied()
+    }
+
+    fn skip_whitespace(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.at += 1;
+        }
+    }
+
+    fn expect(&mut self, byte: u8) -> Result<(), Bail> {
+        self.skip_whitespace();
+        if self.peek() == Some(byte) {
+            self.at += 1;
+            Ok(())
+        } else {
+            Err(Bail)
+        }
+    }
+
+    fn literal(&mut self, word: &str) -> Result<(), Bail> {
+        if self.text[self.at..].starts_with(word) {
+            self.at += word.len();
+            Ok(())
+        } else {
+            Err(Bail)
+        }
+    }
+
+    fn hex4(&mut self) -> Result<u32, Bail> {
+        let digits = self.text.get(self.at..self.at + 4).ok_or(Bail)?;
+        if !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(Bail);
+        }
+        self.at += 4;
+        u32::from_str_radix(digits, 16).map_err(|_| Bail)
+    }
+
+    /// A JSON string, unescaped; raw control characters and lone surrogates are left to Python.
+    fn string(&mut self) -> Result<Cow<'a, str>, Bail> {
+        self.expect(b'"')?;
+        let bytes = self.text.as_bytes();
+        let mut owned: Option<String> = None;
+        loop {
+            let run_start = self.at;
+            while bytes
+                .get(self.at)
+                .is_some_and(|&b| b != b'"' && b != b'\\' && b >= 0x20)
+            {
+                self.at += 1;
+            }
+            let run = &self.text[run_start..self.at];
+            match bytes.get(self.at) {
+                Some(b'"') => {
+                    self.at += 1;
+                    return Ok(match owned {
+                        None => Cow::Borrowed(run),
+                        Some(mut text) => {
+                            text.push_str(run);
+                            Cow::Owned(text)
+                        }
+                    });
+                }
+                Some(b'\\') => {
+                    let text = owned.get_or_insert_with(String::new);
+                    text.push_str(run);
+                    let escape = *bytes.get(self.at + 1).ok_or(Bail)?;
+                    self.at += 2;
+                    let unescaped = match escape {
+                        b'"' => '"',
+                        b'\\' => '\\',
+                        b'/' => '/',
+                        b'b' => '\x08',
+                        b'f' => '\x0c',
+                        b'n' => '\n',
+                        b'r' => '\r',
+                        b't' => '\t',
+                        b'u' => {
+                            let unit = self.hex4()?;
+                            let code = match unit {
+                                0xd800..=0xdbff => {
+                                    self.literal("\\u")?;
+                                    let low = self.hex4()?;
+                                    if !(0xdc00..=0xdfff).contains(&low) {
+                                        return Err(Bail);
+                                    }
+                                    0x10000 + ((unit - 0xd800) << 10) + (low - 0xdc00)
+                                }
+                                0xdc00..=0xdfff => return Err(Bail),
+                                _ => unit,
+                            };
+                            char::from_u32(code).ok_or(Bail)?
+                        }
+                        _ => return Err(Bail),
+                    };
+                    text.push(unescaped);
+                }
+                _ => return Err(Bail), // end of line, or a raw control character
+            }
+        }
+    }
+
+    fn id(&mut self) -> Result<Id<'a>, Bail> {
+        self.skip_whitespace();
+        match self.peek().ok_or(Bail)? {
+            b'"' => Ok(Id::Str(self.string()?)),
+            b'n' => self.literal("null").map(|()| Id::Null),
+            b't' => self.literal("true").map(|()| Id::Bool(true)),
+            b'f' => self.literal("false").map(|()| Id::Bool(false)),
+            b'-' | b'0'..=b'9' => {
+                let start = self.at;
+                if self.peek() == Some(b'-') {
+                    self.at += 1;
+                }
+                let digits_start = self.at;
+                while matches!(self.peek(), Some(b'0'..=b'9')) {
+                    self.at += 1;
+                }
+                let digits = &self.text[digits_start..self.at];
+                let canonical = !digits.is_empty() && (digits == "0" || !digits.starts_with('0'));
+                if !canonical
+                    || digits.len() > 18
+                    || matches!(self.peek(), Some(b'.' | b'e' | b'E'))
+                {
+                    return Err(Bail);
+                }
+                self.text[start..self.at]
+                    .parse()
+                    .map(Id::Int)
+                    .map_err(|_| Bail)
+            }
+            _ => Err(Bail),
+        }
+    }
+
+    /// `null` (absent) or a string.
+    fn optional_string(&mut self) -> Result<Option<Cow<'a, str>>, Bail> {
+        self.skip_whitespace();
+        if self.peek() == Some(b'n') {
+            self.literal("null")?;
+            return Ok(None);
+        }
+        self.string().map(Some)
+    }
+
+    /// Comma-separated members up to the closing brace, each handed to `member`.
+    fn members(
+        &mut self,
+        mut member: impl FnMut(&mut Self, Cow<'a, str>) -> Result<(), Bail>,
+    ) -> Result<(), Bail> {
+        self.expect(b'{')?;
+        self.skip_whitespace();
+        if self.peek() == Some(b'}') {
+            self.at += 1;
+            return Ok(());
+        }
+        loop {
+            let key = self.string()?;
+            self.expect(b':')?;
+            member(self, key)?;
+            self.skip_whitespace();
+            match self.peek() {
+                Some(b',') => self.at += 1,
+                Some(b'}') => {
+                    self.at += 1;
+                    return Ok(());
+                }
+                _ => return Err(Bail),
+            }
+        }
+    }
+
+    fn config(&mut self) -> Result<Config<'a>, Bail> {
+        let mut config = Config::default();
+        self.members(|parser, key| {
+            let value = parser.string()?;
+            if let Some(option) = KEYS.iter().position(|k| *k == key) {
+                // Non-ASCII values need Python's Unicode-aware quoting, casing and stripping.
+                if !value.is_ascii() {
+                    return Err(Bail);
+                }
+                config.values[option] = Some(Raw::Text(value));
+            }
+            Ok(())
+        })?;
+        Ok(config)
+    }
+}
+
+fn parse_version(text: &str) -> Result<Version, Bail> {
+    // `v?(\d+)[._](\d+|x)(?:[._]\d+)?`, ASCII only; whitespace and anything unsupported go to Python.
+    let body = text.strip_prefix(['v', 'V']).unwrap_or(text);
+    let mut parts = body.splitn(3, ['.', '_']);
+    let number = |part: Option<&str>| -> Result<u32, Bail> {
+        let part = part.ok_or(Bail)?;
+        if part.is_empty() || part.len() > 9 || !part.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(Bail);
+        }
+        part.parse().map_err(|_| Bail)
+    };
+    let major = number(parts.next())?;
+    let minor = match parts.next().ok_or(Bail)? {
+        "x" | "X" => None,
+        part => Some(number(Some(part))?),
+    };
+    if let Some(patch) = parts.next() {
+        number(Some(patch))?;
+    }
+    let supported = match major {
+        1 => minor.is_some_and(|m| m >= 12),
+        2 => true,
+        _ => false,
+    };
+    if supported {
+        Ok(Version { major, minor })
+    } else {
+        Err(Bail)
+    }
+}
+
+fn standalone_mode(text: Option<&str>) -> Result<bool, Bail> {
+    match text {
+        None | Some("") | Some("native") => Ok(false),
+        Some("standalone") => Ok(true),
+        _ => Err(Bail),
+    }
+}
+
+/// msgspec's JSON string encoding: quotes, backslashes and control characters escaped, nothing else.
+fn push_json_string(out: &mut String, text: &str) {
+    out.push('"');
+    let mut clean = 0;
+    for (i, b) in text.bytes().enumerate() {
+        let escape = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(&text[clean..i]);
+        if escape.is_empty() {
+            let _ = write!(out, "\\u{:04x}", b);
+        } else {
+            out.push_str(escape);
+        }
+        clean = i + 1;
+    }
+    out.push_str(&text[clean..]);
+    out.push('"');
+}
+
+fn push_id(out: &mut String, id: &Id<'_>) {
+    match id {
+        Id::Null => out.push_str("null"),
+        Id::Bool(value) => out.push_str(if *value { "true" } else { "false" }),
+        Id::Int(value) => {
+            let _ = write!(out, "{value}");
+        }
+        Id::Str(text) => push_json_string(out, text),
+    }
+}
+
+fn push_resolved(out: &mut String, m: &Resolved) {
+    let _ = write!(
+        out,
+        "\"totalProcessMemory\":{},\"totalFlinkMemory\":{},\"jvmHeap\":{},\"offHeap\":{},\"jvmMetaspace\":{},\"jvmOverhead\":{},",
+        m.total_process, m.total_flink, m.heap, m.off_heap, m.metaspace, m.overhead
+    );
+    if m.direct_limit {
+        let _ = write!(out, "\"jvmDirectMemory\":{},", m.off_heap);
+        let _ = write!(
+            out,
+            "\"jvmArgs\":\"-Xmx{0} -Xms{0} -XX:MaxDirectMemorySize={1} -XX:MaxMetaspaceSize={2}\",",
+            m.heap, m.off_heap, m.metaspace
+        );
+    } else {
+        let _ = write!(
+            out,
+            "\"jvmDirectMemory\":null,\"jvmArgs\":\"-Xmx{0} -Xms{0} -XX:MaxMetaspaceSize={1}\",",
+            m.heap, m.metaspace
+        );
+    }
+    // Flink's order of the dynamic configs (see `_DYNAMIC_CONFIGS` in engine/jobmanager.py).
+    let _ = write!(
+        out,
+        "\"dynamicConfigs\":\"-D jobmanager.memory.off-heap.size={}b -D jobmanager.memory.jvm-overhead.min={}b \
+         -D jobmanager.memory.jvm-metaspace.size={}b -D jobmanager.memory.heap.size={}b \
+         -D jobmanager.memory.jvm-overhead.max={}b\",\"warnings\":[",
+        m.off_heap, m.overhead, m.metaspace, m.heap, m.overhead
+    );
+    for (i, warning) in m.warnings.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        push_json_string(out, warning);
+    }
+    out.push_str("],\"error\":null,\"rule\":null}");
+}
+
+/// The answer to one input line, or `Bail` when `batch.py` must answer it.
+pub fn answer(line: &[u8], default_version: Version, out: &mut String) -> Result<(), Bail> {
+    let text = std::str::from_utf8(line).map_err(|_| Bail)?;
+    let mut parser = Parser { text, at: 0 };
+    let mut id = Id::Null;
+    let mut config = None;
+    let mut version = None;
+    let mut mode = None;
+    parser.members(|parser, key| {
+        match key.as_ref() {
+            "id" => id = parser.id()?,
+            "config" => config = Some(parser.config()?),
+            "flinkVersion" => version = parser.optional_string()?,
+            "mode" => mode = parser.optional_string()?,
+            _ => return Err(Bail),
+        }
+        Ok(())
+    })?;
+    parser.skip_whitespace();
+    if parser.at != text.len() {
+        return Err(Bail);
+    }
+    let config = config.ok_or(Bail)?;
+    let version = match version {
+        Some(text) => parse_version(&text)?,
+        None => default_version,
+    };
+    let standalone = standalone_mode(mode.as_deref())?;
+    let start = out.len();
+    out.push_str("{\"id\":");
+    push_id(out, &id);
+    match resolve(config, version, standalone) {
+        Ok(memory) => {
+            out.push_str(",\"valid\":true,");
+            push_resolved(out, &memory);
+        }
+        Err(Failure::Refused { rule, message }) => {
+            out.push_str(
+                ",\"valid\":false,\"totalProcessMemory\":null,\"totalFlinkMemory\":null,\"jvmHeap\":null,\
+                 \"offHeap\":null,\"jvmMetaspace\":null,\"jvmOverhead\":null,\"jvmDirectMemory\":null,\
+                 \"jvmArgs\":null,\"dynamicConfigs\":null,\"warnings\":[],\"error\":",
+            );
+            push_json_string(out, &message);
+            out.push_str(",\"rule\":");
+            push_json_string(out, rule);
+            out.push('}');
+        }
+        Err(Failure::Bail) => {
+            out.truncate(start);
+            return Err(Bail);
+        }
+    }
+    Ok(())
+}
