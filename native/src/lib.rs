@@ -22,6 +22,19 @@ fn version(major: u32, minor: i64) -> Version {
     }
 }
 
+/// `line::answer`, with a panic (a bug here) treated like any other line left to Python.
+fn answer(line: &[u8], default_version: Version, out: &mut String) -> bool {
+    let start = out.len();
+    let answered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        line::answer(line, default_version, out).is_ok()
+    }))
+    .unwrap_or(false);
+    if !answered {
+        out.truncate(start);
+    }
+    answered
+}
+
 /// The answer to one line (no newline), or None when Python must answer it.
 #[pyfunction]
 fn resolve_line<'py>(
@@ -31,7 +44,9 @@ fn resolve_line<'py>(
     minor: i64,
 ) -> Option<Bound<'py, PyBytes>> {
     let mut out = String::with_capacity(512);
-    line::answer(line, version(major, minor), &mut out).ok()?;
+    if !answer(line, version(major, minor), &mut out) {
+        return None;
+    }
     Some(PyBytes::new(py, out.as_bytes()))
 }
 
@@ -51,11 +66,11 @@ fn resolve_chunk<'py>(
         lines.pop();
     }
     let mut out: Vec<u8> = Vec::with_capacity(chunk.len() * 3);
-    let mut answer = String::with_capacity(1024);
+    let mut text = String::with_capacity(1024);
     for line in lines {
-        answer.clear();
-        if line::answer(line, default_version, &mut answer).is_ok() {
-            out.extend_from_slice(answer.as_bytes());
+        text.clear();
+        if answer(line, default_version, &mut text) {
+            out.extend_from_slice(text.as_bytes());
         } else {
             let python_answer = fallback.call1((PyBytes::new(py, line),))?;
             out.extend_from_slice(python_answer.cast::<PyBytes>()?.as_bytes());
