@@ -163,11 +163,15 @@ def _size_text(draw: st.DrawFn) -> str:
     return text
 
 
-def _float32_middle(draw: st.DrawFn) -> Fraction:
-    bits = draw(st.integers(0, 0x7F7FFFFF))
+def _float32_midpoint(bits: int) -> Fraction:
+    """The exact value halfway between the float32 with these bits and the next one up."""
     low = struct.unpack("<f", struct.pack("<I", bits))[0]
     high = struct.unpack("<f", struct.pack("<I", bits + 1))[0] if bits < 0x7F7FFFFF else 2.0**128
     return (Fraction(low) + Fraction(high)) / 2
+
+
+def _float32_middle(draw: st.DrawFn) -> Fraction:
+    return _float32_midpoint(draw(st.integers(0, 0x7F7FFFFF)))
 
 
 @st.composite
@@ -299,16 +303,13 @@ def _tie_texts(seed: int, count: int) -> list[str]:
     rng = random.Random(seed)
     texts = []
     for _ in range(count):
-        bits = rng.choice([rng.randrange(0x3D000000, 0x3F800000), rng.randrange(0, 0x7F800000)])
-        low = struct.unpack("<f", struct.pack("<I", bits))[0]
-        high = struct.unpack("<f", struct.pack("<I", bits + 1))[0] if bits < 0x7F7FFFFF else 2.0**128
-        middle = (Fraction(low) + Fraction(high)) / 2
+        middle = _float32_midpoint(rng.choice([rng.randrange(0x3D000000, 0x3F800000), rng.randrange(0, 0x7F800000)]))
         point = middle.denominator.bit_length() - 1
         for shift in (0, 8, 24, 26, 31, 40):
-            for nudge in (-1, 0, 1) if shift else (0,):
-                texts.append(f"0x{middle.numerator * 16**shift + nudge:x}p-{point + 4 * shift}")
-        for nudge in (Fraction(0), Fraction(1, 10**70), -Fraction(1, 10**70)):
-            value = middle + nudge
+            for last_digit in (-1, 0, 1) if shift else (0,):
+                texts.append(f"0x{middle.numerator * 16**shift + last_digit:x}p-{point + 4 * shift}")
+        for offset in (Fraction(0), Fraction(1, 10**70), -Fraction(1, 10**70)):
+            value = middle + offset
             texts.append(f"{value.numerator * 10**90 // value.denominator}e-90")
     return texts
 
