@@ -82,6 +82,22 @@ def test_compact_and_spaced_json_agree() -> None:
 @pytest.mark.parametrize(
     "line",
     [
+        b'{"id": 1, "id": "two", "config": {"jobmanager.memory.heap.size": "1g", "jobmanager.memory.heap.size": "2g"}}',
+        b'{"config": {"x": "1"}, "config": {"jobmanager.memory.flink.size": "1g"}, "mode": null, "flinkVersion": null}',
+        b'{"config": {"jobmanager.memory.process.size": "1g"}, "mode": "standalone", "mode": "native"}',
+        b'{"id": -0, "config": {"jobmanager.memory.process.size": "1g"}, "flinkVersion": "1.20", '
+        b'"flinkVersion": "2.0"}',
+        b'{"id": "\\u00e9\\t\\"\\\\\\/\\ud83d\\ude00", "config": {"jobmanager.heap.mb": "00512"}, '
+        b'"flinkVersion": "v1_15"}',
+    ],
+)
+def test_duplicates_nulls_and_escapes_agree(line: bytes) -> None:
+    assert assert_same(line, VERSIONS[1])
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
         b"",
         b"not json",
         b"[]",
