@@ -85,36 +85,45 @@ def review(uid: int) -> bytes:
     return json.dumps({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request}).encode()
 
 
-CPU_COMPONENTS = ("kube-apiserver", "etcd", "kube-controller-manager", "flinkmem", "load generator")
-
-
-def _component(pid: int, argv: list[bytes]) -> str | None:
-    if pid == os.getpid():
-        return "load generator"
-    program = os.path.basename(argv[0]).decode(errors="replace") if argv else ""
-    if program in CPU_COMPONENTS:
-        return program
-    if b"serve" in argv and any(b"flinkmem" in arg for arg in argv):
-        return "flinkmem"  # both of its processes: the webhook server and the forked controller
-    return None
+CPU_COMPONENTS = (
+    "kube-apiserver",
+    "etcd",
+    "kube-controller-manager",
+    "flinkmem webhooks",
+    "flinkmem controller",
+    "load generator",
+)
+_CONTROL_PLANE = ("kube-apiserver", "etcd", "kube-controller-manager")
 
 
 def cpu_seconds() -> dict[str, float]:
-    """CPU time (user + system) used so far by each control-plane component, flinkmem and this process."""
+    """CPU time (user + system) used so far by each control-plane component, flinkmem and this process.
+
+    `flinkmem serve` is the webhook process; the controller is its child (a spawned interpreter).
+    """
     ticks = os.sysconf("SC_CLK_TCK")
-    totals: dict[str, float] = defaultdict(float)
+    processes: dict[int, tuple[int, list[bytes], float]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             argv = (entry / "cmdline").read_bytes().split(b"\0")
-            stat = (entry / "stat").read_text()
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()  # from the state field on
         except OSError:
             continue  # exited meanwhile
-        name = _component(int(entry.name), argv)
-        if name is not None:
-            fields = stat.rsplit(")", 1)[1].split()  # fields from the state on; utime and stime follow
-            totals[name] += (int(fields[11]) + int(fields[12])) / ticks
+        processes[int(entry.name)] = (int(fields[1]), argv, (int(fields[11]) + int(fields[12])) / ticks)
+    servers = {pid for pid, (_, argv, _) in processes.items() if b"serve" in argv and b"flinkmem" in b" ".join(argv)}
+    totals: dict[str, float] = defaultdict(float)
+    for pid, (parent, argv, seconds) in processes.items():
+        program = os.path.basename(argv[0]).decode(errors="replace") if argv else ""
+        if pid == os.getpid():
+            totals["load generator"] += seconds
+        elif program in _CONTROL_PLANE:
+            totals[program] += seconds
+        elif pid in servers:
+            totals["flinkmem webhooks"] += seconds
+        elif parent in servers:
+            totals["flinkmem controller"] += seconds
     return totals
 
 
@@ -296,7 +305,10 @@ def measure(args: argparse.Namespace, cluster: controlplane.Cluster) -> int:
     print("|---|" + "---|" * (len(CPU_COMPONENTS) + 1))
     for kind, with_cpu in measured_cpu.items():
         without_cpu = baseline_cpu[kind]
-        cells = [f"{without_cpu[name]:.2f} -> {with_cpu[name]:.2f}" for name in CPU_COMPONENTS]
+        cells = []
+        for name in CPU_COMPONENTS:
+            with_text = f"{with_cpu[name]:.2f}"
+            cells.append(with_text if name.startswith("flinkmem") else f"{without_cpu[name]:.2f} -> {with_text}")
         totals = f"{sum(without_cpu.values()):.2f} -> {sum(with_cpu.values()):.2f}"
         print(f"| {kind} | " + " | ".join(cells) + f" | {totals} |")
     return 0
