@@ -4,8 +4,10 @@
     connections) at concurrency 1, 8 and 32: throughput and p50/p99. The server is pinned to one core
     and the load generator to the other.
 (b) FlinkDeployments and JobManager pods created through the real kube-apiserver at concurrency 50,
-    first with no flinkmem webhooks registered (the baseline, measured in the same run), then with
-    flinkmem registered: the latency flinkmem adds at p50/p99, and the CPU time each process spent
+    first with no webhooks registered (the baseline, measured in the same run), then with a no-op
+    webhook that allows everything (`noop_webhook.py`, registered with flinkmem's rules: what calling
+    any webhook costs here), then with flinkmem registered: the latency each adds at p50/p99, and
+    the CPU time each process spent
     per create during the concurrency-50 phases (read from /proc), which is what the latency of a
     saturated closed loop is made of.
 
@@ -23,11 +25,13 @@ import base64
 import json
 import os
 import ssl
+import subprocess
 import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +41,11 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.support import controlplane
-from tests.support.operator import RunningOperator, running_flinkmem
+from tests.support.operator import RunningOperator, free_port, running_flinkmem
+
+from flinkmem.certs import ensure_self_signed
+from flinkmem.settings import DEFAULT_RESOURCE
+from flinkmem.webhookconfig import mutating_configuration, validating_configuration
 
 PACED_RATE = 100
 PACED_TOTAL = 1000
@@ -89,6 +97,7 @@ CPU_COMPONENTS = (
     "kube-apiserver",
     "etcd",
     "kube-controller-manager",
+    "no-op webhook",
     "flinkmem webhooks",
     "flinkmem controller",
     "load generator",
@@ -118,6 +127,8 @@ def cpu_seconds() -> dict[str, float]:
         program = os.path.basename(argv[0]).decode(errors="replace") if argv else ""
         if pid == os.getpid():
             totals["load generator"] += seconds
+        elif any(arg.endswith(b"noop_webhook.py") for arg in argv):
+            totals["no-op webhook"] += seconds
         elif program in _CONTROL_PLANE:
             totals[program] += seconds
         elif pid in servers:
@@ -252,6 +263,31 @@ async def through_api_server(
     return results, cpu
 
 
+@contextmanager
+def noop_webhook(cluster: controlplane.Cluster, command_prefix: list[str]) -> Iterator[None]:
+    """The no-op webhook running and registered under flinkmem's name and rules."""
+    certs = ensure_self_signed(cluster.scratch_dir / "noop-certs", ["127.0.0.1"])
+    port = free_port()
+    script = Path(__file__).with_name("noop_webhook.py")
+    command = [*command_prefix, sys.executable, str(script), str(certs.cert), str(certs.key), str(port)]
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout is not None and server.stdout.readline().strip() == "ready"
+        base_url, ca_bundle = f"https://127.0.0.1:{port}", base64.b64encode(certs.ca.read_bytes()).decode()
+        for config in (
+            validating_configuration(DEFAULT_RESOURCE, base_url, ca_bundle),
+            mutating_configuration(base_url, ca_bundle),
+        ):
+            cluster.kubectl("apply", "-f", "-", input=json.dumps(config))
+        yield
+    finally:
+        cluster.kubectl(
+            "delete", "validatingwebhookconfiguration/flinkmem", "mutatingwebhookconfiguration/flinkmem", check=False
+        )
+        server.terminate()
+        server.wait(10)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=3000)
@@ -281,6 +317,8 @@ def measure(args: argparse.Namespace, cluster: controlplane.Cluster) -> int:
         direct_rows = asyncio.run(direct(op, args.requests))
     # The baseline runs with no flinkmem webhooks registered (the context above removed them).
     baseline, baseline_cpu = asyncio.run(through_api_server(kubeconfig, args.creates, "baseline", scratch))
+    with noop_webhook(cluster, pinned):
+        noop, noop_cpu = asyncio.run(through_api_server(kubeconfig, args.creates, "noop", scratch))
     with running_flinkmem(identity.kubeconfig, scratch / "op", as_flinkmem, command_prefix=pinned):
         measured, measured_cpu = asyncio.run(through_api_server(kubeconfig, args.creates, "flinkmem", scratch))
     print(f"Webhook benchmark: {os.cpu_count()} cores, server pinned to core {server_core}, load on {client_core}\n")
@@ -290,26 +328,26 @@ def measure(args: argparse.Namespace, cluster: controlplane.Cluster) -> int:
         f"\nThrough kube-apiserver: {PACED_TOTAL} creates per kind at a steady {PACED_RATE} creates/s (open "
         f"loop), then {args.creates} at concurrency 50 (closed loop):\n"
     )
-    print("| object | p50 without | p50 with | added p50 | p99 without | p99 with | added p99 |")
-    print("|---|---|---|---|---|---|---|")
+    print(
+        "| object | p50 without | p50 no-op | p50 flinkmem | p99 without | p99 no-op | p99 flinkmem "
+        "| added p99, no-op | added p99, flinkmem |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
     for kind, with_flinkmem in measured.items():
-        without = baseline[kind]
-        p50a, p50b = percentile(without, 0.5) * 1000, percentile(with_flinkmem, 0.5) * 1000
-        p99a, p99b = percentile(without, 0.99) * 1000, percentile(with_flinkmem, 0.99) * 1000
+        p50 = [percentile(values, 0.5) * 1000 for values in (baseline[kind], noop[kind], with_flinkmem)]
+        p99 = [percentile(values, 0.99) * 1000 for values in (baseline[kind], noop[kind], with_flinkmem)]
         print(
-            f"| {kind} | {p50a:.1f} ms | {p50b:.1f} ms | {p50b - p50a:+.1f} ms | "
-            f"{p99a:.1f} ms | {p99b:.1f} ms | {p99b - p99a:+.1f} ms |"
+            f"| {kind} | "
+            + " | ".join(f"{v:.1f} ms" for v in (*p50, *p99))
+            + f" | {p99[1] - p99[0]:+.1f} ms | {p99[2] - p99[0]:+.1f} ms |"
         )
-    print("\nCPU per create in the concurrency-50 phases (ms, all cores together), without -> with flinkmem:\n")
+    print("\nCPU per create in the concurrency-50 phases (ms, all cores together), without / no-op / flinkmem:\n")
     print("| object | " + " | ".join(CPU_COMPONENTS) + " | total |")
     print("|---|" + "---|" * (len(CPU_COMPONENTS) + 1))
     for kind, with_cpu in measured_cpu.items():
-        without_cpu = baseline_cpu[kind]
-        cells = []
-        for name in CPU_COMPONENTS:
-            with_text = f"{with_cpu[name]:.2f}"
-            cells.append(with_text if name.startswith("flinkmem") else f"{without_cpu[name]:.2f} -> {with_text}")
-        totals = f"{sum(without_cpu.values()):.2f} -> {sum(with_cpu.values()):.2f}"
+        runs = (baseline_cpu[kind], noop_cpu[kind], with_cpu)
+        cells = [" / ".join(f"{run[name]:.2f}" for run in runs) for name in CPU_COMPONENTS]
+        totals = " / ".join(f"{sum(run.values()):.2f}" for run in runs)
         print(f"| {kind} | " + " | ".join(cells) + f" | {totals} |")
     return 0
 
