@@ -25,7 +25,8 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 
 # The native fast path of `resolve --batch` (Rust, native/). Without it every line takes the Python
 # path, which gives the same answers, about 4 times slower; `make install` always builds it.
-CARGO ?= cargo
+# rustup's default place, for shells that did not source ~/.cargo/env.
+CARGO ?= $(or $(shell command -v cargo 2>/dev/null),$(wildcard $(HOME)/.cargo/bin/cargo),cargo)
 FASTPATH := operator/flinkmem/_fastpath.abi3.so
 CARGO_TARGET_DIR ?= $(FLINKMEM_CACHE)/native-target
 export CARGO_TARGET_DIR
