@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from flinkmem import batch
 from flinkmem.engine import FlinkVersion
+from flinkmem.engine.jobmanager import JOBMANAGER_MEMORY_KEYS, LEGACY_HEAP, LEGACY_HEAP_MB
 from tests.differential.cases import generate
 
 try:
@@ -29,20 +30,8 @@ except ImportError as exc:  # not a skip: `make install` always builds it, so it
     pytest.fail(f"flinkmem._fastpath is not built ({exc}); run `make install`", pytrace=False)
 
 VERSIONS = [FlinkVersion(1, 20), FlinkVersion(2, 3), FlinkVersion(2, None)]
-KEYS = (
-    "jobmanager.memory.process.size",
-    "jobmanager.memory.flink.size",
-    "jobmanager.memory.heap.size",
-    "jobmanager.memory.off-heap.size",
-    "jobmanager.memory.enable-jvm-direct-memory-limit",
-    "jobmanager.memory.jvm-metaspace.size",
-    "jobmanager.memory.jvm-overhead.min",
-    "jobmanager.memory.jvm-overhead.max",
-    "jobmanager.memory.jvm-overhead.fraction",
-    "jobmanager.heap.size",
-    "jobmanager.heap.mb",
-    "kubernetes.jobmanager.memory.limit-factor",
-)
+# Every option the JobManager reads, plus one it ignores that appears in real configurations.
+KEYS = (*JOBMANAGER_MEMORY_KEYS, LEGACY_HEAP.key, LEGACY_HEAP_MB.key, "kubernetes.jobmanager.memory.limit-factor")
 
 
 def native(line: bytes, version: FlinkVersion) -> bytes | None:
