@@ -7,7 +7,6 @@ the pinned Kubernetes version of hack/versions.env.
 from __future__ import annotations
 
 import base64
-import datetime
 import functools
 import json
 import os
@@ -19,11 +18,11 @@ from typing import Any
 
 import yaml
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.support.controlplane import pinned_versions, tool_dir
+from tests.support.controlplane import issue_certificate, pinned_versions, tool_dir
 
 __all__ = [
     "CHART",
@@ -58,18 +57,7 @@ def ca_bundle() -> str:
     """base64 of a throw-away CA certificate (PEM), for tls.mode=secret."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "packaging test CA")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
+    cert = issue_certificate(name, key, None, ca=True)
     return base64.b64encode(cert.public_bytes(serialization.Encoding.PEM)).decode()
 
 

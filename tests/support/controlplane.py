@@ -296,7 +296,7 @@ def _name(common_name: str, organizations: Sequence[str] = ()) -> x509.Name:
     return x509.Name([*attrs, x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
 
 
-def _issue(
+def issue_certificate(
     subject: x509.Name,
     key: ec.EllipticCurvePrivateKey,
     issuer: tuple[x509.Certificate, ec.EllipticCurvePrivateKey] | None,
@@ -305,6 +305,7 @@ def _issue(
     usage: x509.ObjectIdentifier | None = None,
     sans: Sequence[x509.GeneralName] = (),
 ) -> x509.Certificate:
+    """A certificate for `key`, signed by `issuer` (certificate and key), or self-signed without one."""
     now = dt.datetime.now(dt.UTC)
     issuer_name, signing_key = (issuer[0].subject, issuer[1]) if issuer else (subject, key)
     builder = (
@@ -357,7 +358,7 @@ def mint_client_cert(pki_dir: Path, user: str, groups: Sequence[str] = ()) -> tu
     authenticates as ``user``; what it may do is up to RBAC.
     """
     key = ec.generate_private_key(ec.SECP256R1())
-    cert = _issue(_name(user, groups), key, _load_ca(pki_dir), usage=ExtendedKeyUsageOID.CLIENT_AUTH)
+    cert = issue_certificate(_name(user, groups), key, _load_ca(pki_dir), usage=ExtendedKeyUsageOID.CLIENT_AUTH)
     return cert.public_bytes(serialization.Encoding.PEM), _pem_key(key)
 
 
@@ -373,7 +374,7 @@ def mint_serving_cert(pki_dir: Path, hosts: Sequence[str]) -> tuple[bytes, bytes
         except ValueError:
             sans.append(x509.DNSName(host))
     key = ec.generate_private_key(ec.SECP256R1())
-    cert = _issue(_name(hosts[0]), key, _load_ca(pki_dir), usage=ExtendedKeyUsageOID.SERVER_AUTH, sans=sans)
+    cert = issue_certificate(_name(hosts[0]), key, _load_ca(pki_dir), usage=ExtendedKeyUsageOID.SERVER_AUTH, sans=sans)
     return cert.public_bytes(serialization.Encoding.PEM), _pem_key(key)
 
 
@@ -382,7 +383,7 @@ def create_pki(pki_dir: Path) -> Pki:
     pki = Pki(pki_dir)
     pki_dir.mkdir(parents=True, exist_ok=True)
     ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_cert = _issue(_name("flinkmem-local-ca"), ca_key, None, ca=True)
+    ca_cert = issue_certificate(_name("flinkmem-local-ca"), ca_key, None, ca=True)
     _write_private(pki.ca_key, _pem_key(ca_key))
     pki.ca_cert.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
 
