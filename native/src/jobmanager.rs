@@ -137,6 +137,18 @@ fn fs(size: u64) -> String {
     format_size(size as u128)
 }
 
+/// A size option as Flink reads it: its default when absent, else its parsed text.
+fn read_memory(config: &Config<'_>, option: usize) -> Outcome<u64> {
+    match &config.values[option] {
+        None => SIZE_DEFAULTS[option].ok_or(Failure::Bail),
+        Some(Raw::Bytes(bytes)) => Ok(*bytes),
+        Some(Raw::Text(text)) => match parse_memory_size(text) {
+            Ok(bytes) => Ok(bytes),
+            Err(reason) => invalid(KEYS[option], text, &reason, MEMORY_FIX),
+        },
+    }
+}
+
 struct RangeFraction {
     min: u64,
     max: u64,
@@ -154,14 +166,7 @@ impl Deriver<'_, '_> {
     }
 
     fn memory(&self, option: usize) -> Outcome<u64> {
-        match &self.config.values[option] {
-            None => SIZE_DEFAULTS[option].ok_or(Failure::Bail),
-            Some(Raw::Bytes(bytes)) => Ok(*bytes),
-            Some(Raw::Text(text)) => match parse_memory_size(text) {
-                Ok(bytes) => Ok(bytes),
-                Err(reason) => invalid(KEYS[option], text, &reason, MEMORY_FIX),
-            },
-        }
+        read_memory(self.config, option)
     }
 
     fn fraction(&self) -> Outcome<f64> {
@@ -457,11 +462,11 @@ fn input_notices(config: &Config<'_>, version: Version) -> Vec<String> {
 }
 
 /// 1.x: the legacy heap value and where it came from (the batch has no FLINK_JM_HEAP).
-fn legacy_heap(deriver: &Deriver<'_, '_>) -> Outcome<Option<(u64, &'static str)>> {
-    if deriver.has(LEGACY_HEAP) {
-        return Ok(Some((deriver.memory(LEGACY_HEAP)?, KEYS[LEGACY_HEAP])));
+fn legacy_heap(config: &Config<'_>) -> Outcome<Option<(u64, &'static str)>> {
+    if config.values[LEGACY_HEAP].is_some() {
+        return Ok(Some((read_memory(config, LEGACY_HEAP)?, KEYS[LEGACY_HEAP])));
     }
-    let Some(raw) = &deriver.config.values[LEGACY_HEAP_MB] else {
+    let Some(raw) = &config.values[LEGACY_HEAP_MB] else {
         return Ok(None);
     };
     let Raw::Text(text) = raw else {
@@ -490,11 +495,7 @@ pub fn resolve(mut config: Config<'_>, version: Version, standalone: bool) -> Ou
         // Native mode reads the legacy value as total process memory, standalone as the heap.
         let target = if standalone { HEAP } else { PROCESS };
         if config.values[target].is_none() {
-            let probe = Deriver {
-                config: &config,
-                warnings: Vec::new(),
-            };
-            if let Some((size, source)) = legacy_heap(&probe)? {
+            if let Some((size, source)) = legacy_heap(&config)? {
                 config.values[target] = Some(Raw::Bytes(size));
                 let target_key = KEYS[target];
                 warnings.push(format!(

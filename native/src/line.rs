@@ -326,7 +326,8 @@ fn push_resolved(out: &mut String, m: &Resolved) {
     out.push_str("],\"error\":null,\"rule\":null}");
 }
 
-/// The answer to one input line, or `Bail` when `batch.py` must answer it.
+/// The answer to one input line, or `Bail` when `batch.py` must answer it; the caller then drops
+/// whatever was already written to `out`.
 pub fn answer(line: &[u8], default_version: Version, out: &mut String) -> Result<(), Bail> {
     let text = std::str::from_utf8(line).map_err(|_| Bail)?;
     let mut parser = Parser { text, at: 0 };
@@ -354,7 +355,6 @@ pub fn answer(line: &[u8], default_version: Version, out: &mut String) -> Result
         None => default_version,
     };
     let standalone = standalone_mode(mode.as_deref())?;
-    let start = out.len();
     out.push_str("{\"id\":");
     push_id(out, &id);
     match resolve(config, version, standalone) {
@@ -373,10 +373,7 @@ pub fn answer(line: &[u8], default_version: Version, out: &mut String) -> Result
             push_json_string(out, rule);
             out.push('}');
         }
-        Err(Failure::Bail) => {
-            out.truncate(start);
-            return Err(Bail);
-        }
+        Err(Failure::Bail) => return Err(Bail),
     }
     Ok(())
 }
