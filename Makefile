@@ -38,8 +38,8 @@ $(FASTPATH): native/Cargo.toml native/Cargo.lock $(wildcard native/src/*.rs) $(V
 install: $(VENV)/.installed $(FASTPATH)
 
 lint: install native-lint
-	$(VENV)/bin/ruff check operator tests benchmarks examples
-	$(VENV)/bin/ruff format --check operator tests benchmarks examples
+	$(VENV)/bin/ruff check operator localplane tests benchmarks examples
+	$(VENV)/bin/ruff format --check operator localplane tests benchmarks examples
 
 native-lint: install
 	cd native && $(CARGO) fmt --check && PYO3_PYTHON=$(abspath $(PY)) $(CARGO) clippy --release --locked --quiet -- -D warnings
@@ -75,6 +75,6 @@ run: install
 
 # The README's main command: control plane up, flinkmem running, examples/ applied and explained.
 demo: tools install
-	@$(PY) -m tests.support.controlplane up
+	@$(PY) -m localplane up
 	@status=0; $(PY) examples/demo.py || status=$$?; \
-	if [ "$(KEEP)" != "1" ]; then $(PY) -m tests.support.controlplane down; fi; exit $$status
+	if [ "$(KEEP)" != "1" ]; then $(PY) -m localplane down; fi; exit $$status

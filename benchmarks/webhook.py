@@ -40,12 +40,11 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.support import controlplane
-from tests.support.operator import RunningOperator, free_port, running_flinkmem
-
 from flinkmem.certs import ensure_self_signed
 from flinkmem.settings import DEFAULT_RESOURCE
 from flinkmem.webhookconfig import mutating_configuration, validating_configuration
+from localplane import controlplane
+from localplane.serve import RunningOperator, free_port, running_flinkmem
 
 PACED_RATE = 100
 PACED_TOTAL = 1000

@@ -21,8 +21,8 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.support.controlplane import kubectl_binary  # noqa: E402
-from tests.support.operator import running_flinkmem  # noqa: E402
+from localplane.controlplane import kubectl_binary  # noqa: E402
+from localplane.serve import running_flinkmem  # noqa: E402
 
 KUBECONFIG = Path(os.environ.get("KUBECONFIG") or ROOT / ".cluster" / "kubeconfig")
 NAMESPACE = "flink-demo"

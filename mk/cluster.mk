@@ -10,12 +10,12 @@ tools:
 
 # Ready when it returns; a second call while up does nothing. Admin kubeconfig: .cluster/kubeconfig
 cluster-up: tools install
-	@$(PY) -m tests.support.controlplane up
+	@$(PY) -m localplane up
 
 # Stops exactly the processes cluster-up recorded in .cluster/state.json, removes its data (keeps logs).
 cluster-down:
-	@if [ -x $(PY) ]; then $(PY) -m tests.support.controlplane down; \
-	else python3 -m tests.support.controlplane down; fi
+	@if [ -x $(PY) ]; then $(PY) -m localplane down; \
+	else python3 -m localplane down; fi
 
 cluster-status: install
-	@$(PY) -m tests.support.controlplane status
+	@$(PY) -m localplane status

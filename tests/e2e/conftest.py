@@ -1,6 +1,6 @@
 """Fixtures for the e2e suite: one real Kubernetes cluster per test session, one namespace per test.
 
-``cluster`` (session): a :class:`tests.support.controlplane.Cluster`. Which cluster:
+``cluster`` (session): a :class:`localplane.controlplane.Cluster`. Which cluster:
 
 - ``$KUBECONFIG`` if set (and not ``.cluster/kubeconfig``), e.g. a kind cluster
   (``tests/e2e/kind-config.yaml``); never started or stopped;
@@ -24,7 +24,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.controlplane import Cluster, session_cluster, wait_until
+from localplane.controlplane import Cluster, session_cluster, wait_until
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from tests.support.controlplane import Cluster, pinned_versions, wait_until
+from localplane.controlplane import Cluster, pinned_versions, wait_until
 
 pytestmark = pytest.mark.e2e
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
+from localplane.controlplane import Cluster, wait_until
+from localplane.serve import running_flinkmem
 from tests.e2e.test_webhooks import apply, container, env_of, flinkdeployment, jobmanager_deployment
-from tests.support.controlplane import Cluster, wait_until
-from tests.support.operator import running_flinkmem
 
 pytestmark = pytest.mark.e2e
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from flinkmem.serve import CONTROLLER_NICENESS
-from tests.support.controlplane import Cluster, wait_until
-from tests.support.operator import running_flinkmem
+from localplane.controlplane import Cluster, wait_until
+from localplane.serve import running_flinkmem
 from tests.unit.fixtures import flinkdeployment
 
 pytestmark = pytest.mark.e2e

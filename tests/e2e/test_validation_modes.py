@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from localplane.controlplane import Cluster, wait_until
+from localplane.serve import running_flinkmem
 from tests.e2e.test_webhooks import EXAMPLES, apply, get
-from tests.support.controlplane import Cluster, wait_until
-from tests.support.operator import running_flinkmem
 
 pytestmark = pytest.mark.e2e
 

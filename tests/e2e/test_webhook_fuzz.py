@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from flinkmem.settings import MUTATE_ID, VALIDATE_ID
-from tests.support.controlplane import Cluster
-from tests.support.operator import RunningOperator, running_flinkmem
+from localplane.controlplane import Cluster
+from localplane.serve import RunningOperator, running_flinkmem
 
 pytestmark = pytest.mark.e2e
 

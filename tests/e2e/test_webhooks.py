@@ -17,9 +17,9 @@ import yaml
 
 from flinkmem.devsetup import register_webhooks
 from flinkmem.settings import Settings
+from localplane.controlplane import Cluster, wait_until
+from localplane.serve import RunningOperator, running_flinkmem
 from tests.differential.flinkref import run_reference
-from tests.support.controlplane import Cluster, wait_until
-from tests.support.operator import RunningOperator, running_flinkmem
 
 pytestmark = pytest.mark.e2e
 

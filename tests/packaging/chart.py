@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.support.controlplane import issue_certificate, pinned_versions, tool_dir
+from localplane.controlplane import issue_certificate, pinned_versions, tool_dir
 
 __all__ = [
     "CHART",

@@ -1,6 +1,6 @@
 """Runs `flinkmem serve` as the chart would configure it, under any identity, for the RBAC tests.
 
-Unlike tests.support.operator.running_flinkmem, it passes neither --install-crd nor --register-url
+Unlike localplane.serve.running_flinkmem, it passes neither --install-crd nor --register-url
 (the chart's ServiceAccount may do neither; the test does both as admin), takes its FLINKMEM_*
 environment from the rendered Deployment, and serves a certificate made for 127.0.0.1.
 """
@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from flinkmem.certs import ensure_self_signed
-from tests.support.operator import RunningOperator, serve_process
+from localplane.serve import RunningOperator, serve_process
 
 __all__ = ["Flinkmem", "running"]
 

@@ -26,10 +26,10 @@ import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from localplane.controlplane import Cluster, wait_until
 from tests.e2e.test_webhooks import EXAMPLES, apply, container, env_of, flinkdeployment, jobmanager_deployment
 from tests.packaging.chart import CHART, CRD_SOURCE, VALUE_SETS, find, helm, render, values_for
 from tests.packaging.process import Flinkmem, running
-from tests.support.controlplane import Cluster, wait_until
 
 pytestmark = pytest.mark.e2e
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import yaml
 
+from localplane.controlplane import kubectl_binary
 from tests.packaging.chart import CHART, MANIFESTS, find, load_documents, render
-from tests.support.controlplane import kubectl_binary
 
 
 def _key(obj: dict[str, Any]) -> tuple[str, str, str, str]:

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support.controlplane import kubectl_binary
+from localplane.controlplane import kubectl_binary
 
 __all__ = ["RunningOperator", "free_port", "running_flinkmem", "serve_process"]
 

@@ -3,7 +3,7 @@ kube-controller-manager on 127.0.0.1, built by ``make tools`` (hack/tools.sh).
 
 Command line (what ``make cluster-up`` / ``cluster-down`` / ``cluster-status`` run)::
 
-    python -m tests.support.controlplane up|down|status
+    python -m localplane up|down|status
 
 Everything lives in ``.cluster/`` at the repository root:
 
@@ -53,7 +53,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 STATE_DIR = REPO_ROOT / ".cluster"
 TOOLS_SCRIPT = REPO_ROOT / "hack" / "tools.sh"
 VERSIONS_FILE = REPO_ROOT / "hack" / "versions.env"
@@ -298,7 +298,7 @@ def _name(common_name: str, organizations: Sequence[str] = ()) -> x509.Name:
 
 def issue_certificate(
     subject: x509.Name,
-    key: ec.EllipticCurvePrivateKey,
+    key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey,
     issuer: tuple[x509.Certificate, ec.EllipticCurvePrivateKey] | None,
     *,
     ca: bool = False,
@@ -355,9 +355,10 @@ def mint_client_cert(pki_dir: Path, user: str, groups: Sequence[str] = ()) -> tu
     """A client certificate (PEM cert, PEM key) for ``user`` in ``groups``, signed by the local CA.
 
     The apiserver trusts this CA for client authentication (``--client-ca-file``), so the result
-    authenticates as ``user``; what it may do is up to RBAC.
+    authenticates as ``user``; what it may do is up to RBAC. The key is RSA, as kubeadm and kind
+    issue them: the Kubernetes client bundled in Flink cannot read an ECDSA client key.
     """
-    key = ec.generate_private_key(ec.SECP256R1())
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     cert = issue_certificate(_name(user, groups), key, _load_ca(pki_dir), usage=ExtendedKeyUsageOID.CLIENT_AUTH)
     return cert.public_bytes(serialization.Encoding.PEM), _pem_key(key)
 
@@ -874,7 +875,7 @@ def _status(layout: Layout) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.support.controlplane", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m localplane", description=__doc__.split("\n")[0])
     parser.add_argument("command", choices=["up", "down", "status"])
     args = parser.parse_args(argv)
     layout = Layout()
