@@ -92,10 +92,14 @@ def controller_view(name: str) -> None:
         annotation = obj.get("metadata", {}).get("annotations", {}).get("flinkmem.io/resolved-memory")
         if annotation:
             data = json.loads(annotation)
-            print(
-                f"    controller annotation flinkmem.io/resolved-memory: valid={data['valid']}, "
-                f"totalProcessMemory={data.get('totalProcessMemory')}, jvmArgs={data.get('jvmArgs')!r}"
-            )
+            print(f"    controller annotation flinkmem.io/resolved-memory: valid={data['valid']}")
+            for role in ("jobmanager", "taskmanager"):
+                memory = (data.get(role) or {}).get("memory") or {}
+                if memory:
+                    print(
+                        f"      {role}: totalProcessMemory={memory.get('totalProcessMemory')}, "
+                        f"jvmArgs={memory.get('jvmArgs')!r}"
+                    )
             return
         time.sleep(0.5)
     print("    (controller annotation not written yet)")

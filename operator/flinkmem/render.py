@@ -1,9 +1,10 @@
-"""Human-readable views of a resolved JobManager: the breakdown tree and the memory bar."""
+"""Human-readable views of a resolved Flink process: the breakdown tree and the memory bar."""
 
 from __future__ import annotations
 
 from flinkmem.engine import JobManagerMemory
 from flinkmem.engine.sizes import format_size
+from flinkmem.roles import ProcessMemory
 from flinkmem.sizing import ContainerMemory
 
 __all__ = ["memory_bar", "memory_table"]
@@ -31,7 +32,13 @@ def memory_bar(memory: JobManagerMemory, width: int = 60) -> str:
     return f"[{bar}]\n {legend}"
 
 
-def memory_table(memory: JobManagerMemory, container: ContainerMemory | None = None) -> str:
+def memory_table(memory: ProcessMemory, container: ContainerMemory | None = None) -> str:
+    if not isinstance(memory, JobManagerMemory):
+        raise TypeError(f"no table for {type(memory).__name__}")
+    return _jobmanager_table(memory, container)
+
+
+def _jobmanager_table(memory: JobManagerMemory, container: ContainerMemory | None) -> str:
     rows = [
         ("Total Process Memory:", memory.total_process, 0),
         ("Total Flink Memory:", memory.total_flink, 2),

@@ -9,7 +9,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from flinkmem.deployment import DEFAULT_CONTAINER
+from flinkmem.sources.flinkdeployment import DEFAULT_CONTAINER
 
 __all__ = ["ResourceRef", "Settings", "ValidationMode", "add_arguments", "from_arguments"]
 

@@ -115,6 +115,15 @@ def test_warnings_reach_kubectl(cluster: Cluster, namespace: str, flinkmem: Runn
     assert all(len(w.removeprefix("Warning: ")) <= 120 for w in warnings)
 
 
+def test_template_memory_flink_replaces_is_admitted_with_a_warning(
+    cluster: Cluster, namespace: str, flinkmem: RunningOperator
+) -> None:
+    result = apply(cluster, namespace, EXAMPLES / "04-valid-template-memory-replaced.yaml")
+    assert result.returncode == 0, result.stderr
+    text = " ".join(line.removeprefix("Warning: ") for line in result.stderr.splitlines())
+    assert "memory limit 1Gi is not used" in text and "2048Mi" in text, result.stderr
+
+
 @pytest.mark.parametrize(
     ("example", "fragments"),
     [
@@ -124,7 +133,6 @@ def test_warnings_reach_kubectl(cluster: Cluster, namespace: str, flinkmem: Runn
         ("13-conflict-heap-off-heap-mismatch.yaml", ["jobmanager.memory.flink.size is 1 GiB"]),
         ("14-conflict-derived-overhead.yaml", ["outside the allowed range [150 MiB, 1 GiB]"]),
         ("15-conflict-invalid-value.yaml", ["'1.5g'", "'.5g' is not a memory unit"]),
-        ("16-conflict-pod-template-limit.yaml", ["limits memory to 1Gi", "at least 2048Mi"]),
         ("17-conflict-java-opts-xmx.yaml", ["env.java.opts.jobmanager sets -Xmx3g"]),
         ("18-conflict-limit-factor.yaml", ["kubernetes.jobmanager.memory.limit-factor is 0.5"]),
     ],
@@ -234,7 +242,8 @@ def test_jobmanager_pod_gets_the_memory_real_flink_derives(
         text = (obj or {}).get("metadata", {}).get("annotations", {}).get("flinkmem.io/resolved-memory")
         return json.loads(text) if text else None
 
-    assert wait_until(resolved, what="the resolved-memory annotation")["jvmArgs"] == reference["jvmArgs"]
+    found = wait_until(resolved, what="the resolved-memory annotation")
+    assert found["jobmanager"]["memory"]["jvmArgs"] == reference["jvmArgs"]
     stored = get(cluster, namespace, "flinkdeployment", "sized")
     assert stored is not None and "status" not in stored
 

@@ -392,7 +392,9 @@ def test_check_all_valid(capsys: Capture, tmp_path: Path) -> None:
     assert code == 0
     assert err == ""
     lines = out.splitlines()
-    assert lines == [f"✔ {path}: team-a/good: heap 1073741824 B, total process 1677721600 B, container 1600Mi/1600Mi"]
+    assert lines == [
+        f"✔ {path}: team-a/good: JobManager: heap 1073741824 B, total process 1677721600 B, container 1600Mi/1600Mi"
+    ]
 
 
 def test_check_reports_every_deployment_and_exits_1(capsys: Capture, tmp_path: Path) -> None:
@@ -416,12 +418,21 @@ def test_check_several_files_and_warnings(capsys: Capture, tmp_path: Path) -> No
     assert any(line.startswith("  warning: ") for line in lines[2:])
 
 
-def test_check_template_limit_conflict(capsys: Capture, tmp_path: Path) -> None:
+def test_check_template_limit_is_a_warning(capsys: Capture, tmp_path: Path) -> None:
     template = {"spec": {"containers": [{"name": "flink-main-container", "resources": {"limits": {"memory": "1Gi"}}}]}}
     path = _check_file(tmp_path, manifest("tight", {**GOOD, "podTemplate": template}))
     code, out, _ = run(capsys, "check", path)
+    assert code == 0
+    assert out.startswith("✔ ")
+    assert "  warning: JobManager: the pod template's memory limit 1Gi is not used" in out
+
+
+def test_check_names_the_rule_that_refused(capsys: Capture, tmp_path: Path) -> None:
+    path = _check_file(tmp_path, manifest("bad", BAD))
+    code, out, _ = run(capsys, "check", path)
     assert code == 1
-    assert out.startswith("✘ ")
+    assert out.startswith(f"✘ {path}: bad: JobManager: ")
+    assert "(rule: metaspace-and-overhead-exceed-process)" in out
 
 
 def test_check_unreadable_file_exits_2(capsys: Capture, tmp_path: Path) -> None:

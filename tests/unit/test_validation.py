@@ -1,5 +1,6 @@
-"""Everything flinkmem checks about one FlinkDeployment: Flink's own refusal, a pod-template memory
-limit below the process, and `-Xmx` options that silently override the derived heap."""
+"""Everything flinkmem checks about one FlinkDeployment: Flink's own refusal, `-Xmx` options that
+silently override the derived heap (refused: the JVM would run outside its budget), and pod-template
+memory that Flink replaces with its own size (a warning saying what the pod gets)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from flinkmem.deployment import DEFAULT_CONTAINER
-from flinkmem.validation import WARNING_LIMIT, Validation, validate_deployment, warning_lines
+from flinkmem.sources.flinkdeployment import DEFAULT_CONTAINER
+from flinkmem.validation import WARNING_LIMIT, RoleValidation, Validation, validate_deployment, warning_lines
 
 MIB = 1 << 20
 GIB = 1 << 30
@@ -42,17 +43,24 @@ def conflict_codes(result: Validation) -> list[str]:
     return [c.code for c in result.conflicts]
 
 
+def jm(result: Validation) -> RoleValidation:
+    found = result.jobmanager
+    assert found is not None
+    return found
+
+
 def test_valid_deployment() -> None:
     result = validate_deployment(deployment())
     assert result.valid
     assert result.conflicts == ()
     assert result.reason == ""
-    assert result.memory is not None and result.memory.heap == HEAP_1600M
-    assert result.container is not None and result.container.request == "1600Mi"
+    memory, container = jm(result).memory, jm(result).container
+    assert memory is not None and memory.jvm_heap == HEAP_1600M
+    assert container is not None and container.request == "1600Mi"
     data = result.to_dict()
     assert data["valid"] is True
-    assert data["memory"]["jvmHeap"] == HEAP_1600M
-    assert data["container"]["request"] == "1600Mi"
+    assert data["jobmanager"]["memory"]["jvmHeap"] == HEAP_1600M
+    assert data["jobmanager"]["container"]["request"] == "1600Mi"
     assert data["conflicts"] == []
 
 
@@ -61,8 +69,9 @@ def test_flink_refusal_is_a_conflict_with_its_rule_and_options() -> None:
     assert not result.valid
     assert conflict_codes(result) == ["metaspace-and-overhead-exceed-process"]
     assert P in result.conflicts[0].fields
-    assert result.memory is None and result.container is None
+    assert jm(result).memory is None and jm(result).container is None
     assert result.reason == result.conflicts[0].message
+    assert result.reason.startswith("JobManager: ")
 
 
 def test_malformed_spec_is_a_conflict_naming_the_field() -> None:
@@ -71,7 +80,7 @@ def test_malformed_spec_is_a_conflict_naming_the_field() -> None:
     result = validate_deployment(body)
     assert conflict_codes(result) == ["invalid-spec"]
     assert result.conflicts[0].fields == ("spec.flinkVersion",)
-    assert result.spec is None
+    assert result.source is None and result.roles == ()
 
 
 def test_limit_factor_below_one_is_a_conflict() -> None:
@@ -80,36 +89,48 @@ def test_limit_factor_below_one_is_a_conflict() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# pod template memory limit
+# pod template memory: Flink replaces it (see tests/e2e/test_native_client.py for real Flink doing so)
 
 
 @pytest.mark.parametrize(
-    ("limit", "conflict"),
+    ("limit", "replaced"),
     [
         ("1500Mi", True),
-        ("1599Mi", True),
-        ("1600Mi", False),  # equal to the total process memory
-        ("2Gi", False),
+        ("1600Mi", False),  # exactly what the pod gets
+        ("2Gi", True),  # larger, yet Flink writes 1600Mi over it all the same
         ("1677721600", False),
-        ("1677721599", True),
         ("1600m", True),  # Kubernetes milli: 1.6 bytes
-        ("1.6G", True),  # decimal: 1.6e9 bytes, below 1600 MiB = 1677721600 bytes
-        ("1.7G", False),
+        ("1.6G", True),
     ],
 )
-def test_template_limit_below_total_process(limit: str, conflict: bool) -> None:
+def test_template_limit_is_replaced_with_a_warning_not_refused(limit: str, replaced: bool) -> None:
     result = validate_deployment(deployment(limit=limit))
-    assert ("template-limit-below-process" in conflict_codes(result)) is conflict
-    assert result.valid is not conflict
+    assert result.valid
+    codes = [w.code for w in result.warnings]
+    assert ("template-memory-replaced" in codes) is replaced
 
 
-def test_template_limit_conflict_message() -> None:
-    result = validate_deployment(deployment(conf={"jobmanager.memory.flink.size": "2000m"}, limit="2Gi"))
-    assert conflict_codes(result) == ["template-limit-below-process"]
-    message = result.conflicts[0].message
-    assert "2Gi" in message
-    assert "2507Mi" in message  # the smallest limit that fits the 2628430511-byte process
-    assert result.conflicts[0].fields == ("resources.limits.memory",)
+def test_template_limit_warning_says_what_the_pod_gets() -> None:
+    result = validate_deployment(deployment(conf={"jobmanager.memory.flink.size": "2000m"}, limit="1Gi"))
+    assert result.valid
+    [warning] = [w for w in result.warnings if w.code == "template-memory-replaced"]
+    assert warning.message.startswith("JobManager: ")
+    assert "1Gi" in warning.message
+    assert "2506Mi" in warning.message  # Flink's own size: the 2628430511-byte process, floored to MiB
+    assert "2507Mi/2507Mi" in warning.message  # flinkmem's: rounded up, so the JVM always fits
+    assert warning.fields == ("resources.limits.memory",)
+
+
+def test_template_request_is_replaced_too() -> None:
+    body = deployment()
+    body["spec"]["podTemplate"] = {
+        "spec": {"containers": [{"name": DEFAULT_CONTAINER, "resources": {"requests": {"memory": "1Gi"}}}]}
+    }
+    result = validate_deployment(body)
+    assert result.valid
+    assert [w.fields for w in result.warnings if w.code == "template-memory-replaced"] == [
+        ("resources.requests.memory",)
+    ]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -188,8 +209,9 @@ def test_other_memory_flags_are_warnings() -> None:
 
 
 def test_all_conflicts_are_reported_together() -> None:
-    result = validate_deployment(deployment(conf={P: "1600m", "env.java.opts.jobmanager": "-Xmx2g"}, limit="1Gi"))
-    assert sorted(conflict_codes(result)) == ["java-opts-heap-conflict", "template-limit-below-process"]
+    conf = {P: "1600m", "env.java.opts.jobmanager": "-Xmx2g", "env.java.opts.all": "-XX:InitialHeapSize=2g"}
+    result = validate_deployment(deployment(conf=conf, limit="1Gi"))
+    assert sorted(conflict_codes(result)) == ["java-opts-heap-conflict", "java-opts-heap-conflict"]
     assert result.reason == "; ".join(c.message for c in result.conflicts)
 
 
