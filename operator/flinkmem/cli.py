@@ -212,11 +212,9 @@ def cmd_resolve(args: argparse.Namespace) -> int:
 
 
 def _print_validation(label: str, validation: Validation) -> bool:
-    """One line per role (✔ or ✘ with the rule), then the warnings; True when everything is valid."""
+    """A line per role (✔, or ✘ with the rule), then the warnings; True when everything is valid."""
     for problem in validation.problems:
         print(f"✘ {label}: {problem.message} (rule: {problem.code})")
-    for note in validation.notes:
-        print(f"  warning: {note.message}")
     for result in validation.roles:
         memory, container = result.memory, result.container
         if result.valid and memory is not None and container is not None:
@@ -226,8 +224,8 @@ def _print_validation(label: str, validation: Validation) -> bool:
             )
         for conflict in result.conflicts:
             print(f"✘ {label}: {conflict.message} (rule: {conflict.code})")
-        for warning in result.warnings:
-            print(f"  warning: {warning.message}")
+    for warning in validation.warnings:
+        print(f"  warning: {warning.message}")
     return validation.valid
 
 

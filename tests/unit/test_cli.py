@@ -583,3 +583,53 @@ def test_a_bad_numeric_environment_value_is_a_usage_error_of_serve_only(
     assert exited.value.code == 2
     assert_one_line_reason(err)
     assert "--webhook-port" in err or "--controller-qps" in err
+
+
+# ---------------------------------------------------------------------------------------------
+# native-client users: their Flink configuration file, checked with the webhook's rules
+
+
+def test_resolve_reports_what_the_webhook_would_refuse(capsys: Capture, tmp_path: Path) -> None:
+    config = write(tmp_path / "config.yaml", f"{P}: 2g\nenv.java.opts.jobmanager: -Xmx4g\n")
+    code, out, err = run(capsys, "resolve", "--config-file", config)
+    assert code == 1
+    assert "Error (java-opts-heap-conflict): JobManager: env.java.opts.jobmanager sets -Xmx4g" in out
+    assert_one_line_reason(err)
+    code, data, _ = run_json(capsys, "resolve", "--config-file", config)
+    assert code == 1 and data["valid"] is False
+    assert [c["code"] for c in data["conflicts"]] == ["java-opts-heap-conflict"]
+
+
+def test_check_accepts_a_config_yaml(capsys: Capture, tmp_path: Path) -> None:
+    config = write(tmp_path / "config.yaml", "jobmanager:\n  memory:\n    process.size: 2g\n")
+    code, out, err = run(capsys, "check", config)
+    assert code == 0, out + err
+    assert (
+        out.splitlines()[0]
+        == f"✔ {config}: JobManager: heap 1530082096 B, total process 2147483648 B, container 2048Mi/2048Mi"
+    )
+    assert "assuming 2.3" in out  # the file does not name its version
+
+
+def test_check_refuses_a_config_file_like_the_webhook(capsys: Capture, tmp_path: Path) -> None:
+    config = write(tmp_path / "config.yaml", f"{P}: 2g\nenv.java.opts.jobmanager: -Xmx4g\n")
+    code, out, _ = run(capsys, "check", "--flink-version", "2.3", config)
+    assert code == 1
+    assert out.startswith(f"✘ {config}: JobManager: env.java.opts.jobmanager sets -Xmx4g")
+    assert "(rule: java-opts-heap-conflict)" in out
+
+
+def test_check_reads_a_legacy_flink_conf_yaml_as_flink_1(capsys: Capture, tmp_path: Path) -> None:
+    (tmp_path / "old").mkdir()
+    conf = write(tmp_path / "old" / "flink-conf.yaml", "jobmanager.heap.size: 1g\n")
+    code, out, _ = run(capsys, "check", conf)
+    assert code == 0, out
+    assert "container 1600Mi/1600Mi" in out  # the heap as the pod's start script reads it (1.x)
+    assert "legacy heap option" in out
+
+
+def test_check_ignores_other_kubernetes_objects(capsys: Capture, tmp_path: Path) -> None:
+    other = write(tmp_path / "svc.yaml", yaml.safe_dump({"apiVersion": "v1", "kind": "Service", "metadata": {}}))
+    code, _, err = run(capsys, "check", other)
+    assert code == 0
+    assert "no FlinkDeployment or Flink configuration file" in err

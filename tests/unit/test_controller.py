@@ -4,7 +4,8 @@ import copy
 import json
 from typing import Any
 
-from flinkmem.controller import pod_drift, reconcile_deployment
+from flinkmem.controller import options_that_differ, pod_drift, reconcile_deployment, source_differences
+from flinkmem.engine import DeploymentMode, FlinkVersion
 from flinkmem.podpatch import RESOLVED_ANNOTATION, apply_plan, plan_pod
 from flinkmem.sources.flinkdeployment import from_flinkdeployment
 from flinkmem.sources.model import FlinkSource
@@ -85,3 +86,26 @@ def test_pods_that_are_not_flink_pods_never_drift() -> None:
     pod = jobmanager_pod()
     pod["metadata"]["labels"] = {"app": "demo"}
     assert pod_drift(pod, _source(flinkdeployment(memory="2g")), CONTAINER) is None
+
+
+def test_a_flink_configmap_that_resolves_alike_is_no_difference() -> None:
+    ours = _source(flinkdeployment(memory="2g"))
+    same = FlinkSource(
+        "ConfigMap", "flink-config-demo", "jobs", {"jobmanager.memory.process.size": "2048m"}, ours.version, ours.mode
+    )
+    assert source_differences(ours, same) == ()
+    other = FlinkSource(
+        "ConfigMap",
+        "flink-config-demo",
+        "jobs",
+        {"jobmanager.memory.process.size": "2048m", "jobmanager.memory.jvm-metaspace.size": "512m"},
+        FlinkVersion(1, 20),
+        DeploymentMode.NATIVE,
+    )
+    found = source_differences(ours, other)
+    assert found and all(f.startswith("JobManager ") for f in found)
+    assert any("JVM flags" in f and "MaxMetaspaceSize=536870912" in f for f in found)
+    assert options_that_differ(ours, other, ("jobmanager.memory.",)) == (
+        "jobmanager.memory.jvm-metaspace.size",
+        "jobmanager.memory.process.size",
+    )

@@ -262,3 +262,38 @@ def test_validation_warnings_fit_kubectl_lines() -> None:
         lines = warning_lines(warning.message)
         assert all(len(line) <= WARNING_LIMIT for line in lines), lines
         assert _visible("".join(lines)) == _visible(warning.message)
+
+
+# ---------------------------------------------------------------------------------------------
+# 1.x legacy heap: Flink's client reads it as the process size, the pod's start script as the heap
+
+
+def test_legacy_heap_on_1x_is_sized_as_the_start_script_reads_it() -> None:
+    result = validate_deployment(deployment(conf={"jobmanager.heap.size": "1g"}, version="v1_20"))
+    assert result.valid
+    memory, container = jm(result).memory, jm(result).container
+    assert memory is not None and container is not None
+    # In the pod, heap 1 GiB as configured: with the default off-heap, metaspace and overhead that is
+    # the same process as jobmanager.memory.process.size: 1600m (whose heap is 1 GiB, spec vector C01).
+    assert memory.jvm_heap == 1 << 30
+    assert memory.total_process == 1600 * MIB
+    assert container.request == "1600Mi"
+    assert container.flink_request_mib == 1024  # Flink's client: the same 1g read as total process memory
+    assert "legacy-heap-read-twice" in [w.code for w in result.warnings]
+
+
+def test_legacy_heap_env_reaches_only_the_start_script_in_the_pod() -> None:
+    # FLINK_JM_HEAP comes from the pod template, so Flink's client never sees it; BashJavaUtils in the
+    # pod maps it onto the heap, which a 1600m process cannot hold: the JobManager would not start.
+    result = validate_deployment(
+        deployment(conf={"jobmanager.memory.process.size": "1600m"}, env={"FLINK_JM_HEAP": "2g"}, version="v1_20")
+    )
+    assert conflict_codes(result) == ["process-below-flink-plus-metaspace"]
+    fine = validate_deployment(deployment(conf={"jobmanager.memory.process.size": "1600m"}, version="v1_20"))
+    assert fine.valid
+
+
+def test_legacy_heap_on_2x_is_ignored_and_refused_without_another_size() -> None:
+    result = validate_deployment(deployment(conf={"jobmanager.heap.size": "1g"}, version="v2_3"))
+    assert conflict_codes(result) == ["no-sizing-option"]
+    assert "legacy-heap-read-twice" not in [w.code for w in result.warnings]
