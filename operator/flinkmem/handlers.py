@@ -49,7 +49,8 @@ def _event_target(pod: Mapping[str, Any], deployment: Mapping[str, Any] | None) 
     if deployment is not None:
         return deployment
     meta = pod.get("metadata") or {}
-    for ref in meta.get("ownerReferences") or []:
+    refs = meta.get("ownerReferences")
+    for ref in refs if isinstance(refs, list) else []:
         if isinstance(ref, Mapping) and ref.get("uid") and ref.get("name"):
             return {
                 "apiVersion": ref.get("apiVersion"),
