@@ -18,6 +18,7 @@ from flinkmem.engine.options import (
     DoubleOption,
     FloatOption,
     IntOption,
+    LongOption,
     MemoryOption,
     RawValue,
     java_text,
@@ -282,3 +283,59 @@ def test_repr_fraction() -> None:
     assert repr_fraction(-f32("0.1")) == "-0.10000000149011612"
     assert repr_fraction(1.0) == "1.0"
     assert repr_fraction(math.nan) == "NaN"
+
+
+# ---------------------------------------------------------------------------------------------
+# Deprecated (fallback) keys, Integer defaults and Long options (TaskManager options)
+
+NEW_KEY, OLD_KEY = "test.memory.network.min", "test.network.memory.min"
+WITH_FALLBACK = MemoryOption(NEW_KEY, 64 << 20, (OLD_KEY,))
+
+
+def test_fallback_key_is_read_when_the_main_key_is_absent() -> None:
+    assert WITH_FALLBACK.read({OLD_KEY: "1m"}) == 1 << 20
+    assert WITH_FALLBACK.read({NEW_KEY: "2m", OLD_KEY: "not read"}) == 2 << 20
+    assert WITH_FALLBACK.present({OLD_KEY: ""}) and not WITH_FALLBACK.present({})
+    assert WITH_FALLBACK.keys == (NEW_KEY, OLD_KEY)
+
+
+def test_fallback_key_errors_and_values_name_the_key_that_was_set() -> None:
+    with pytest.raises(InvalidOptionValue) as caught:
+        WITH_FALLBACK.read({OLD_KEY: "lots"})
+    assert caught.value.options[0].key == OLD_KEY
+    assert option_value({OLD_KEY: "1m"}, WITH_FALLBACK, 1 << 20) == OptionValue(OLD_KEY, "1m", "1 MiB")
+
+
+def test_float_option_fallback_key() -> None:
+    option = FloatOption("test.fraction.new", 0.5, ("test.fraction.old",))
+    assert option.read({"test.fraction.old": "0.25"}) == 0.25
+    assert option.present({"test.fraction.old": "x"})
+
+
+def test_int_option_default_and_fix() -> None:
+    slots = IntOption("test.slots", 1, fix="write a whole number of slots such as 2")
+    assert slots.read({}) == 1
+    with pytest.raises(InvalidOptionValue) as caught:
+        slots.read({"test.slots": " 2"})
+    assert caught.value.fix == "write a whole number of slots such as 2"
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("1", 1), ("-5", -5), ("9223372036854775807", (1 << 63) - 1), (7, 7)])
+def test_long_option_reads(raw: RawValue, expected: int) -> None:
+    assert LongOption("test.amount").read({"test.amount": raw}) == expected
+
+
+@pytest.mark.parametrize("raw", ["9223372036854775808", " 1", "1.0", "", "0x1"])
+def test_long_option_invalid(raw: str) -> None:
+    with pytest.raises(InvalidOptionValue):
+        LongOption("test.amount").read({"test.amount": raw})
+
+
+def test_long_option_absent_is_none() -> None:
+    assert LongOption("test.amount").read({}) is None
+
+
+def test_double_option_fallback_key() -> None:
+    option = DoubleOption("test.cpu.amount", -1.0, ("test.cpu",))
+    assert option.read({"test.cpu": "2.5"}) == 2.5
+    assert option.lookup({"test.cpu": "2.5"}) == ("test.cpu", "2.5")

@@ -6,6 +6,8 @@ and overhead arithmetic, and the exact order of reads and checks.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
 
 import pytest
 
@@ -16,7 +18,15 @@ from flinkmem.engine.process import (
     OverheadOptions,
     ProcessMemoryOptions,
     ProcessMemorySpec,
+    RangeFraction,
+    RangeOptions,
+    clamp,
+    derive_metaspace_and_overhead,
     derive_process_memory,
+    fraction_of,
+    inverse_fraction_of,
+    read_fraction,
+    read_range,
 )
 
 MIB = 1 << 20
@@ -341,3 +351,70 @@ def test_largest_sizes_that_fit() -> None:
     spec, _, _ = derive({PROCESS.key: "8388607t"})
     assert spec.total_process == 8388607 * TIB
     assert spec.overhead == GIB
+
+
+# ---------------------------------------------------------------------------------------------
+# Building blocks shared with the TaskManager model (notes section 4)
+
+NET_MIN = MemoryOption("test.memory.network.min", 64 * MIB, ("test.network.memory.min",))
+NET_MAX = MemoryOption("test.memory.network.max", MAX_BYTES)
+NET_FRACTION = FloatOption("test.memory.network.fraction", FLOAT_0_1)
+NETWORK = RangeOptions(NET_MIN, NET_MAX, NET_FRACTION, Rule.NETWORK_RANGE_INCONSISTENT)
+
+
+def test_read_range_reads_min_before_max_before_fraction() -> None:
+    with pytest.raises(InvalidOptionValue, match=r"test\.memory\.network\.min"):
+        read_range({NET_MIN.key: "x", NET_MAX.key: "y", NET_FRACTION.key: "z"}, NETWORK)
+    with pytest.raises(InvalidOptionValue, match=r"test\.memory\.network\.max"):
+        read_range({NET_MAX.key: "y", NET_FRACTION.key: "z"}, NETWORK)
+    assert read_range({}, NETWORK) == RangeFraction(64 * MIB, MAX_BYTES, FLOAT_0_1)
+
+
+def test_read_range_uses_the_deprecated_key_and_the_ranges_rule() -> None:
+    assert read_range({"test.network.memory.min": "1m"}, NETWORK).min == MIB
+    with pytest.raises(MemoryConflict) as caught:
+        read_range({"test.network.memory.min": "2g", NET_MAX.key: "1g"}, NETWORK)
+    assert caught.value.rule is Rule.NETWORK_RANGE_INCONSISTENT
+    assert caught.value.options[1].key == "test.network.memory.min"
+
+
+def test_read_fraction_without_bounds() -> None:
+    assert read_fraction({NET_FRACTION.key: "0"}, NET_FRACTION, Rule.MANAGED_FRACTION_OUT_OF_RANGE, "0.4") == 0.0
+    with pytest.raises(MemoryConflict) as caught:
+        read_fraction({NET_FRACTION.key: "1"}, NET_FRACTION, Rule.MANAGED_FRACTION_OUT_OF_RANGE, "0.4")
+    assert caught.value.rule is Rule.MANAGED_FRACTION_OUT_OF_RANGE and "0.4" in caught.value.fix
+
+
+def test_clamp_tests_the_max_first() -> None:
+    rf = RangeFraction(10, 20, 0.5)
+    assert [clamp(x, rf) for x in (5, 10, 15, 20, 25)] == [10, 10, 15, 20, 20]
+
+
+def test_fraction_and_inverse_fraction_products() -> None:
+    rf = RangeFraction(0, MAX_BYTES, FLOAT_0_1)
+    # Notes section 3.4: 4 GiB x 0.1f = 429496736; the inverse factor of 0.1f is 0.11111111295076065.
+    assert fraction_of("Test", 4 * GIB, rf) == 429496736
+    assert inverse_fraction_of("Test", 9 * GIB, rf) == int(9 * GIB * Fraction(Decimal("0.11111111295076065")))
+    with pytest.raises(MemoryOverflow):
+        inverse_fraction_of("Test", MAX_BYTES, RangeFraction(0, MAX_BYTES, 0.75))
+
+
+def test_metaspace_and_overhead_around_a_given_total() -> None:
+    notices: list[Notice] = []
+    assert derive_metaspace_and_overhead({}, OPTIONS, GIB, notices) == (256 * MIB, 192 * MIB)
+    assert [n.code for n in notices] == ["overhead-raised"]
+
+
+def test_required_fine_grained_counts_deprecated_keys() -> None:
+    managed = MemoryOption("test.memory.managed.size", None, ("test.memory.size",))
+    options = ProcessMemoryOptions("TestRole", (TASK, managed), FLINK, PROCESS, METASPACE, OPTIONS.overhead)
+    assert options.has_required_fine_grained({TASK.key: "1g", "test.memory.size": "1g"})
+    assert not options.has_required_fine_grained({TASK.key: "1g"})
+
+
+def test_no_sizing_option_names_fine_grained_options_that_go_together() -> None:
+    options = ProcessMemoryOptions("TestRole", (TASK, MANAGED), FLINK, PROCESS, METASPACE, OPTIONS.overhead, "1728m")
+    with pytest.raises(MemoryConflict) as caught:
+        derive_process_memory({}, options, SimpleModel(), [])
+    assert "test.memory.task.size and test.memory.managed.size together" in caught.value.problem
+    assert "'1728m'" in caught.value.fix

@@ -1,4 +1,4 @@
-"""Property tests: invariants of every resolved JobManager, and the text parsers against independent
+"""Property tests: invariants of every resolved JobManager and TaskManager, and the text parsers against independent
 models (a plain-Python model of `MemorySize.parse`, and exact rational arithmetic for float32
 rounding)."""
 
@@ -19,7 +19,9 @@ from flinkmem.engine import (
     FlinkVersion,
     JobManagerMemory,
     RawValue,
+    TaskManagerMemory,
     resolve_jobmanager,
+    resolve_taskmanager,
 )
 from flinkmem.engine.javatext import JavaNumberFormatError, parse_java_float
 from flinkmem.engine.sizes import SizeParseError, parse_memory_size
@@ -351,3 +353,122 @@ def test_parse_java_float_rounds_correctly(case: tuple[str, Fraction, bool]) -> 
 def test_parse_java_float_refuses_with_its_own_error(text: str) -> None:
     with contextlib.suppress(JavaNumberFormatError):
         parse_java_float(text)
+
+
+# ---------------------------------------------------------------------------------------------
+# TaskManager invariants (TaskManager notes, sections 1, 5.8 and 8.2)
+
+TM = "taskmanager.memory."
+TM_KEYS = {
+    "process": TM + "process.size",
+    "flink": TM + "flink.size",
+    "task_heap": TM + "task.heap.size",
+    "managed": TM + "managed.size",
+}
+TM_DEFAULT_NETWORK_MIN = 64 * MIB
+TM_DEFAULT_OVERHEAD = (192 * MIB, GIB)
+
+
+@st.composite
+def tm_config(draw: st.DrawFn) -> dict[str, RawValue]:
+    """A TaskManager configuration on one of the three paths, with optional tuning around it."""
+    config: dict[str, RawValue] = {}
+    path = draw(st.sampled_from(["process", "flink", "fine-grained", "flink+task-heap", "process+flink"]))
+    if path in ("process", "process+flink"):
+        config[TM_KEYS["process"]] = draw(size_text(600, 96 * 1024))
+    if path in ("flink", "flink+task-heap", "process+flink"):
+        config[TM_KEYS["flink"]] = draw(size_text(400, 64 * 1024))
+    if path in ("fine-grained", "flink+task-heap"):
+        config[TM_KEYS["task_heap"]] = draw(size_text(0, 16 * 1024))
+    if path == "fine-grained":
+        config[TM_KEYS["managed"]] = draw(size_text(0, 16 * 1024))
+        if draw(st.booleans()):
+            config[TM_KEYS["flink"]] = draw(size_text(400, 64 * 1024))
+    for key, low, high in (
+        ("framework.heap.size", 0, 512),
+        ("framework.off-heap.size", 0, 512),
+        ("task.off-heap.size", 0, 1024),
+        ("jvm-metaspace.size", 0, 1024),
+        ("network.min", 0, 512),
+        ("network.max", 256, 4096),
+        ("jvm-overhead.min", 0, 512),
+        ("jvm-overhead.max", 384, 2048),
+    ):
+        if draw(st.integers(0, 4)) == 0:
+            config[TM + key] = draw(size_text(low, high))
+    for key, fractions in (
+        ("managed.fraction", ["0", "0.1", "0.25", "0.4", "0.6", "0.7"]),
+        ("network.fraction", ["0", "0.05", "0.1", "0.15", "0.2"]),
+        ("jvm-overhead.fraction", ["0", "0.05", "0.1", "0.25", "0.5"]),
+    ):
+        if draw(st.integers(0, 3)) == 0:
+            config[TM + key] = draw(st.sampled_from(fractions))
+    return config
+
+
+def tm_resolved(config: Config, mode: DeploymentMode) -> TaskManagerMemory | None:
+    try:
+        return resolve_taskmanager(config, V2, mode)
+    except FlinkMemError:
+        return None
+
+
+@PROPERTY
+@given(tm_config(), st.sampled_from(list(DeploymentMode)))
+def test_taskmanager_components_add_up(config: dict[str, RawValue], mode: DeploymentMode) -> None:
+    memory = tm_resolved(config, mode)
+    if memory is None:
+        return
+    parts = (memory.framework_heap, memory.framework_off_heap, memory.task_heap, memory.task_off_heap)
+    assert sum(parts) + memory.network + memory.managed == memory.total_flink
+    assert memory.total_flink + memory.metaspace + memory.overhead == memory.total_process
+    assert memory.jvm_heap == memory.framework_heap + memory.task_heap
+    assert memory.jvm_direct_memory == memory.framework_off_heap + memory.task_off_heap + memory.network
+    assert min(*parts, memory.network, memory.managed, memory.metaspace, memory.overhead) >= 0
+
+
+@PROPERTY
+@given(tm_config(), st.sampled_from(list(DeploymentMode)))
+def test_taskmanager_capped_components_within_their_ranges(config: dict[str, RawValue], mode: DeploymentMode) -> None:
+    memory = tm_resolved(config, mode)
+    if memory is None:
+        return
+    network_min = size_of(str(config.get(TM + "network.min", f"{TM_DEFAULT_NETWORK_MIN}b")))
+    network_max = size_of(str(config[TM + "network.max"])) if TM + "network.max" in config else MAX_BYTES
+    assert network_min <= memory.network <= network_max
+    overhead_min = size_of(str(config.get(TM + "jvm-overhead.min", f"{TM_DEFAULT_OVERHEAD[0]}b")))
+    overhead_max = size_of(str(config.get(TM + "jvm-overhead.max", f"{TM_DEFAULT_OVERHEAD[1]}b")))
+    assert overhead_min <= memory.overhead <= overhead_max
+
+
+@PROPERTY
+@given(tm_config())
+def test_taskmanager_native_pod_against_standalone(config: dict[str, RawValue]) -> None:
+    """Section 8.2: the pod keeps every Flink component; only metaspace and overhead are derived again."""
+    native = tm_resolved(config, DeploymentMode.NATIVE)
+    standalone = tm_resolved(config, DeploymentMode.STANDALONE)
+    if native is None:
+        return
+    assert standalone is not None  # native accepts only what the client (the standalone derivation) accepts
+    assert native.total_flink == standalone.total_flink
+    assert native.jvm_heap == standalone.jvm_heap and native.jvm_direct_memory == standalone.jvm_direct_memory
+    assert (native.network, native.managed) == (standalone.network, standalone.managed)
+    if TM_KEYS["process"] not in config:
+        assert native.total_process == standalone.total_process
+    elif TM_KEYS["flink"] not in config and TM_KEYS["task_heap"] not in config:
+        # Only the process size: the pod is the configured size or one byte off it (fractions <= 0.5).
+        assert abs(native.total_process - size_of(str(config[TM_KEYS["process"]]))) <= 1
+
+
+@PROPERTY
+@given(tm_config())
+def test_taskmanager_dynamic_configs_parse_back(config: dict[str, RawValue]) -> None:
+    memory = tm_resolved(config, DeploymentMode.STANDALONE)
+    if memory is None:
+        return
+    pairs = dict(pair.split("=", 1) for pair in memory.dynamic_configs[3:].split(" -D "))
+    assert pairs == memory.dynamic_configs_map
+    assert size_of(pairs[TM + "task.heap.size"]) == memory.task_heap
+    assert size_of(pairs[TM + "network.min"]) == size_of(pairs[TM + "network.max"]) == memory.network
+    assert size_of(pairs[TM + "jvm-overhead.min"]) == memory.overhead
+    assert float(pairs["taskmanager.cpu.cores"]) == memory.cpu_cores

@@ -1,7 +1,8 @@
 """The memory engine: pure Python, no Kubernetes, immutable results and typed errors.
 
-Use `resolve_jobmanager(config, FlinkVersion.parse("2.3"), DeploymentMode.NATIVE)`; it returns a
-`JobManagerMemory` or raises a `FlinkMemError` exactly where Flink would refuse the configuration.
+Use `resolve_jobmanager(config, FlinkVersion.parse("2.3"), DeploymentMode.NATIVE)` (or
+`resolve_taskmanager`); it returns a `JobManagerMemory` (`TaskManagerMemory`) or raises a
+`FlinkMemError` exactly where Flink would refuse the configuration.
 """
 
 from flinkmem.engine.errors import (
@@ -16,6 +17,7 @@ from flinkmem.engine.errors import (
 from flinkmem.engine.jobmanager import JobManagerMemory, resolve_jobmanager
 from flinkmem.engine.options import Config, RawValue
 from flinkmem.engine.process import Notice
+from flinkmem.engine.taskmanager import TaskManagerMemory, resolve_taskmanager
 from flinkmem.engine.versions import DeploymentMode, FlinkVersion
 
 __all__ = [
@@ -31,6 +33,8 @@ __all__ = [
     "OptionValue",
     "RawValue",
     "Rule",
+    "TaskManagerMemory",
     "UnsupportedInput",
     "resolve_jobmanager",
+    "resolve_taskmanager",
 ]

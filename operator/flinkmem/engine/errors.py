@@ -35,6 +35,15 @@ class Rule(enum.Enum):
     SIZE_OVERFLOW = "size-overflow"
     LEGACY_HEAP_INVALID = "legacy-heap-invalid"
     LIMIT_FACTOR_BELOW_ONE = "limit-factor-below-one"
+    # TaskManager rules.
+    NETWORK_RANGE_INCONSISTENT = "network-range-inconsistent"
+    MANAGED_FRACTION_OUT_OF_RANGE = "managed-fraction-out-of-range"
+    FINE_GRAINED_EXCEEDS_FLINK = "fine-grained-exceeds-flink"
+    NO_ROOM_FOR_TASK_HEAP = "no-room-for-task-heap"
+    DERIVED_NETWORK_OUT_OF_RANGE = "derived-network-out-of-range"
+    NETWORK_BUFFERS_MISMATCH = "network-buffers-mismatch"
+    CPU_CORES_NOT_POSITIVE = "cpu-cores-not-positive"
+    SLOTS_NOT_POSITIVE = "slots-not-positive"
 
 
 class OptionValue(NamedTuple):

@@ -22,6 +22,7 @@ __all__ = [
     "parse_java_double",
     "parse_java_float",
     "parse_java_int",
+    "parse_java_long",
     "round_to_binary",
 ]
 
@@ -207,17 +208,26 @@ _INT = re.compile(r"[+-]?\d+")
 _DOUBLE_MIN = 5e-324
 
 
-def parse_java_int(text: str) -> int:
-    """`Integer.parseInt`: an optional sign and decimal digits (any Unicode digits), no spaces."""
+def _parse_java_integer(text: str, bits: int) -> int:
     if not _INT.fullmatch(text):
         raise JavaNumberFormatError(f'For input string: "{text}"')
     digits = text.lstrip("+-").lstrip("0") or "0"
-    if len(digits) > 10:
+    if len(digits) > (10 if bits == 32 else 19):
         raise JavaNumberFormatError(f'For input string: "{text}"')
     value = -int(digits) if text.startswith("-") else int(digits)
-    if not -(2**31) <= value < 2**31:
+    if not -(1 << (bits - 1)) <= value < 1 << (bits - 1):
         raise JavaNumberFormatError(f'For input string: "{text}"')
     return value
+
+
+def parse_java_int(text: str) -> int:
+    """`Integer.parseInt`: an optional sign and decimal digits (any Unicode digits), no spaces."""
+    return _parse_java_integer(text, 32)
+
+
+def parse_java_long(text: str) -> int:
+    """`Long.parseLong`: as `parse_java_int`, in 64 bits."""
+    return _parse_java_integer(text, 64)
 
 
 def java_double_to_string(value: float) -> str:

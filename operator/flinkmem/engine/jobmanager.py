@@ -11,14 +11,14 @@ import operator
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from flinkmem.engine.errors import InvalidOptionValue, MemoryConflict, OptionValue, Rule
+from flinkmem.engine.errors import MemoryConflict, Rule
+from flinkmem.engine.legacyheap import LegacyHeapOptions, map_legacy_heap
 from flinkmem.engine.options import (
     BooleanOption,
     Config,
     FloatOption,
     IntOption,
     MemoryOption,
-    RawValue,
     java_text,
     option_value,
 )
@@ -30,7 +30,7 @@ from flinkmem.engine.process import (
     derive_process_memory,
     guarded_sum,
 )
-from flinkmem.engine.sizes import MIB, SizeParseError, checked_add, format_size, parse_memory_size
+from flinkmem.engine.sizes import MIB, checked_add, format_size
 from flinkmem.engine.versions import DeploymentMode, FlinkVersion
 
 __all__ = [
@@ -65,6 +65,8 @@ LEGACY_HEAP_MB = IntOption("jobmanager.heap.mb")
 LEGACY_HEAP_ENV = "FLINK_JM_HEAP"
 
 MIN_HEAP = 128 * MIB
+
+_LEGACY_HEAP_OPTIONS = LegacyHeapOptions(LEGACY_HEAP_ENV, LEGACY_HEAP, LEGACY_HEAP_MB, TOTAL_PROCESS)
 
 JOBMANAGER_OPTIONS = ProcessMemoryOptions(
     role="JobManager",
@@ -257,33 +259,6 @@ _dynamic_config_values = operator.attrgetter(*(field for _, field in _DYNAMIC_CO
 _DYNAMIC_CONFIGS_TEMPLATE = " ".join(f"-D {key}=%db" for key in _DYNAMIC_CONFIG_KEYS)
 
 
-def _legacy_heap(config: Config, legacy_env: str | None) -> tuple[int, str] | None:
-    """1.x: the legacy heap value and where it came from (env first, then heap.size, then heap.mb)."""
-    if legacy_env is not None:
-        try:
-            return parse_memory_size(legacy_env), f"environment variable {LEGACY_HEAP_ENV}"
-        except SizeParseError as exc:
-            raise InvalidOptionValue(
-                Rule.LEGACY_HEAP_INVALID,
-                f"The environment variable {LEGACY_HEAP_ENV}={legacy_env!r} is not a memory size: {exc.reason}.",
-                f"remove {LEGACY_HEAP_ENV} and set {TOTAL_PROCESS.key} instead",
-                (OptionValue(LEGACY_HEAP_ENV, legacy_env),),
-            ) from None
-    if LEGACY_HEAP.key in config:
-        return LEGACY_HEAP.read(config), LEGACY_HEAP.key
-    if LEGACY_HEAP_MB.key in config:
-        mebibytes = LEGACY_HEAP_MB.read(config)
-        if mebibytes < 0:
-            raise InvalidOptionValue(
-                Rule.LEGACY_HEAP_INVALID,
-                f"{LEGACY_HEAP_MB.key} is {mebibytes}, a negative size.",
-                f"remove {LEGACY_HEAP_MB.key} and set {TOTAL_PROCESS.key} instead",
-                (OptionValue(LEGACY_HEAP_MB.key, java_text(config[LEGACY_HEAP_MB.key])),),
-            )
-        return mebibytes << 20, LEGACY_HEAP_MB.key
-    return None
-
-
 def _input_notices(config: Config, version: FlinkVersion, legacy_env: str | None) -> list[Notice]:
     notices: list[Notice] = []
     for key in _SIZE_KEY_NAMES:
@@ -326,19 +301,7 @@ def resolve_jobmanager(
         # Inside the pod the start scripts ask for the heap; Flink's native client sizes the
         # container from the same legacy value read as total process memory.
         target = TOTAL_PROCESS if mode is DeploymentMode.NATIVE else HEAP
-        if target.key not in config:
-            legacy = _legacy_heap(config, legacy_heap_env)
-            if legacy is not None:
-                size, source = legacy
-                mapped: dict[str, RawValue] = dict(config)
-                mapped[target.key] = size
-                effective = mapped
-                notices.append(
-                    Notice(
-                        "legacy-heap-mapped",
-                        f"{source} ({format_size(size)}) is used as {target.key}; set {target.key} directly instead",
-                    )
-                )
+        effective = map_legacy_heap(config, _LEGACY_HEAP_OPTIONS, legacy_heap_env, target, notices)
     spec: ProcessMemorySpec[JobManagerFlinkMemory] = derive_process_memory(
         effective, JOBMANAGER_OPTIONS, _MODEL, notices
     )

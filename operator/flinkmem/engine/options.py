@@ -20,6 +20,7 @@ from flinkmem.engine.javatext import (
     parse_java_double,
     parse_java_float,
     parse_java_int,
+    parse_java_long,
 )
 from flinkmem.engine.sizes import SizeParseError, format_size, parse_memory_size
 
@@ -29,6 +30,7 @@ __all__ = [
     "DoubleOption",
     "FloatOption",
     "IntOption",
+    "LongOption",
     "MemoryOption",
     "RawValue",
     "java_text",
@@ -62,13 +64,44 @@ def _invalid(key: str, raw: RawValue, problem: str, fix: str) -> InvalidOptionVa
     )
 
 
+def _lookup(config: Config, key: str, fallback_keys: tuple[str, ...]) -> tuple[str, RawValue] | None:
+    """The key that configures an option and its raw value: the main key first, then deprecated ones."""
+    raw = config.get(key)
+    if raw is not None:
+        return key, raw
+    for fallback in fallback_keys:
+        raw = config.get(fallback)
+        if raw is not None:
+            return fallback, raw
+    return None
+
+
 @dataclass(frozen=True)
 class MemoryOption:
+    """A `MemorySize` option; `fallback_keys` are the deprecated keys Flink still reads in its place."""
+
     key: str
     default: int | None = None
+    fallback_keys: tuple[str, ...] = ()
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return (self.key, *self.fallback_keys)
+
+    def present(self, config: Config) -> bool:
+        """Flink's `contains`: the main key or a deprecated key is set, whatever its value."""
+        return self.key in config or (bool(self.fallback_keys) and any(k in config for k in self.fallback_keys))
+
+    def lookup(self, config: Config) -> tuple[str, RawValue] | None:
+        return _lookup(config, self.key, self.fallback_keys)
 
     def read(self, config: Config) -> int:
         raw = config.get(self.key)
+        key = self.key
+        if raw is None and self.fallback_keys:
+            found = _lookup(config, self.key, self.fallback_keys)
+            if found is not None:
+                key, raw = found
         if raw is None:
             if self.default is None:
                 raise KeyError(self.key)
@@ -77,7 +110,7 @@ class MemoryOption:
             return parse_memory_size(raw if isinstance(raw, str) else java_text(raw))
         except SizeParseError as exc:
             raise _invalid(
-                self.key,
+                key,
                 raw,
                 exc.reason,
                 "write a whole number followed by a unit, for example '1600m' or '2g' (a bare number means bytes)",
@@ -98,30 +131,52 @@ class FloatOption:
 
     key: str
     default: float
+    fallback_keys: tuple[str, ...] = ()
+    example: str = "0.1"
+
+    def present(self, config: Config) -> bool:
+        return self.key in config or (bool(self.fallback_keys) and any(k in config for k in self.fallback_keys))
+
+    def lookup(self, config: Config) -> tuple[str, RawValue] | None:
+        return _lookup(config, self.key, self.fallback_keys)
 
     def read(self, config: Config) -> float:
         raw = config.get(self.key)
+        key = self.key
+        if raw is None and self.fallback_keys:
+            found = _lookup(config, self.key, self.fallback_keys)
+            if found is not None:
+                key, raw = found
         if raw is None:
             return self.default
         if isinstance(raw, float):
             if raw == 0 or _FLOAT_MIN <= abs(raw) <= _FLOAT_MAX:
                 return float32_from_double(raw)
-            raise _invalid(self.key, raw, "it is outside the range of a 32-bit float", "use a value in [0, 1)")
-        return _parse_number(self.key, raw, parse_java_float, "write a decimal fraction such as 0.1")
+            raise _invalid(key, raw, "it is outside the range of a 32-bit float", "use a value in [0, 1)")
+        return _parse_number(key, raw, parse_java_float, f"write a decimal fraction such as {self.example}")
 
 
 @dataclass(frozen=True)
 class DoubleOption:
     key: str
     default: float
+    fallback_keys: tuple[str, ...] = ()
+    example: str = "1.5"
+
+    def present(self, config: Config) -> bool:
+        return self.key in config or (bool(self.fallback_keys) and any(k in config for k in self.fallback_keys))
+
+    def lookup(self, config: Config) -> tuple[str, RawValue] | None:
+        return _lookup(config, self.key, self.fallback_keys)
 
     def read(self, config: Config) -> float:
-        raw = config.get(self.key)
-        if raw is None:
+        found = _lookup(config, self.key, self.fallback_keys)
+        if found is None:
             return self.default
+        key, raw = found
         if isinstance(raw, float):
             return raw
-        return _parse_number(self.key, raw, parse_java_double, "write a number such as 1.5")
+        return _parse_number(key, raw, parse_java_double, f"write a number such as {self.example}")
 
 
 @dataclass(frozen=True)
@@ -148,25 +203,55 @@ class BooleanOption:
 
 @dataclass(frozen=True)
 class IntOption:
+    """A Java `Integer` option (`Integer.parseInt` of the untrimmed text)."""
+
     key: str
+    default: int | None = None
+    fix: str = "write a whole number of MiB such as 1024"
 
     def read(self, config: Config) -> int:
-        raw = config[self.key]
+        raw = config.get(self.key)
+        if raw is None:
+            if self.default is None:
+                raise KeyError(self.key)
+            return self.default
         if isinstance(raw, int) and not isinstance(raw, bool) and -(2**31) <= raw < 2**31:
             return raw
         try:
             return parse_java_int(java_text(raw))
         except JavaNumberFormatError:
-            raise _invalid(
-                self.key, raw, "it is not a 32-bit whole number", "write a whole number of MiB such as 1024"
-            ) from None
+            raise _invalid(self.key, raw, "it is not a 32-bit whole number", self.fix) from None
+
+
+@dataclass(frozen=True)
+class LongOption:
+    """A Java `Long` option (`Long.parseLong` of the untrimmed text), read only when present."""
+
+    key: str
+    fix: str = "write a whole number such as 1"
+
+    def read(self, config: Config) -> int | None:
+        raw = config.get(self.key)
+        if raw is None:
+            return None
+        if isinstance(raw, int) and not isinstance(raw, bool) and -(2**63) <= raw < 2**63:
+            return raw
+        try:
+            return parse_java_long(java_text(raw))
+        except JavaNumberFormatError:
+            raise _invalid(self.key, raw, "it is not a 64-bit whole number", self.fix) from None
 
 
 def option_value(config: Config, option: MemoryOption | FloatOption, effective: int | float) -> OptionValue:
-    """How an option looked to a rule: its configured text, and the value it took."""
+    """How an option looked to a rule: its configured text (under the key that set it), and its value."""
     raw = config.get(option.key)
+    key = option.key
+    if raw is None and option.fallback_keys:
+        found = _lookup(config, option.key, option.fallback_keys)
+        if found is not None:
+            key, raw = found
     shown = format_size(int(effective)) if isinstance(option, MemoryOption) else repr_fraction(effective)
-    return OptionValue(option.key, None if raw is None else java_text(raw), shown)
+    return OptionValue(key, None if raw is None else java_text(raw), shown)
 
 
 def repr_fraction(value: float) -> str:

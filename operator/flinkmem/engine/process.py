@@ -27,9 +27,16 @@ __all__ = [
     "ProcessMemoryOptions",
     "ProcessMemorySpec",
     "RangeFraction",
+    "RangeOptions",
+    "clamp",
+    "derive_metaspace_and_overhead",
     "derive_process_memory",
+    "fraction_of",
     "guarded_sum",
+    "inverse_fraction_of",
     "overflow_guard",
+    "read_fraction",
+    "read_range",
 ]
 
 
@@ -42,10 +49,17 @@ class Notice(NamedTuple):
 
 
 @dataclass(frozen=True)
-class OverheadOptions:
+class RangeOptions:
+    """A component sized as a fraction of a base and kept within [min, max] (Flink's RangeFraction)."""
+
     min: MemoryOption
     max: MemoryOption
     fraction: FloatOption
+    rule: Rule = Rule.OVERHEAD_RANGE_INCONSISTENT
+
+
+# The JVM overhead range, the one every process role has.
+OverheadOptions = RangeOptions
 
 
 @dataclass(frozen=True)
@@ -57,11 +71,22 @@ class ProcessMemoryOptions:
     total_flink: MemoryOption
     total_process: MemoryOption
     metaspace: MemoryOption
-    overhead: OverheadOptions
+    overhead: RangeOptions
+    # A process size to suggest when none is usable (the size of Flink's default configuration file).
+    example_process_size: str = "1600m"
 
     @functools.cached_property
     def required_fine_grained_keys(self) -> tuple[str, ...]:
         return tuple(o.key for o in self.required_fine_grained)
+
+    @functools.cached_property
+    def required_fine_grained_have_fallbacks(self) -> bool:
+        return any(o.fallback_keys for o in self.required_fine_grained)
+
+    def has_required_fine_grained(self, config: Config) -> bool:
+        if self.required_fine_grained_have_fallbacks:
+            return all(o.present(config) for o in self.required_fine_grained)
+        return all(key in config for key in self.required_fine_grained_keys)
 
 
 class FlinkMemory(Protocol):
@@ -132,11 +157,78 @@ def guarded_sum(role: str, *sizes: int, options: tuple[OptionValue, ...] = ()) -
         raise _overflow(role, exc, options) from None
 
 
+def clamp(raw: int, rf: RangeFraction) -> int:
+    """Flink's cap of a derived size: the max is tested first, then the min."""
+    if raw > rf.max:
+        return rf.max
+    if raw < rf.min:
+        return rf.min
+    return raw
+
+
+def fraction_of(role: str, base: int, rf: RangeFraction) -> int:
+    """`base` times the range's fraction (Flink's `MemorySize.multiply`), before capping."""
+    return overflow_guard(role, lambda: multiply(base, rf.fraction))
+
+
+def inverse_fraction_of(role: str, base: int, rf: RangeFraction) -> int:
+    """The size that is the range's fraction of `base` plus itself: `base * f / (1 - f)`, before capping."""
+    inverse = rf.fraction / (1 - rf.fraction)
+    return overflow_guard(role, lambda: multiply(base, inverse))
+
+
+def read_range(config: Config, options: RangeOptions, example: str = "0.1") -> RangeFraction:
+    """Reads min, max and fraction in Flink's order and checks min <= max and 0 <= fraction < 1."""
+    low = options.min.read(config)
+    high = options.max.read(config)
+    fraction = options.fraction.read(config)
+    if low <= high and 0 <= fraction < 1:
+        return RangeFraction(low, high, fraction)
+    involved = (
+        option_value(config, options.fraction, fraction),
+        option_value(config, options.min, low),
+        option_value(config, options.max, high),
+    )
+    if low > high:
+        raise MemoryConflict(
+            options.rule,
+            f"{options.min.key} ({format_size(low)}) is larger than {options.max.key} ({format_size(high)}).",
+            f"make {options.min.key} less than or equal to {options.max.key}",
+            involved,
+        )
+    raise MemoryConflict(
+        options.rule,
+        f"{options.fraction.key} is {repr_fraction(fraction)}, outside the allowed range [0, 1).",
+        f"set {options.fraction.key} to a fraction such as {example} (at least 0, below 1)",
+        involved,
+    )
+
+
+def read_fraction(config: Config, option: FloatOption, rule: Rule, example: str) -> float:
+    """A fraction whose range is [0, LONG_MAX] (so only the fraction itself can be wrong)."""
+    fraction = option.read(config)
+    if 0 <= fraction < 1:
+        return fraction
+    raise MemoryConflict(
+        rule,
+        f"{option.key} is {repr_fraction(fraction)}, outside the allowed range [0, 1).",
+        f"set {option.key} to a fraction such as {example} (at least 0, below 1)",
+        (option_value(config, option, fraction),),
+    )
+
+
+def derive_metaspace_and_overhead(
+    config: Config, options: ProcessMemoryOptions, total_flink: int, notices: list[Notice]
+) -> tuple[int, int]:
+    """JVM metaspace and overhead around a given Total Flink Memory (the second half of every path)."""
+    return _Deriver(config, options, notices).metaspace_and_overhead_from_total_flink(total_flink)
+
+
 def derive_process_memory(
     config: Config, options: ProcessMemoryOptions, model: FlinkMemoryModel[FM], notices: list[Notice]
 ) -> ProcessMemorySpec[FM]:
     deriver = _Deriver(config, options, notices)
-    if all(key in config for key in options.required_fine_grained_keys):
+    if options.has_required_fine_grained(config):
         flink = model.from_required_fine_grained(config, notices)
         total_flink = overflow_guard(options.role, lambda: flink.total_flink)
         metaspace, overhead = deriver.metaspace_and_overhead_from_total_flink(total_flink)
@@ -168,37 +260,22 @@ class _Deriver:
 
     def no_sizing_option(self) -> MemoryConflict:
         opts = self.options
-        keys = [o.key for o in opts.required_fine_grained] + [opts.total_flink.key, opts.total_process.key]
+        fine_grained = [o.key for o in opts.required_fine_grained]
+        keys = [*fine_grained, opts.total_flink.key, opts.total_process.key]
+        if len(fine_grained) == 1:
+            needs = f"one of {', '.join(keys)}"
+        else:
+            needs = f"{' and '.join(fine_grained)} together, or {opts.total_flink.key}, or {opts.total_process.key}"
         return MemoryConflict(
             Rule.NO_SIZING_OPTION,
-            f"No {opts.role} memory size is configured: Flink needs one of {', '.join(keys)}.",
-            f"set {opts.total_process.key} (for example '1600m'), the size of the whole {opts.role} process",
+            f"No {opts.role} memory size is configured: Flink needs {needs}.",
+            f"set {opts.total_process.key} (for example '{opts.example_process_size}'), "
+            f"the size of the whole {opts.role} process",
             tuple(OptionValue(k, None) for k in keys),
         )
 
     def range_fraction(self) -> RangeFraction:
-        ovh = self.options.overhead
-        low = ovh.min.read(self.config)
-        high = ovh.max.read(self.config)
-        fraction = ovh.fraction.read(self.config)
-        if low <= high and 0 <= fraction < 1:
-            return RangeFraction(low, high, fraction)
-        involved = (self._value(ovh.fraction, fraction), self._value(ovh.min, low), self._value(ovh.max, high))
-        if low > high:
-            raise MemoryConflict(
-                Rule.OVERHEAD_RANGE_INCONSISTENT,
-                f"{ovh.min.key} ({format_size(low)}) is larger than {ovh.max.key} ({format_size(high)}).",
-                f"make {ovh.min.key} less than or equal to {ovh.max.key}",
-                involved,
-            )
-        if not 0 <= fraction < 1:
-            raise MemoryConflict(
-                Rule.OVERHEAD_RANGE_INCONSISTENT,
-                f"{ovh.fraction.key} is {repr_fraction(fraction)}, outside the allowed range [0, 1).",
-                f"set {ovh.fraction.key} to a fraction such as 0.1 (at least 0, below 1)",
-                involved,
-            )
-        return RangeFraction(low, high, fraction)
+        return read_range(self.config, self.options.overhead)
 
     def _cap(self, raw: int, rf: RangeFraction) -> int:
         if raw > rf.max:
@@ -236,7 +313,8 @@ class _Deriver:
                 f"({format_size(metaspace)}) and JVM overhead ({format_size(overhead)}) alone need "
                 f"{format_size(jvm_total)}, leaving nothing for Flink.",
                 f"raise {opts.total_process.key} well above {format_size(jvm_total)} (the default "
-                f"'1600m' is a good start), or lower {opts.metaspace.key} / {opts.overhead.min.key}",
+                f"'{opts.example_process_size}' is a good start), or lower {opts.metaspace.key} / "
+                f"{opts.overhead.min.key}",
                 (
                     self._value(opts.total_process, total_process),
                     self._value(opts.metaspace, metaspace),
@@ -253,9 +331,7 @@ class _Deriver:
         if opts.total_process.key in self.config:
             return metaspace, self._overhead_as_remainder(total_flink, metaspace, flink_and_meta)
         rf = self.range_fraction()
-        inverse = rf.fraction / (1 - rf.fraction)
-        raw = overflow_guard(opts.role, lambda: multiply(flink_and_meta, inverse))
-        return metaspace, self._cap(raw, rf)
+        return metaspace, self._cap(inverse_fraction_of(opts.role, flink_and_meta, rf), rf)
 
     def _with_min_overhead(self, size: int) -> int:
         """`size` plus the minimum JVM overhead, for advice only: an unreadable minimum counts as zero."""

@@ -1,0 +1,232 @@
+"""The non-memory part of a TaskManager spec: CPU cores, task slots and extended resources.
+
+Flink reads them after the memory layout, in this order: the CPU (`taskmanager.cpu.cores`, else a
+launcher's fallback, else the slot count; refused when not positive, then truncated to 8 decimals),
+the slot count, and the extended resources named by `external-resources` with a positive
+`external-resource.<name>.amount`.
+"""
+
+from __future__ import annotations
+
+import math
+import unicodedata
+from decimal import ROUND_DOWN, Context, Decimal
+
+from flinkmem.engine.errors import InvalidOptionValue, MemoryConflict, OptionValue, Rule
+from flinkmem.engine.javamap import hash_set_order, hashmap_order
+from flinkmem.engine.javatext import java_double_to_string, java_trim
+from flinkmem.engine.options import Config, DoubleOption, IntOption, LongOption, java_text
+
+__all__ = [
+    "CPU_CORES",
+    "EXTERNAL_RESOURCES",
+    "KUBERNETES_CPU",
+    "SLOTS",
+    "amount_key",
+    "parse_string_list",
+    "read_cpu",
+    "read_external_resources",
+]
+
+CPU_CORES = DoubleOption("taskmanager.cpu.cores", -1.0, example="2")
+SLOTS = IntOption("taskmanager.numberOfTaskSlots", 1, fix="write a whole number of slots such as 2")
+KUBERNETES_CPU = DoubleOption("kubernetes.taskmanager.cpu.amount", -1.0, ("kubernetes.taskmanager.cpu",), "2")
+EXTERNAL_RESOURCES = "external-resources"
+_NO_RESOURCES = "none"
+
+# Resource values keep 8 decimals, cut toward zero (Flink's Resource.MAX_VALUE_SCALE).
+_CPU_QUANTUM = Decimal(1).scaleb(-8)
+# Wide enough for every double, so that the quantization itself never rounds.
+_WIDE = Context(prec=400)
+
+
+def amount_key(name: str) -> str:
+    return f"external-resource.{name}.amount"
+
+
+def _cpu_source(config: Config, fallback: float) -> tuple[float, str]:
+    if CPU_CORES.present(config):
+        return CPU_CORES.read(config), CPU_CORES.key
+    if fallback > 0:
+        found = KUBERNETES_CPU.lookup(config)
+        return fallback, found[0] if found is not None else KUBERNETES_CPU.key
+    return float(SLOTS.read(config)), SLOTS.key
+
+
+def _shown(value: float) -> str:
+    return java_double_to_string(value)
+
+
+def read_cpu(config: Config, fallback: float = -1.0) -> float:
+    """The TaskManager's CPU cores as Flink fixes them (`TaskExecutorProcessUtils.getCpuCoresWithFallback`).
+
+    `fallback` is a launcher's default (native Kubernetes: `kubernetes.taskmanager.cpu.amount`),
+    used only when positive and `taskmanager.cpu.cores` is unset.
+    """
+    value, source = _cpu_source(config, fallback)
+    if value <= 0:
+        if source == SLOTS.key:
+            problem = (
+                f"The TaskManager's CPU cores default to {SLOTS.key}, which is {int(value)}; "
+                "Flink needs a positive number of CPU cores."
+            )
+            fix = f"set {SLOTS.key} to 1 or more (or {CPU_CORES.key} to a positive number such as 2)"
+        else:
+            problem = f"{source} is {_shown(value)}; Flink needs a positive number of CPU cores."
+            fix = f"set {source} to a positive number such as 2"
+        raise MemoryConflict(Rule.CPU_CORES_NOT_POSITIVE, problem, fix, (OptionValue(source, _shown(value)),))
+    if math.isnan(value) or math.isinf(value):
+        found = CPU_CORES.lookup(config) if source == CPU_CORES.key else KUBERNETES_CPU.lookup(config)
+        raw = java_text(found[1]) if found is not None else _shown(value)
+        raise InvalidOptionValue(
+            Rule.INVALID_VALUE,
+            f"{source} has the value {raw!r}, which Flink cannot use as CPU cores: it is not a finite number.",
+            f"set {source} to a positive number such as 2",
+            (OptionValue(source, raw),),
+        )
+    return truncate_cpu(value)
+
+
+def truncate_cpu(value: float) -> float:
+    """`CPUResource(value)` read back as a double: `Double.toString`'s decimal, cut to 8 decimals."""
+    exact = Decimal(java_double_to_string(value))
+    return float(exact.quantize(_CPU_QUANTUM, rounding=ROUND_DOWN, context=_WIDE))
+
+
+def check_truncated_cpu(cpu: float, config: Config, fallback: float) -> None:
+    """The native resource manager writes the truncated CPU back and reads it again; 0 is refused then."""
+    if cpu > 0:
+        return
+    _, source = _cpu_source(config, fallback)
+    found = CPU_CORES.lookup(config) if source == CPU_CORES.key else KUBERNETES_CPU.lookup(config)
+    raw = java_text(found[1]) if found is not None else "?"
+    raise MemoryConflict(
+        Rule.CPU_CORES_NOT_POSITIVE,
+        f"{source} is {raw}, which Flink cuts to 0 CPU cores at 8 decimals; native pods need more than 0.",
+        f"set {source} to at least 0.00000001, for example 1",
+        (OptionValue(source, raw),),
+    )
+
+
+# --- extended resources ------------------------------------------------------------------------
+
+
+_JAVA_NOT_WHITESPACE = frozenset("\u00a0\u2007\u202f")
+
+
+def _java_is_whitespace(char: str) -> bool:
+    """`Character.isWhitespace`: ASCII separators and Unicode spaces, but not the no-break ones."""
+    if char in " \t\n\x0b\x0c\r\x1c\x1d\x1e\x1f":
+        return True
+    return unicodedata.category(char) in ("Zs", "Zl", "Zp") and char not in _JAVA_NOT_WHITESPACE
+
+
+class _ListSyntaxError(ValueError):
+    pass
+
+
+def _consume_quoted(text: str, quote: str, start: int) -> tuple[str, int]:
+    out: list[str] = []
+    i = start + 1
+    while i < len(text):
+        char = text[i]
+        if char == quote:
+            if i + 1 < len(text) and text[i + 1] == quote:
+                out.append(char)
+                i += 2
+                continue
+            return "".join(out), i + 1
+        out.append(char)
+        i += 1
+    raise _ListSyntaxError("a quote is not closed")
+
+
+def _split_escaped(text: str, delimiter: str = ";") -> list[str]:
+    """Flink's legacy list syntax (`StructuredOptionsSplitter`): `;`-separated, `'` or `"` quoting."""
+    tokens: list[tuple[str, str]] = []  # (kind, text): kind is "quoted", "plain" or "delimiter"
+    i = 0
+    while i < len(text):
+        char = text[i]
+        if char in "'\"":
+            value, i = _consume_quoted(text, char, i)
+            tokens.append(("quoted", value))
+            continue
+        if char == delimiter:
+            tokens.append(("delimiter", char))
+        elif not _java_is_whitespace(char):
+            end = text.find(delimiter, i)
+            end = len(text) if end < 0 else end
+            tokens.append(("plain", java_trim(text[i:end])))
+            i = end
+            continue
+        i += 1
+    items: list[str] = []
+    for index, (kind, value) in enumerate(tokens):
+        following = tokens[index + 1][0] if index + 1 < len(tokens) else None
+        if kind == "quoted":
+            if following is not None and following != "delimiter":
+                raise _ListSyntaxError("a quoted item is followed by more text")
+            items.append(value)
+        elif kind == "plain":
+            items.append(value)
+        elif following == "delimiter":
+            items.append("")
+    return items
+
+
+# Characters that make a YAML flow sequence more than a list of plain words.
+_YAML_SPECIAL = frozenset("[]{}\"'#&*!|>%@`,:?")
+
+
+def _yaml_list(text: str) -> list[str] | None:
+    """The items of a YAML sequence of plain scalars (`[a, b]`, `- a`), or None if `text` is none."""
+    stripped = text.strip()
+    if stripped.startswith("[") and stripped.endswith("]"):
+        items = [item.strip() for item in stripped[1:-1].split(",")]
+        if items and not items[-1]:
+            items.pop()  # YAML allows a trailing comma
+        if any(not item or set(item) & _YAML_SPECIAL for item in items):
+            return None
+        return items
+    lines = [line for line in stripped.split("\n") if line.strip()]
+    if lines and all(line.strip() == "-" or line.strip().startswith("- ") for line in lines):
+        items = [line.strip()[1:].strip() for line in lines]
+        if any(set(item) & _YAML_SPECIAL for item in items):
+            return None
+        return items
+    return None
+
+
+def parse_string_list(text: str) -> list[str]:
+    """A list option's items: a YAML sequence if the text is one, else Flink's `;`-separated syntax."""
+    items = _yaml_list(text)
+    if items is not None:
+        return items
+    return _split_escaped(text)
+
+
+def read_external_resources(config: Config) -> tuple[tuple[str, int], ...]:
+    """The extended resources with a positive amount, in the order Flink iterates them."""
+    raw = config.get(EXTERNAL_RESOURCES)
+    if raw is None:
+        return ()
+    text = java_text(raw)
+    if text == _NO_RESOURCES:
+        return ()
+    try:
+        names = parse_string_list(text)
+    except _ListSyntaxError as exc:
+        raise InvalidOptionValue(
+            Rule.INVALID_VALUE,
+            f"{EXTERNAL_RESOURCES} has the value {text!r}, which Flink cannot read as a list: {exc}.",
+            f"list the resource names separated by ';', for example 'gpu;fpga', or set it to '{_NO_RESOURCES}'",
+            (OptionValue(EXTERNAL_RESOURCES, text),),
+        ) from None
+    kept: list[str] = []
+    amounts: dict[str, int] = {}
+    for name in hash_set_order(names):
+        amount = LongOption(amount_key(name), "write a whole number of units such as 1").read(config)
+        if amount is not None and amount > 0:
+            kept.append(name)
+            amounts[name] = amount
+    return tuple((name, amounts[name]) for name in hashmap_order(kept))

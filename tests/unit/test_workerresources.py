@@ -1,0 +1,95 @@
+"""CPU cores, slots and extended resources of a TaskManager spec (notes section 7)."""
+
+from __future__ import annotations
+
+import pytest
+
+from flinkmem.engine.errors import InvalidOptionValue, MemoryConflict, Rule
+from flinkmem.engine.workerresources import (
+    check_truncated_cpu,
+    parse_string_list,
+    read_cpu,
+    read_external_resources,
+    truncate_cpu,
+)
+
+CPU, SLOTS, K8S = "taskmanager.cpu.cores", "taskmanager.numberOfTaskSlots", "kubernetes.taskmanager.cpu.amount"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(1.0, 1.0), (0.123456789, 0.12345678), (1e-9, 0.0), (1e-8, 1e-8), (2.999999999, 2.99999999), (1e300, 1e300)],
+)
+def test_truncation_to_eight_decimals(value: float, expected: float) -> None:
+    assert truncate_cpu(value) == expected
+
+
+def test_cpu_source_order() -> None:
+    assert read_cpu({CPU: "2.5", SLOTS: "4"}, 3.0) == 2.5
+    assert read_cpu({SLOTS: "4"}, 3.0) == 3.0
+    assert read_cpu({SLOTS: "4"}, -1.0) == 4.0
+    assert read_cpu({}) == 1.0
+
+
+@pytest.mark.parametrize("config", [{CPU: "0"}, {CPU: "-0.0"}, {CPU: "-2"}, {SLOTS: "0"}, {SLOTS: "-1"}])
+def test_cpu_must_be_positive(config: dict[str, str]) -> None:
+    with pytest.raises(MemoryConflict) as caught:
+        read_cpu(config)
+    assert caught.value.rule is Rule.CPU_CORES_NOT_POSITIVE
+
+
+@pytest.mark.parametrize("text", ["NaN", "Infinity", " Infinity "])
+def test_cpu_nan_and_infinity_pass_the_sign_check_and_then_fail(text: str) -> None:
+    with pytest.raises(InvalidOptionValue):
+        read_cpu({CPU: text})
+
+
+def test_truncated_cpu_of_zero_is_refused_when_read_back() -> None:
+    check_truncated_cpu(1.0, {CPU: "1"}, -1.0)
+    with pytest.raises(MemoryConflict) as caught:
+        check_truncated_cpu(0.0, {CPU: "1e-9"}, -1.0)
+    assert "1e-9" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("text", "items"),
+    [
+        ("gpu", ["gpu"]),
+        ("gpu;fpga", ["gpu", "fpga"]),
+        ("[gpu, fpga]", ["gpu", "fpga"]),
+        (" gpu ; fpga ", ["gpu", "fpga"]),
+        ("gpu;;fpga", ["gpu", "", "fpga"]),
+        ("'gpu;x';fpga", ["gpu;x", "fpga"]),
+        ('"gpu"', ["gpu"]),
+        ("[ ]", []),
+        ("", []),
+        (";", []),
+        ("gpu,fpga", ["gpu,fpga"]),
+        ("- gpu", ["gpu"]),
+        ("[gpu", ["[gpu"]),
+    ],
+)
+def test_list_syntax_as_flink_reads_it(text: str, items: list[str]) -> None:
+    # Each case was printed by Flink 1.20.3 and 2.3.0's Configuration for `external-resources`.
+    assert parse_string_list(text) == items
+
+
+def test_external_resources() -> None:
+    config = {"external-resources": "gpu;fpga;tpu", "external-resource.gpu.amount": "2"}
+    config |= {"external-resource.fpga.amount": "0", "external-resource.tpu.amount": "-1"}
+    assert read_external_resources(config) == (("gpu", 2),)
+    assert read_external_resources({"external-resources": "none", "external-resource.none.amount": "1"}) == ()
+    assert read_external_resources({"external-resources": " none", "external-resource.none.amount": "1"}) == (
+        ("none", 1),
+    )
+
+
+def test_external_resource_amount_must_be_a_long() -> None:
+    with pytest.raises(InvalidOptionValue) as caught:
+        read_external_resources({"external-resources": "gpu", "external-resource.gpu.amount": " 1"})
+    assert "external-resource.gpu.amount" in caught.value.message
+
+
+def test_unclosed_quote_is_refused() -> None:
+    with pytest.raises(InvalidOptionValue):
+        read_external_resources({"external-resources": "'gpu"})
