@@ -91,7 +91,7 @@ def pod_drift(pod: Mapping[str, Any], source: FlinkSource, container_name: str) 
         return None
     if found is None:
         return None
-    effective = with_pod_options(source, found[1])
+    effective = with_pod_options(source, found[1], role)
     result = validate_role(effective, role)
     plan = plan_pod(pod, result, effective, container_name)
     if plan is None or not plan.drift:

@@ -14,7 +14,6 @@ from flinkmem.admission import memory_inputs, review_flinkdeployment
 from flinkmem.cluster import Cluster, OwnerLookupError
 from flinkmem.controller import options_that_differ, pod_drift, reconcile_deployment, source_differences
 from flinkmem.podpatch import (
-    FLINK_POD_TYPES,
     RESOLVED_ANNOTATION,
     PodShapeError,
     apply_plan,
@@ -23,7 +22,7 @@ from flinkmem.podpatch import (
     pod_role,
 )
 from flinkmem.ratelimit import TokenBucket
-from flinkmem.roles import ROLES
+from flinkmem.roles import FLINK_POD_TYPES, ROLES
 from flinkmem.settings import MUTATE_ID, VALIDATE_ID, ValidationMode
 from flinkmem.sources.flinkconfig import CONFIGMAP_PREFIX, ConfigMapError, from_flink_configmap
 from flinkmem.sources.flinkdeployment import SpecError, from_flinkdeployment

@@ -18,13 +18,12 @@ from typing import Any
 
 from flinkmem.jvmopts import role_opts, with_memory_flags
 from flinkmem.quantity import QuantityError, quantity_bytes
-from flinkmem.roles import ROLES, Role
+from flinkmem.roles import FLINK_POD_TYPES, ROLES, Role
 from flinkmem.settings import ANNOTATION_PREFIX
 from flinkmem.sources.model import FlinkSource
 from flinkmem.validation import RoleValidation, Validation
 
 __all__ = [
-    "FLINK_POD_TYPES",
     "JVM_FLAGS_ANNOTATION",
     "RESOLVED_ANNOTATION",
     "PodPlan",
@@ -37,7 +36,6 @@ __all__ = [
     "role_annotation",
 ]
 
-FLINK_POD_TYPES = ("flink-native-kubernetes", "flink-standalone-kubernetes")
 RESOLVED_ANNOTATION = f"{ANNOTATION_PREFIX}/resolved-memory"
 JVM_FLAGS_ANNOTATION = f"{ANNOTATION_PREFIX}/jvm-flags"
 

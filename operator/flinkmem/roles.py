@@ -13,16 +13,35 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from flinkmem.engine import Config, DeploymentMode, FlinkVersion, Notice, resolve_jobmanager
+from flinkmem.engine import (
+    Config,
+    DeploymentMode,
+    FlinkVersion,
+    Notice,
+    RawValue,
+    resolve_jobmanager,
+    resolve_taskmanager,
+)
 from flinkmem.engine.options import DoubleOption
+from flinkmem.engine.taskmanager import LEGACY_HEAP_ENV as TM_LEGACY_HEAP_ENV
+from flinkmem.engine.taskmanager import MANAGED_SIZE as TM_MANAGED_SIZE
+from flinkmem.engine.taskmanager import TASK_HEAP as TM_TASK_HEAP
+from flinkmem.engine.taskmanager import TOTAL_FLINK as TM_TOTAL_FLINK
+from flinkmem.engine.taskmanager import TOTAL_PROCESS as TM_TOTAL_PROCESS
 
 __all__ = [
+    "FLINK_POD_TYPES",
     "JOBMANAGER",
     "ROLES",
+    "TASKMANAGER",
     "ProcessMemory",
     "Role",
     "role_named",
 ]
+
+
+# The `type` label Flink puts on the pods it builds, natively and in the Apache operator's standalone mode.
+FLINK_POD_TYPES = ("flink-native-kubernetes", "flink-standalone-kubernetes")
 
 
 class ProcessMemory(Protocol):
@@ -59,6 +78,12 @@ class ProcessMemory(Protocol):
 
 
 Resolver = Callable[[Config, FlinkVersion, DeploymentMode, "str | None"], ProcessMemory]
+# How a container's `-D` options combine with the configuration file, for the process they start.
+DynamicOptions = Callable[[Mapping[str, RawValue], Mapping[str, str]], dict[str, RawValue]]
+
+
+def _on_top(config: Mapping[str, RawValue], dynamic: Mapping[str, str]) -> dict[str, RawValue]:
+    return {**config, **dynamic}
 
 
 @dataclass(frozen=True)
@@ -75,6 +100,7 @@ class Role:
     limit_factor: DoubleOption
     opt_in_label: str  # flinkmem.io/<role>=true selects a pod that Flink did not label
     resolve: Resolver
+    with_dynamic_options: DynamicOptions = _on_top
 
     def __str__(self) -> str:
         return self.title
@@ -97,7 +123,38 @@ JOBMANAGER = Role(
     resolve=_jobmanager,
 )
 
-ROLES: tuple[Role, ...] = (JOBMANAGER,)
+
+def _taskmanager(config: Config, version: FlinkVersion, mode: DeploymentMode, env: str | None) -> ProcessMemory:
+    return resolve_taskmanager(config, version, mode, env)
+
+
+_TM_PINNED = (TM_TASK_HEAP.key, TM_MANAGED_SIZE.key)
+_TM_TOTALS = (TM_TOTAL_PROCESS.key, TM_TOTAL_FLINK.key)
+
+
+def _taskmanager_dynamic_options(config: Mapping[str, RawValue], dynamic: Mapping[str, str]) -> dict[str, RawValue]:
+    """A native TaskManager's `-D` options pin every memory component: its JobManager's resource manager
+    derived them with both total sizes removed, so the pod's process is what they add up to."""
+    if all(key in dynamic for key in _TM_PINNED):
+        config = {k: v for k, v in config.items() if k not in _TM_TOTALS}
+    return {**config, **dynamic}
+
+
+TASKMANAGER = Role(
+    key="taskmanager",
+    title="TaskManager",
+    spec_field="taskManager",
+    process_size_key=TM_TOTAL_PROCESS.key,
+    java_opts_env="FLINK_ENV_JAVA_OPTS_TM",
+    java_opts_keys=("env.java.default-opts.taskmanager", "env.java.opts.taskmanager"),
+    legacy_heap_env=TM_LEGACY_HEAP_ENV,
+    limit_factor=DoubleOption("kubernetes.taskmanager.memory.limit-factor", 1.0),
+    opt_in_label="flinkmem.io/taskmanager",
+    resolve=_taskmanager,
+    with_dynamic_options=_taskmanager_dynamic_options,
+)
+
+ROLES: tuple[Role, ...] = (JOBMANAGER, TASKMANAGER)
 _BY_KEY: Mapping[str, Role] = {role.key: role for role in ROLES}
 
 

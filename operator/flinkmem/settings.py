@@ -16,9 +16,8 @@ __all__ = ["ResourceRef", "Settings", "ValidationMode", "add_arguments", "from_a
 ANNOTATION_PREFIX = "flinkmem.io"
 # The kopf peering object the controller processes of all replicas agree through.
 PEERING_NAME = "flinkmem"
-OPT_IN_LABEL = "flinkmem.io/jobmanager"
 VALIDATE_ID = "validate-flinkdeployment"
-MUTATE_ID = "mutate-jobmanager-pod"
+MUTATE_ID = "mutate-flink-pod"
 
 
 class ValidationMode(enum.Enum):

@@ -203,7 +203,14 @@ def _resolve_pair(source: FlinkSource, role: Role) -> tuple[ProcessMemory, Proce
     env = source.legacy_heap_env(role)
     if role is not JOBMANAGER:
         memory = role.resolve(source.config, source.version, source.mode, env)
-        return memory, memory
+        if source.mode is DeploymentMode.NATIVE or not any(n.code == "legacy-heap-mapped" for n in memory.notices):
+            return memory, memory
+        # A standalone TaskManager's Deployment is sized by the cluster specification, which reads the
+        # 1.x legacy heap as the process size (as natively); taskmanager.sh in the pod as Flink memory.
+        try:
+            return memory, role.resolve(source.config, source.version, DeploymentMode.NATIVE, None)
+        except FlinkMemError:
+            return memory, memory
     # The client never sees the pod's environment, so FLINK_JM_HEAP counts only inside the pod.
     client = resolve_jobmanager(source.config, source.version, DeploymentMode.NATIVE, None)
     in_pod = resolve_jobmanager(source.config, source.version, DeploymentMode.STANDALONE, env)
@@ -222,6 +229,8 @@ def validate_role(source: FlinkSource, role: Role) -> RoleValidation:
         return RoleValidation(role, None, None, (refusal,), (), exc)
     warnings = [Finding(n.code, f"{role}: {n.message}") for n in jvm.warnings]
     if client.total_process != jvm.total_process:
+        # One warning about the legacy heap, which says all there is to say.
+        warnings = [w for w in warnings if w.code != "legacy-heap-mapped"]
         warnings.append(_legacy_heap_warning(role, jvm, client, container))
     warnings.extend(_template_memory_warnings(source, role, container))
     conflicts, opts_warnings = _java_opts_findings(source, role, jvm)

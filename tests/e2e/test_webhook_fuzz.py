@@ -355,6 +355,7 @@ def test_pods_with_a_wrong_type_anywhere(client: Client, data: st.DataObject, wr
         (("spec",), None, "spec: is missing"),
         (("spec", "jobManager"), "oops", "spec.jobManager: must be an object"),
         (("spec", "jobManager", "resource"), "oops", "spec.jobManager.resource: must be an object"),
+        (("spec", "taskManager", "resource"), "oops", "spec.taskManager.resource: must be an object"),
         (("spec", "podTemplate", "spec", "containers"), "oops", "spec.podTemplate.spec.containers: must be a list"),
         (("spec", "podTemplate", "spec", "containers", 0, "env"), [1], "env[0]: must be an object with a name"),
         (("spec", "podTemplate", "spec", "containers", 0, "resources"), "x", "resources: must be an object"),

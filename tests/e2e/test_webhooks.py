@@ -44,16 +44,17 @@ def get(cluster: Cluster, namespace: str, kind: str, name: str) -> dict[str, Any
 
 
 def flinkdeployment(
-    name: str, config: dict[str, str], memory: str | None = "2g", version: str = "v2_1"
+    name: str, config: dict[str, str], memory: str | None = "2g", version: str = "v2_1", tm_memory: str = "1728m"
 ) -> dict[str, Any]:
     jm: dict[str, Any] = {"resource": {"cpu": 1}}
     if memory:
         jm["resource"]["memory"] = memory
+    tm = {"resource": {"cpu": 1, "memory": tm_memory}}
     return {
         "apiVersion": "flink.apache.org/v1beta1",
         "kind": "FlinkDeployment",
         "metadata": {"name": name},
-        "spec": {"flinkVersion": version, "flinkConfiguration": config, "jobManager": jm},
+        "spec": {"flinkVersion": version, "flinkConfiguration": config, "jobManager": jm, "taskManager": tm},
     }
 
 

@@ -382,8 +382,11 @@ def _check_file(tmp_path: Path, *docs: dict[str, Any]) -> str:
     return write(tmp_path / "deployments.yaml", yaml.safe_dump_all(list(docs)))
 
 
-GOOD = {"flinkVersion": "v2_1", "flinkConfiguration": {P: "1600m"}}
-BAD = {"flinkVersion": "v2_1", "flinkConfiguration": {P: "100m"}}
+TM = "taskmanager.memory.process.size"
+GOOD = {"flinkVersion": "v2_1", "flinkConfiguration": {P: "1600m", TM: "1728m"}}
+BAD = {"flinkVersion": "v2_1", "flinkConfiguration": {P: "100m", TM: "1728m"}}
+# Flink's numbers for a 1728m TaskManager (spec vector V01): heap 536870902 bytes, pod 1728Mi.
+TM_1728M = "TaskManager: heap 536870902 B, total process 1811939328 B, container 1728Mi/1728Mi"
 
 
 def test_check_all_valid(capsys: Capture, tmp_path: Path) -> None:
@@ -393,7 +396,8 @@ def test_check_all_valid(capsys: Capture, tmp_path: Path) -> None:
     assert err == ""
     lines = out.splitlines()
     assert lines == [
-        f"✔ {path}: team-a/good: JobManager: heap 1073741824 B, total process 1677721600 B, container 1600Mi/1600Mi"
+        f"✔ {path}: team-a/good: JobManager: heap 1073741824 B, total process 1677721600 B, container 1600Mi/1600Mi",
+        f"✔ {path}: team-a/good: {TM_1728M}",
     ]
 
 
@@ -402,20 +406,23 @@ def test_check_reports_every_deployment_and_exits_1(capsys: Capture, tmp_path: P
     code, out, _ = run(capsys, "check", path)
     assert code == 1
     lines = [line for line in out.splitlines() if not line.startswith("  ")]
-    assert [line[0] for line in lines] == ["✔", "✘", "✔"]
-    assert lines[1].startswith(f"✘ {path}: bad: ")
+    assert [line[0] for line in lines] == ["✔", "✔", "✘", "✔", "✔", "✔"]
+    assert lines[2].startswith(f"✘ {path}: bad: JobManager: ")
+    assert lines[3] == f"✔ {path}: bad: {TM_1728M}"
 
 
 def test_check_several_files_and_warnings(capsys: Capture, tmp_path: Path) -> None:
     first = write(tmp_path / "a.yaml", yaml.safe_dump(manifest("a", GOOD)))
-    warned = {"flinkVersion": "v2_1", "flinkConfiguration": {"jobmanager.memory.heap.size": "50m"}}
+    warned = {"flinkVersion": "v2_1", "flinkConfiguration": {"jobmanager.memory.heap.size": "50m", TM: "2g"}}
     second = write(tmp_path / "b.yaml", yaml.safe_dump(manifest("b", warned)))
     code, out, _ = run(capsys, "check", first, second)
     assert code == 0
     lines = out.splitlines()
-    assert lines[0].startswith(f"✔ {first}: a:")
-    assert lines[1].startswith(f"✔ {second}: b:")
-    assert any(line.startswith("  warning: ") for line in lines[2:])
+    assert lines[0].startswith(f"✔ {first}: a: JobManager:")
+    assert lines[1].startswith(f"✔ {first}: a: TaskManager:")
+    assert lines[2].startswith(f"✔ {second}: b: JobManager:")
+    assert lines[3].startswith(f"✔ {second}: b: TaskManager:")
+    assert any(line.startswith("  warning: JobManager: JVM heap") for line in lines[4:])
 
 
 def test_check_template_limit_is_a_warning(capsys: Capture, tmp_path: Path) -> None:
@@ -509,7 +516,7 @@ def test_console_script(tmp_path: Path) -> None:
     check_file = write(tmp_path / "d.yaml", yaml.safe_dump_all([manifest("good", GOOD), manifest("bad", BAD)]))
     check = subprocess.run([str(script), "check", check_file], capture_output=True, text=True, timeout=60)
     assert check.returncode == 1
-    assert [line[0] for line in check.stdout.splitlines() if not line.startswith("  ")] == ["✔", "✘"]
+    assert [line[0] for line in check.stdout.splitlines() if not line.startswith("  ")] == ["✔", "✔", "✘", "✔"]
 
 
 @pytest.mark.parametrize("jobs", ["1", "2"])
@@ -601,7 +608,8 @@ def test_resolve_reports_what_the_webhook_would_refuse(capsys: Capture, tmp_path
 
 
 def test_check_accepts_a_config_yaml(capsys: Capture, tmp_path: Path) -> None:
-    config = write(tmp_path / "config.yaml", "jobmanager:\n  memory:\n    process.size: 2g\n")
+    text = "jobmanager:\n  memory:\n    process.size: 2g\ntaskmanager.memory.process.size: 1728m\n"
+    config = write(tmp_path / "config.yaml", text)
     code, out, err = run(capsys, "check", config)
     assert code == 0, out + err
     assert (
@@ -621,7 +629,9 @@ def test_check_refuses_a_config_file_like_the_webhook(capsys: Capture, tmp_path:
 
 def test_check_reads_a_legacy_flink_conf_yaml_as_flink_1(capsys: Capture, tmp_path: Path) -> None:
     (tmp_path / "old").mkdir()
-    conf = write(tmp_path / "old" / "flink-conf.yaml", "jobmanager.heap.size: 1g\n")
+    conf = write(
+        tmp_path / "old" / "flink-conf.yaml", "jobmanager.heap.size: 1g\ntaskmanager.memory.process.size: 1728m\n"
+    )
     code, out, _ = run(capsys, "check", conf)
     assert code == 0, out
     assert "container 1600Mi/1600Mi" in out  # the heap as the pod's start script reads it (1.x)

@@ -91,14 +91,23 @@ def test_pods_that_are_not_flink_pods_never_drift() -> None:
 def test_a_flink_configmap_that_resolves_alike_is_no_difference() -> None:
     ours = _source(flinkdeployment(memory="2g"))
     same = FlinkSource(
-        "ConfigMap", "flink-config-demo", "jobs", {"jobmanager.memory.process.size": "2048m"}, ours.version, ours.mode
+        "ConfigMap",
+        "flink-config-demo",
+        "jobs",
+        {"jobmanager.memory.process.size": "2048m", "taskmanager.memory.process.size": "1728m"},
+        ours.version,
+        ours.mode,
     )
     assert source_differences(ours, same) == ()
     other = FlinkSource(
         "ConfigMap",
         "flink-config-demo",
         "jobs",
-        {"jobmanager.memory.process.size": "2048m", "jobmanager.memory.jvm-metaspace.size": "512m"},
+        {
+            "jobmanager.memory.process.size": "2048m",
+            "jobmanager.memory.jvm-metaspace.size": "512m",
+            "taskmanager.memory.process.size": "1728m",
+        },
         FlinkVersion(1, 20),
         DeploymentMode.NATIVE,
     )

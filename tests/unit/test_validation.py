@@ -26,7 +26,11 @@ def deployment(
     version: str = "v2_1",
     name: str = "demo",
 ) -> dict[str, Any]:
-    spec: dict[str, Any] = {"flinkVersion": version, "flinkConfiguration": conf or {P: "1600m"}}
+    spec: dict[str, Any] = {
+        "flinkVersion": version,
+        "flinkConfiguration": conf or {P: "1600m"},
+        "taskManager": {"resource": {"memory": "1728m"}},
+    }
     if memory is not None:
         spec["jobManager"] = {"resource": {"memory": memory}}
     container: dict[str, Any] = {"name": DEFAULT_CONTAINER}
@@ -106,14 +110,14 @@ def test_limit_factor_below_one_is_a_conflict() -> None:
 def test_template_limit_is_replaced_with_a_warning_not_refused(limit: str, replaced: bool) -> None:
     result = validate_deployment(deployment(limit=limit))
     assert result.valid
-    codes = [w.code for w in result.warnings]
+    codes = [w.code for w in jm(result).warnings]
     assert ("template-memory-replaced" in codes) is replaced
 
 
 def test_template_limit_warning_says_what_the_pod_gets() -> None:
     result = validate_deployment(deployment(conf={"jobmanager.memory.flink.size": "2000m"}, limit="1Gi"))
     assert result.valid
-    [warning] = [w for w in result.warnings if w.code == "template-memory-replaced"]
+    [warning] = [w for w in jm(result).warnings if w.code == "template-memory-replaced"]
     assert warning.message.startswith("JobManager: ")
     assert "1Gi" in warning.message
     assert "2506Mi" in warning.message  # Flink's own size: the 2628430511-byte process, floored to MiB
@@ -128,8 +132,10 @@ def test_template_request_is_replaced_too() -> None:
     }
     result = validate_deployment(body)
     assert result.valid
-    assert [w.fields for w in result.warnings if w.code == "template-memory-replaced"] == [
-        ("resources.requests.memory",)
+    # The shared template reaches both roles; Flink replaces the request of each.
+    assert [(w.message.split(":")[0], w.fields) for w in result.warnings if w.code == "template-memory-replaced"] == [
+        ("JobManager", ("resources.requests.memory",)),
+        ("TaskManager", ("resources.requests.memory",)),
     ]
 
 
@@ -148,8 +154,16 @@ def test_template_request_is_replaced_too() -> None:
 )
 def test_heap_flag_contradicting_the_derived_heap_is_a_conflict(conf_opts: dict[str, str]) -> None:
     result = validate_deployment(deployment(conf={P: "1600m", **conf_opts}))
-    assert conflict_codes(result) == ["java-opts-heap-conflict"]
-    assert result.conflicts[0].fields == (next(iter(conf_opts)),)
+    assert [c.code for c in jm(result).conflicts] == ["java-opts-heap-conflict"]
+    assert jm(result).conflicts[0].fields == (next(iter(conf_opts)),)
+
+
+def test_options_for_every_process_reach_the_taskmanager_too() -> None:
+    result = validate_deployment(deployment(conf={P: "1600m", "env.java.opts.all": "-Xmx4g"}))
+    assert [c.message.split(":")[0] for c in result.conflicts] == ["JobManager", "TaskManager"]
+    tm_only = validate_deployment(deployment(conf={P: "1600m", "env.java.opts.taskmanager": "-Xmx4g"}))
+    assert [c.message.split(":")[0] for c in tm_only.conflicts] == ["TaskManager"]
+    assert "taskmanager.memory.* options" in tm_only.conflicts[0].message
 
 
 @pytest.mark.parametrize("opts", ["-Xmx1g", "-Xmx1073741824 -Xms1073741824", "-Xmx1024m -Xms1G", "-XX:+UseG1GC"])
@@ -169,9 +183,9 @@ def test_heap_flag_equal_to_the_derived_heap_is_fine(opts: str) -> None:
     ],
 )
 def test_overridden_heap_flag_is_not_a_conflict(conf_opts: dict[str, str]) -> None:
-    # The JVM ends up with the derived 1 GiB heap, so nothing contradicts Flink's sizing.
+    # The JobManager's JVM ends up with the derived 1 GiB heap, so nothing contradicts Flink's sizing.
     result = validate_deployment(deployment(conf={P: "1600m", **conf_opts}))
-    assert "java-opts-heap-conflict" not in conflict_codes(result)
+    assert jm(result).conflicts == ()
 
 
 def test_heap_flag_in_jvm_args_is_overridden_by_flink() -> None:
@@ -211,7 +225,8 @@ def test_other_memory_flags_are_warnings() -> None:
 def test_all_conflicts_are_reported_together() -> None:
     conf = {P: "1600m", "env.java.opts.jobmanager": "-Xmx2g", "env.java.opts.all": "-XX:InitialHeapSize=2g"}
     result = validate_deployment(deployment(conf=conf, limit="1Gi"))
-    assert sorted(conflict_codes(result)) == ["java-opts-heap-conflict", "java-opts-heap-conflict"]
+    # Two for the JobManager (both flags win in their kind), one for the TaskManager (the -Xms of all).
+    assert conflict_codes(result) == ["java-opts-heap-conflict"] * 3
     assert result.reason == "; ".join(c.message for c in result.conflicts)
 
 

@@ -47,12 +47,12 @@ def pod_mode(labels: Mapping[str, str]) -> DeploymentMode:
     return DeploymentMode.STANDALONE if labels.get("type") == "flink-standalone-kubernetes" else DeploymentMode.NATIVE
 
 
-def with_pod_options(source: FlinkSource, container: Mapping[str, Any]) -> FlinkSource:
+def with_pod_options(source: FlinkSource, container: Mapping[str, Any], role: Role) -> FlinkSource:
     """The source as the process in this container sees it: its `-D` options applied after the file."""
     properties = dynamic_properties(container)
     if not properties:
         return source
-    return replace(source, config={**source.config, **properties})
+    return replace(source, config=role.with_dynamic_options(source.config, properties))
 
 
 def _pod_container(container: Mapping[str, Any]) -> MainContainer:
@@ -85,7 +85,7 @@ async def source_for_pod(
             source = from_flinkdeployment(deployment, container_name)
         except SpecError as exc:
             return PodSource(None, deployment, problem=f"FlinkDeployment {name} is invalid: {exc}")
-        return PodSource(with_pod_options(source, container), deployment)
+        return PodSource(with_pod_options(source, container, role), deployment)
     configmap = await lookup.configmap(namespace, configmap_name(name))
     if configmap is None:
         return PodSource(
@@ -104,4 +104,4 @@ async def source_for_pod(
         )
     except ConfigMapError as exc:
         return PodSource(None, problem=str(exc))
-    return PodSource(with_pod_options(source, container), None)
+    return PodSource(with_pod_options(source, container, role), None)
