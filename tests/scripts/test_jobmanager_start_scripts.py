@@ -1,78 +1,23 @@
 """Proof that a mutated JobManager pod really starts its JVM with the derived memory flags.
 
-Runs Flink's own start scripts (`kubernetes-jobmanager.sh`, `jobmanager.sh`, shipped in the PyPI
-package `apache-flink`) with the environment flinkmem gives the JobManager container, and a
-stand-in `java` that records its arguments instead of starting Flink. The scripts still call the
-real BashJavaUtils (real Flink) to compute their own flags; HotSpot keeps the last occurrence of
-each flag, so the effective flags are the last ones on the command line.
+Runs Flink's own start scripts (`kubernetes-jobmanager.sh`, `jobmanager.sh`) with the environment
+flinkmem gives the JobManager container, and a stand-in `java` (see launch.py).
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from flinkmem.podpatch import plan_pod
 from flinkmem.validation import validate_deployment
-from tests.support import flinkdist
+from tests.scripts.launch import dynamic_configs, effective_flags, run_start_script
 from tests.unit.fixtures import flinkdeployment, jobmanager_pod
 
 pytestmark = pytest.mark.differential
-
-_ENTRYPOINTS = (
-    "org.apache.flink.kubernetes.entrypoint.KubernetesSessionClusterEntrypoint",
-    "org.apache.flink.runtime.entrypoint.StandaloneSessionClusterEntrypoint",
-)
-_FLAG_PREFIXES = ("-Xmx", "-Xms", "-XX:MaxDirectMemorySize=", "-XX:MaxMetaspaceSize=")
-
-
-def _stand_in_java(home: Path, record: Path) -> None:
-    real_java = shutil.which("java")
-    assert real_java, "a real java is needed for BashJavaUtils"
-    real_java = os.path.realpath(real_java)
-    script = home / "bin" / "java"
-    script.parent.mkdir(parents=True)
-    script.write_text(
-        "#!/bin/bash\n"
-        'for a in "$@"; do\n'
-        '  case "$a" in org.apache.flink.runtime.util.bash.BashJavaUtils|-version) '
-        f'exec {real_java} "$@";; esac\n'
-        "done\n"
-        f"printf '%s\\n' \"$@\" > {record}\n"
-    )
-    script.chmod(0o755)
-
-
-def _effective(args: list[str]) -> tuple[dict[str, str], list[dict[str, str]]]:
-    """The last value of each memory flag before the entrypoint class, and every occurrence in order."""
-    end = next(i for i, a in enumerate(args) if a in _ENTRYPOINTS)
-    last: dict[str, str] = {}
-    occurrences: list[dict[str, str]] = []
-    for arg in args[:end]:
-        for prefix in _FLAG_PREFIXES:
-            if arg.startswith(prefix):
-                last[prefix] = arg[len(prefix) :]
-                occurrences.append({prefix: arg[len(prefix) :]})
-    return last, occurrences
-
-
-def _dynamic_configs(args: list[str]) -> dict[str, str]:
-    """The `-D key=value` options the script hands Flink's entrypoint (after the class name)."""
-    start = next(i for i, a in enumerate(args) if a in _ENTRYPOINTS)
-    rest = args[start + 1 :]
-    found: dict[str, str] = {}
-    for index, arg in enumerate(rest):
-        if arg == "-D" and index + 1 < len(rest):
-            key, _, value = rest[index + 1].partition("=")
-            found[key] = value
-    return found
 
 
 @dataclass(frozen=True)
@@ -93,35 +38,8 @@ def _run(
     plan = plan_pod(jobmanager_pod(), result, validation.source, "flink-main-container")
     assert plan is not None
     env = {e["name"]: e["value"] for e in plan.env}
-
-    conf = tmp_path / "conf"
-    conf.mkdir()
-    config = dict(validation.source.config)
-    if version.startswith("1."):
-        (conf / "flink-conf.yaml").write_text("".join(f"{k}: {v}\n" for k, v in config.items()))
-    else:
-        (conf / "config.yaml").write_text(yaml.safe_dump(config))
-    record = tmp_path / "java-args.txt"
-    java_home = tmp_path / "java"
-    _stand_in_java(java_home, record)
-    (tmp_path / "log").mkdir()
-    home = flinkdist.flink_home(version)
-    completed = subprocess.run(
-        ["bash", str(home / "bin" / command[0]), *command[1:]],
-        env={
-            "PATH": "/usr/bin:/bin",
-            "JAVA_HOME": str(java_home),
-            "FLINK_CONF_DIR": str(conf),
-            "FLINK_LOG_DIR": str(tmp_path / "log"),
-            **env,
-        },
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert completed.returncode == 0, completed.stdout + completed.stderr
-    args = record.read_text().splitlines()
-    last, occurrences = _effective(args)
+    args = run_start_script(tmp_path, version, validation.source.config, env, command)
+    last, occurrences = effective_flags(args)
     return last, Started(result.memory, result.container, occurrences, args)
 
 
@@ -165,7 +83,7 @@ def test_legacy_heap_on_flink_1_native_is_consistent_in_the_pod(tmp_path: Path) 
     # The JVM keeps the heap real Flink's BashJavaUtils gave it, and Flink's own view agrees with the JVM.
     assert started.occurrences[0] == {"-Xmx": "1073741824"}
     assert last["-Xmx"] == "1073741824"
-    dynamic = _dynamic_configs(started.args)
+    dynamic = dynamic_configs(started.args)
     assert dynamic["jobmanager.memory.heap.size"] == "1073741824b"
     in_script = sum(
         int(dynamic[f"jobmanager.memory.{key}"].removesuffix("b"))

@@ -16,7 +16,7 @@ from flinkmem.podpatch import (
     plan_pod,
     pod_role,
 )
-from flinkmem.roles import JOBMANAGER
+from flinkmem.roles import JOBMANAGER, TASKMANAGER
 from flinkmem.sources.pods import cluster_id
 from flinkmem.validation import validate_deployment
 from tests.unit.fixtures import flinkdeployment, jobmanager_pod
@@ -164,3 +164,47 @@ def test_no_plan_without_the_main_container_or_for_invalid_config() -> None:
     invalid = validate_deployment(flinkdeployment({"jobmanager.memory.heap.size": "2g"}, memory="1g"))
     assert invalid.source is not None and invalid.jobmanager is not None
     assert plan_pod(jobmanager_pod(), invalid.jobmanager, invalid.source, CONTAINER) is None
+
+
+# ---------------------------------------------------------------------------------------------
+# TaskManager pods. Expected values are what real Flink built (issue 13's native-client runs): a
+# TaskManager of taskmanager.memory.process.size 1728m with kubernetes.taskmanager.memory.limit-factor
+# 1.25 got requests 1728Mi / limits 2160Mi and FLINK_TM_JVM_MEM_OPTS as below (spec vector V01).
+
+TM_FLAGS = "-Xmx536870902 -Xms536870902 -XX:MaxDirectMemorySize=268435458 -XX:MaxMetaspaceSize=268435456"
+
+
+def taskmanager_pod(env: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    pod = jobmanager_pod(env=env)
+    pod["metadata"]["labels"]["component"] = "taskmanager"
+    return pod
+
+
+def planned_tm(obj: dict[str, Any], pod: dict[str, Any]) -> PodPlan | None:
+    validation = validate_deployment(obj)
+    result = validation.role(TASKMANAGER)
+    assert validation.source is not None and result is not None
+    return plan_pod(pod, result, validation.source, CONTAINER)
+
+
+def test_taskmanager_pods_are_selected_by_flinks_labels_and_opt_in() -> None:
+    assert pod_role({"component": "taskmanager", "type": "flink-native-kubernetes"}) is TASKMANAGER
+    assert pod_role({"component": "taskmanager", "type": "flink-standalone-kubernetes"}) is TASKMANAGER
+    assert pod_role({"flinkmem.io/taskmanager": "true"}) is TASKMANAGER
+    assert pod_role({"component": "taskmanager"}) is None
+
+
+def test_taskmanager_pod_gets_its_size_limit_factor_and_java_options() -> None:
+    obj = flinkdeployment(
+        {"kubernetes.taskmanager.memory.limit-factor": "1.25", "env.java.opts.taskmanager": "-XX:+UseParallelGC"},
+        tm_memory="1728m",
+    )
+    plan = planned_tm(obj, taskmanager_pod())
+    assert plan is not None
+    assert plan.resources["requests"]["memory"] == "1728Mi"
+    assert plan.resources["limits"]["memory"] == "2160Mi"
+    env = {e["name"]: e["value"] for e in plan.env}
+    assert env["FLINK_ENV_JAVA_OPTS_TM"] == f"-XX:+UseParallelGC {TM_FLAGS}"
+    assert "FLINK_ENV_JAVA_OPTS_JM" not in env
+    assert json.loads(plan.annotations[RESOLVED_ANNOTATION])["role"] == "taskmanager"
+    assert plan.annotations[JVM_FLAGS_ANNOTATION] == TM_FLAGS

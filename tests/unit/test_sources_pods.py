@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flinkmem.engine import DeploymentMode, FlinkVersion
-from flinkmem.roles import JOBMANAGER
+from flinkmem.roles import JOBMANAGER, TASKMANAGER
 from flinkmem.sources.model import dynamic_properties
 from flinkmem.sources.pods import PodSource, pod_mode, source_for_pod
 from flinkmem.validation import validate_role
@@ -112,3 +112,40 @@ def test_dynamic_properties_as_the_start_scripts_take_them() -> None:
     assert dynamic_properties(container) == {"a": "4", "b": "2", "c": "x y", "d": "3"}
     assert dynamic_properties({"args": "not a list"}) == {}
     assert dynamic_properties({"args": ["unbalanced 'quote -D e=5"]}) == {"e": "5"}
+
+
+# A TaskManager pod as real Flink 2.3.0's resource manager built it (issue 13's native-client run):
+# its args carry the JobManager's own -D options first, then the TaskManager's pinned memory.
+REAL_TM_ARGS = (
+    "kubernetes-taskmanager.sh -Djobmanager.memory.jvm-overhead.min='201326592b' "
+    "-Dtaskmanager.resource-id='demo-taskmanager-1-1' -Djobmanager.memory.off-heap.size='134217728b' "
+    "-Djobmanager.memory.heap.size='1073741824b' "
+    "-D taskmanager.memory.network.min=134217730b -D taskmanager.cpu.cores=1.0 "
+    "-D taskmanager.memory.task.off-heap.size=0b -D taskmanager.memory.jvm-metaspace.size=268435456b "
+    "-D external-resources=none -D taskmanager.memory.jvm-overhead.min=201326592b "
+    "-D taskmanager.memory.framework.off-heap.size=134217728b -D taskmanager.memory.network.max=134217730b "
+    "-D taskmanager.memory.framework.heap.size=134217728b -D taskmanager.memory.managed.size=536870920b "
+    "-D taskmanager.memory.task.heap.size=402653174b -D taskmanager.numberOfTaskSlots=1 "
+    "-D taskmanager.memory.jvm-overhead.max=201326592b"
+)
+REAL_TM_JVM_MEM_OPTS = "-Xmx536870902 -Xms536870902 -XX:MaxDirectMemorySize=268435458 -XX:MaxMetaspaceSize=268435456"
+
+
+def test_a_native_taskmanagers_pinned_options_give_exactly_its_jvm_flags() -> None:
+    # The file says 1728m of process plus a Flink size; the resource manager dropped both totals and
+    # pinned every component, which is what the pod runs with.
+    text = "taskmanager.memory.process.size: 1728m\njobmanager.memory.process.size: 1600m\n"
+    lookup = Lookup(configmaps={"flink-config-demo": flink_configmap(text)})
+    pod = jobmanager_pod()
+    pod["metadata"]["labels"]["component"] = "taskmanager"
+    main = pod["spec"]["containers"][-1]
+    main["image"] = "flink:2.3.0"
+    main["args"] = ["bash", "-c", REAL_TM_ARGS]
+    found = asyncio.run(source_for_pod(pod, TASKMANAGER, main, lookup, container_name=CONTAINER))
+    assert found.source is not None
+    assert "taskmanager.memory.process.size" not in found.source.config
+    memory = validate_role(found.source, TASKMANAGER).memory
+    assert memory is not None
+    assert memory.jvm_args == REAL_TM_JVM_MEM_OPTS
+    # ... and the same -D options, in Flink's order, as the resource manager put on the command line.
+    assert memory.dynamic_configs == REAL_TM_ARGS[REAL_TM_ARGS.index("-D taskmanager.memory.network.min") :]
