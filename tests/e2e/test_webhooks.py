@@ -116,6 +116,14 @@ def test_warnings_reach_kubectl(cluster: Cluster, namespace: str, flinkmem: Runn
     assert all(len(w.removeprefix("Warning: ")) <= 120 for w in warnings)
 
 
+def test_taskmanager_warnings_reach_kubectl(cluster: Cluster, namespace: str, flinkmem: RunningOperator) -> None:
+    result = apply(cluster, namespace, EXAMPLES / "05-valid-taskmanager-warnings.yaml")
+    assert result.returncode == 0, result.stderr
+    text = " ".join(line.removeprefix("Warning: ") for line in result.stderr.splitlines())
+    assert "capped at taskmanager.memory.network.max 128 MiB" in text, result.stderr
+    assert "RocksDB" in text, result.stderr
+
+
 def test_template_memory_flink_replaces_is_admitted_with_a_warning(
     cluster: Cluster, namespace: str, flinkmem: RunningOperator
 ) -> None:
@@ -136,6 +144,9 @@ def test_template_memory_flink_replaces_is_admitted_with_a_warning(
         ("15-conflict-invalid-value.yaml", ["'1.5g'", "'.5g' is not a memory unit"]),
         ("17-conflict-java-opts-xmx.yaml", ["env.java.opts.jobmanager sets -Xmx3g"]),
         ("18-conflict-limit-factor.yaml", ["kubernetes.jobmanager.memory.limit-factor is 0.5"]),
+        ("20-conflict-taskmanager-process-too-small.yaml", ["TaskManager: ", "at least 982 MiB"]),
+        ("21-conflict-taskmanager-network-range.yaml", ["TaskManager: taskmanager.memory.network.min (512 MiB)"]),
+        ("22-conflict-taskmanager-task-heap.yaml", ["TaskManager: ", "taskmanager.memory.task.heap.size"]),
     ],
 )
 def test_each_conflict_is_refused_with_its_reason(
