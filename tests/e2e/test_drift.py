@@ -145,3 +145,30 @@ def test_flinks_configmap_arriving_after_the_pod_sizes_its_replacement(
         assert env_of(main)["FLINK_ENV_JAVA_OPTS_JM"].startswith("-Xmx1073741824 -Xms1073741824")
         annotation = json.loads(replacement["metadata"]["annotations"]["flinkmem.io/resolved-memory"])
         assert annotation["source"] == f"ConfigMap {namespace}/flink-config-native"
+
+
+def test_a_flinkdeployment_and_flinks_configmap_that_disagree_are_reported(
+    cluster: Cluster, namespace: str, tmp_path: Path
+) -> None:
+    """The Apache operator merges defaults of its own into what Flink receives; flinkmem says where the
+    configuration Flink wrote resolves differently from the FlinkDeployment."""
+    configmap = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "flink-config-merged", "labels": {"app": "merged", "type": "flink-native-kubernetes"}},
+        "data": {
+            "config.yaml": (
+                "jobmanager.memory.process.size: 2g\njobmanager.memory.jvm-metaspace.size: 512m\n"
+                "taskmanager.memory.process.size: 1728m\n"
+            )
+        },
+    }
+    with running_flinkmem(cluster.kubeconfig, tmp_path / "flinkmem"):
+        assert apply(cluster, namespace, flinkdeployment("merged", {}, memory="2g")).returncode == 0
+        assert apply(cluster, namespace, configmap).returncode == 0
+        message = wait_until(
+            lambda: _events(cluster, namespace, "MemoryConfigDiffers") or None, what="a MemoryConfigDiffers event"
+        )[0]
+        assert "flink-config-merged resolves differently" in message
+        assert "MaxMetaspaceSize=536870912" in message
+        assert "jobmanager.memory.jvm-metaspace.size" in message
