@@ -10,6 +10,7 @@ from flinkmem.engine.workerresources import (
     parse_string_list,
     read_cpu,
     read_external_resources,
+    resource_amount,
     truncate_cpu,
 )
 
@@ -93,3 +94,17 @@ def test_external_resource_amount_must_be_a_long() -> None:
 def test_unclosed_quote_is_refused() -> None:
     with pytest.raises(InvalidOptionValue):
         read_external_resources({"external-resources": "'gpu"})
+
+
+@pytest.mark.parametrize(
+    ("amount", "flink"),
+    [
+        (1, 1),
+        (2**53, 2**53),
+        (2**53 + 1, 2**53),  # the nearest double
+        # Printed by Flink 1.20.3 and 2.3.0 for external-resource.gpu.amount: 9223372036854775807.
+        ((1 << 63) - 1, -9223372036854775616),
+    ],
+)
+def test_resource_amount_goes_through_a_double(amount: int, flink: int) -> None:
+    assert resource_amount(amount) == flink

@@ -26,6 +26,7 @@ __all__ = [
     "parse_string_list",
     "read_cpu",
     "read_external_resources",
+    "resource_amount",
 ]
 
 CPU_CORES = DoubleOption("taskmanager.cpu.cores", -1.0, example="2")
@@ -228,5 +229,15 @@ def read_external_resources(config: Config) -> tuple[tuple[str, int], ...]:
         amount = LongOption(amount_key(name), "write a whole number of units such as 1").read(config)
         if amount is not None and amount > 0:
             kept.append(name)
-            amounts[name] = amount
+            amounts[name] = resource_amount(amount)
     return tuple((name, amounts[name]) for name in hashmap_order(kept))
+
+
+def resource_amount(amount: int) -> int:
+    """The amount as Flink hands it on: through a double, cut to 8 decimals, then a wrapping `longValue()`.
+
+    Below 2^53 that is the amount itself; `9223372036854775807` comes out as `-9223372036854775616`.
+    """
+    as_double = Decimal(java_double_to_string(float(amount)))
+    whole = int(as_double)
+    return (whole + (1 << 63)) % (1 << 64) - (1 << 63)
