@@ -91,6 +91,7 @@ CPU_VALUES: Final = (
 EXT_VALUES: Final = (
     "gpu", "gpu;fpga", "fpga;gpu", "[gpu, fpga]", "none", "", " gpu ; fpga ", "gpu;;fpga", "gpu;gpu", "NONE",
     "[gpu]", "fpga", "gpu,fpga", "'gpu", "gpu;'fpga'x", "'g;pu';fpga",
+    "[\"gpu\", 'fpga']", "[gpu, [fpga]]", "- gpu\n- fpga", "[gpu,]", "--- [gpu]", "[null]", "[gpu, 1e3]",
 )
 AMOUNT_VALUES: Final = ("1", "2", "4", "0", "-1", "abc", " 1", "9223372036854775807", "9223372036854775808", "1.5")
 SEGMENT_VALUES: Final = (

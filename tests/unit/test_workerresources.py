@@ -68,6 +68,14 @@ def test_truncated_cpu_of_zero_is_refused_when_read_back() -> None:
         ("gpu,fpga", ["gpu,fpga"]),
         ("- gpu", ["gpu"]),
         ("[gpu", ["[gpu"]),
+        # YAML sequences: quoted items, nested sequences (Java's List.toString), core-schema numbers.
+        ("[\"gpu\", 'fpga']", ["gpu", "fpga"]),
+        ("[gpu, [fpga]]", ["gpu", "[fpga]"]),
+        ("- - gpu", ["[gpu]"]),
+        ("--- [gpu]", ["gpu"]),
+        ("[01, +1, 0x10, 0o17, 1e3, .5, -1]", ["1", "1", "16", "15", "1000.0", "0.5", "-1"]),
+        ("[a:b, .inf]", ["a:b", ".inf"]),
+        ("[null]", ["[null]"]),  # Flink's YAML reading fails; the legacy syntax takes the whole text
     ],
 )
 def test_list_syntax_as_flink_reads_it(text: str, items: list[str]) -> None:
