@@ -3,7 +3,10 @@
 (a) Batch throughput on the same seeded file of generated configurations (100,000 by default):
     `flinkmem resolve --batch` as a fresh subprocess (start-up included; its default worker count,
     one per CPU for a file this large, and again with --jobs 1) versus Flink's own resolution in
-    one warm JVM (the reference harness, after a full warm-up pass).
+    one warm JVM (the reference harness, after a full warm-up pass). Two files: JobManager lines
+    only, and JobManager and TaskManager lines mixed half and half (`"role": "taskmanager"`,
+    generated like the differential cases; Flink resolves each TaskManager line as the launcher or,
+    in native mode, as the client, resource manager and pod sizing do).
 (b) One cold resolution of `jobmanager.memory.process.size=1600m`: the `flinkmem resolve -D ...`
     command versus the command Flink's start scripts run,
     `java -classpath bash-java-utils.jar:flink-dist-*.jar ...BashJavaUtils GET_JM_RESOURCE_PARAMS`.
@@ -31,7 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.differential import flinkref
+from tests.differential import flinkref, tmcases
 from tests.differential.cases import generate
 from tests.support import flinkdist
 
@@ -39,6 +42,20 @@ BATCH_TARGET = 1.5
 COLD_TARGET = 3.0
 SEED = 424242
 COMPARED_FIELDS = ("valid", "jvmHeap", "offHeap", "jvmMetaspace", "jvmOverhead", "jvmArgs", "dynamicConfigs")
+TASKMANAGER_FIELDS = (
+    "valid",
+    "totalProcessMemory",
+    "frameworkHeap",
+    "frameworkOffHeap",
+    "taskHeap",
+    "taskOffHeap",
+    "networkMemory",
+    "managedMemory",
+    "jvmMetaspace",
+    "jvmOverhead",
+    "jvmArgs",
+    "dynamicConfigs",
+)
 BASH_JAVA_UTILS = "org.apache.flink.runtime.util.bash.BashJavaUtils"
 SINGLE_OPTION = "jobmanager.memory.process.size=1600m"
 
@@ -81,12 +98,30 @@ def _rate(count: int, seconds: float) -> str:
     return f"{count / seconds:,.0f} cases/s ({seconds:.2f} s)"
 
 
-def batch_benchmark(version: str, cases: int, runs: int, work: Path) -> tuple[Row, list[str]]:
-    records = generate(version, cases, SEED)
+def mixed_records(version: str, cases: int) -> list[dict[str, object]]:
+    """Half JobManager, half TaskManager records, alternating, generated like the differential cases."""
+    jobmanagers = generate(version, (cases + 1) // 2, SEED)
+    taskmanagers = tmcases.generate(version, cases // 2, SEED)
+    mixed: list[dict[str, object]] = []
+    for index in range(cases):
+        source = jobmanagers if index % 2 == 0 else taskmanagers
+        mixed.append(source[index // 2])
+    return mixed
+
+
+def _agrees(mine: dict[str, object], theirs: dict[str, object]) -> bool:
+    fields = TASKMANAGER_FIELDS if "networkMemory" in theirs else COMPARED_FIELDS
+    return all(mine.get(field) == theirs.get(field) for field in fields)
+
+
+def batch_benchmark(
+    version: str, records: Sequence[dict[str, object]], label: str, runs: int, work: Path
+) -> tuple[Row, list[str]]:
+    cases = len(records)
     lines = [json.dumps(record).encode() + b"\n" for record in records]
-    batch_file = work / f"cases-{version}.jsonl"
+    batch_file = work / f"cases-{label}-{version}.jsonl"
     batch_file.write_bytes(b"".join(lines))
-    answers_file = work / f"flinkmem-{version}.jsonl"
+    answers_file = work / f"flinkmem-{label}-{version}.jsonl"
     command = [*flinkmem_base(), "resolve", "--batch", "--flink-version", version]
 
     ours_times = [_timed(command, stdin_path=batch_file, stdout_path=answers_file) for _ in range(runs)]
@@ -106,25 +141,22 @@ def batch_benchmark(version: str, cases: int, runs: int, work: Path) -> tuple[Ro
             flink_times.append(time.perf_counter() - started)
     flink = [json.loads(answer) for answer in answers]
 
-    agreeing = sum(
-        1
-        for mine, theirs in zip(ours, flink, strict=True)
-        if all(mine.get(field) == theirs.get(field) for field in COMPARED_FIELDS)
-    )
+    agreeing = sum(1 for mine, theirs in zip(ours, flink, strict=True) if _agrees(mine, theirs))
     ours_median, flink_median = statistics.median(ours_times), statistics.median(flink_times)
     row = Row(
-        f"batch, {cases:,} cases, Flink {version}",
+        f"batch, {cases:,} {label} cases, Flink {version}",
         _rate(cases, ours_median),
         _rate(cases, flink_median) + " warm",
         flink_median / ours_median,
         BATCH_TARGET,
     )
     notes = [
-        f"Flink {version}: flinkmem with --jobs 1 (one process, no workers): {_rate(cases, ours_single)}, "
+        f"Flink {version}, {label}: flinkmem with --jobs 1 (one process, no workers): {_rate(cases, ours_single)}, "
         f"{flink_median / ours_single:.2f}x Flink's warm throughput.",
-        f"Flink {version}: one cold harness JVM over the same file took {flink_cold:.2f} s "
+        f"Flink {version}, {label}: one cold harness JVM over the same file took {flink_cold:.2f} s "
         f"({cases / flink_cold:,.0f} cases/s, start-up and JIT included).",
-        f"Flink {version}: flinkmem and Flink agree on {agreeing:,} of {cases:,} cases ({', '.join(COMPARED_FIELDS)}).",
+        f"Flink {version}, {label}: flinkmem and Flink agree on {agreeing:,} of {cases:,} cases "
+        "(validity, every compared byte field, JVM flags, dynamic configs).",
     ]
     return row, notes
 
@@ -183,7 +215,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             flinkdist.ensure(version)
             flinkref.harness_classes(version)
             for row, extra in (
-                batch_benchmark(version, args.cases, args.batch_runs, work),
+                batch_benchmark(version, generate(version, args.cases, SEED), "JobManager", args.batch_runs, work),
+                batch_benchmark(version, mixed_records(version, args.cases), "mixed-role", args.batch_runs, work),
                 cold_benchmark(version, args.cold_runs, work),
             ):
                 rows.append(row)

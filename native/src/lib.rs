@@ -9,11 +9,13 @@
 mod jobmanager;
 mod line;
 mod numbers;
+mod process;
+mod taskmanager;
 
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-use crate::jobmanager::Version;
+use crate::process::Version;
 
 fn version(major: u32, minor: i64) -> Version {
     Version {

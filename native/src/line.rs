@@ -1,13 +1,18 @@
 //! One `resolve --batch` line: the JSON shapes the fast path reads, and the answer it writes in
 //! exactly the bytes `batch.py` writes (msgspec's compact encoding of the same dict). Any other
-//! shape (unknown members, non-string values, float ids, non-ASCII option values, input errors)
-//! is a `Bail`, and `batch.py` answers that line itself.
+//! shape (unknown members, non-string values, float ids, non-ASCII option values, roles other
+//! than exactly "jobmanager"/"taskmanager", extended resources, input errors) is a `Bail`, and
+//! `batch.py` answers that line itself.
 
 use std::borrow::Cow;
 use std::fmt::Write;
 
-use crate::jobmanager::{resolve, Config, Failure, Raw, Resolved, Version, KEYS};
-use crate::numbers::Bail;
+use crate::numbers::{java_double_to_string, Bail};
+use crate::process::{Config, Failure, Raw, Version};
+use crate::{jobmanager, taskmanager};
+
+/// A config member's (key, value) pairs, in order.
+type Pairs<'a> = Vec<(Cow<'a, str>, Cow<'a, str>)>;
 
 enum Id<'a> {
     Null,
@@ -194,21 +199,38 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn config(&mut self) -> Result<Config<'a>, Bail> {
-        let mut config = Config::default();
+    /// The config member as (key, value) pairs in order; which keys matter depends on the role.
+    fn config(&mut self) -> Result<Pairs<'a>, Bail> {
+        let mut pairs = Vec::with_capacity(8);
         self.members(|parser, key| {
             let value = parser.string()?;
-            if let Some(option) = KEYS.iter().position(|k| *k == key) {
-                // Non-ASCII values need Python's Unicode-aware quoting, casing and stripping.
-                if !value.is_ascii() {
-                    return Err(Bail);
-                }
-                config.values[option] = Some(Raw::Text(value));
-            }
+            pairs.push((key, value));
             Ok(())
         })?;
-        Ok(config)
+        Ok(pairs)
     }
+}
+
+/// The role's option values; later duplicates win, as in a JSON object decoded to a dict.
+fn role_config<'a>(
+    pairs: Pairs<'a>,
+    keys: &[&str],
+    python_only: &[&str],
+) -> Result<Config<'a>, Bail> {
+    let mut config = Config::default();
+    for (key, value) in pairs {
+        if python_only.contains(&key.as_ref()) {
+            return Err(Bail);
+        }
+        if let Some(option) = keys.iter().position(|k| *k == key) {
+            // Non-ASCII values need Python's Unicode-aware quoting, casing and stripping.
+            if !value.is_ascii() {
+                return Err(Bail);
+            }
+            config.values[option] = Some(Raw::Text(value));
+        }
+    }
+    Ok(config)
 }
 
 fn parse_version(text: &str) -> Result<Version, Bail> {
@@ -289,7 +311,87 @@ fn push_id(out: &mut String, id: &Id<'_>) {
     }
 }
 
-fn push_resolved(out: &mut String, m: &Resolved) {
+fn push_warnings(out: &mut String, warnings: &[String]) {
+    out.push_str("\"warnings\":[");
+    for (i, warning) in warnings.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        push_json_string(out, warning);
+    }
+    out.push_str("],\"error\":null,\"rule\":null}");
+}
+
+fn push_refused(out: &mut String, empty: &str, rule: &str, message: &str) {
+    out.push_str(empty);
+    push_json_string(out, message);
+    out.push_str(",\"rule\":");
+    push_json_string(out, rule);
+    out.push('}');
+}
+
+fn push_taskmanager(out: &mut String, m: &taskmanager::Resolved) {
+    let _ = write!(
+        out,
+        "\"totalProcessMemory\":{},\"totalFlinkMemory\":{},\"frameworkHeap\":{},\"frameworkOffHeap\":{},\
+         \"taskHeap\":{},\"taskOffHeap\":{},\"networkMemory\":{},\"managedMemory\":{},\"jvmMetaspace\":{},\
+         \"jvmOverhead\":{},\"jvmHeap\":{},\"jvmDirectMemory\":{},",
+        m.total_process,
+        m.total_flink,
+        m.framework_heap,
+        m.framework_off_heap,
+        m.task_heap,
+        m.task_off_heap,
+        m.network,
+        m.managed,
+        m.metaspace,
+        m.overhead,
+        m.jvm_heap(),
+        m.jvm_direct()
+    );
+    let _ = write!(
+        out,
+        "\"jvmArgs\":\"-Xmx{0} -Xms{0} -XX:MaxDirectMemorySize={1} -XX:MaxMetaspaceSize={2}\",",
+        m.jvm_heap(),
+        m.jvm_direct(),
+        m.metaspace
+    );
+    // Flink's HashMap order of the thirteen dynamic configs (`_BASE_ORDER` in engine/taskmanager.py).
+    let _ = write!(
+        out,
+        "\"dynamicConfigs\":\"-D taskmanager.memory.network.min={net}b -D taskmanager.cpu.cores={cpu} \
+         -D taskmanager.memory.task.off-heap.size={to}b -D taskmanager.memory.jvm-metaspace.size={meta}b \
+         -D external-resources=none -D taskmanager.memory.jvm-overhead.min={ovh}b \
+         -D taskmanager.memory.framework.off-heap.size={fo}b -D taskmanager.memory.network.max={net}b \
+         -D taskmanager.memory.framework.heap.size={fh}b -D taskmanager.memory.managed.size={man}b \
+         -D taskmanager.memory.task.heap.size={th}b -D taskmanager.numberOfTaskSlots={slots} \
+         -D taskmanager.memory.jvm-overhead.max={ovh}b\",",
+        net = m.network,
+        cpu = java_double_to_string(m.cpu),
+        to = m.task_off_heap,
+        meta = m.metaspace,
+        ovh = m.overhead,
+        fo = m.framework_off_heap,
+        fh = m.framework_heap,
+        man = m.managed,
+        th = m.task_heap,
+        slots = m.slots
+    );
+    push_warnings(out, &m.warnings);
+}
+
+const TASKMANAGER_REFUSED: &str = ",\"valid\":false,\"totalProcessMemory\":null,\"totalFlinkMemory\":null,\
+    \"frameworkHeap\":null,\"frameworkOffHeap\":null,\"taskHeap\":null,\"taskOffHeap\":null,\
+    \"networkMemory\":null,\"managedMemory\":null,\"jvmMetaspace\":null,\"jvmOverhead\":null,\
+    \"jvmHeap\":null,\"jvmDirectMemory\":null,\"jvmArgs\":null,\"dynamicConfigs\":null,\"warnings\":[],\
+    \"error\":";
+
+const JOBMANAGER_REFUSED: &str =
+    ",\"valid\":false,\"totalProcessMemory\":null,\"totalFlinkMemory\":null,\"jvmHeap\":null,\
+    \"offHeap\":null,\"jvmMetaspace\":null,\"jvmOverhead\":null,\"jvmDirectMemory\":null,\
+    \"jvmArgs\":null,\"dynamicConfigs\":null,\"warnings\":[],\"error\":";
+
+fn push_resolved(out: &mut String, m: &jobmanager::Resolved) {
     let _ = write!(
         out,
         "\"totalProcessMemory\":{},\"totalFlinkMemory\":{},\"jvmHeap\":{},\"offHeap\":{},\"jvmMetaspace\":{},\"jvmOverhead\":{},",
@@ -314,16 +416,10 @@ fn push_resolved(out: &mut String, m: &Resolved) {
         out,
         "\"dynamicConfigs\":\"-D jobmanager.memory.off-heap.size={}b -D jobmanager.memory.jvm-overhead.min={}b \
          -D jobmanager.memory.jvm-metaspace.size={}b -D jobmanager.memory.heap.size={}b \
-         -D jobmanager.memory.jvm-overhead.max={}b\",\"warnings\":[",
+         -D jobmanager.memory.jvm-overhead.max={}b\",",
         m.off_heap, m.overhead, m.metaspace, m.heap, m.overhead
     );
-    for (i, warning) in m.warnings.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        push_json_string(out, warning);
-    }
-    out.push_str("],\"error\":null,\"rule\":null}");
+    push_warnings(out, &m.warnings);
 }
 
 /// The answer to one input line, or `Bail` when `batch.py` must answer it; the caller then drops
@@ -335,12 +431,14 @@ pub fn answer(line: &[u8], default_version: Version, out: &mut String) -> Result
     let mut config = None;
     let mut version = None;
     let mut mode = None;
+    let mut role = None;
     parser.members(|parser, key| {
         match key.as_ref() {
             "id" => id = parser.id()?,
             "config" => config = Some(parser.config()?),
             "flinkVersion" => version = parser.optional_string()?,
             "mode" => mode = parser.optional_string()?,
+            "role" => role = parser.optional_string()?,
             _ => return Err(Bail),
         }
         Ok(())
@@ -349,29 +447,44 @@ pub fn answer(line: &[u8], default_version: Version, out: &mut String) -> Result
     if parser.at != text.len() {
         return Err(Bail);
     }
-    let config = config.ok_or(Bail)?;
+    let pairs = config.ok_or(Bail)?;
     let version = match version {
         Some(text) => parse_version(&text)?,
         None => default_version,
     };
     let standalone = standalone_mode(mode.as_deref())?;
+    let taskmanager = match role.as_deref() {
+        None | Some("jobmanager") => false,
+        Some("taskmanager") => true,
+        Some(_) => return Err(Bail),
+    };
+    if taskmanager {
+        let config = role_config(pairs, &taskmanager::KEYS, &taskmanager::PYTHON_ONLY_KEYS)?;
+        let outcome = taskmanager::resolve(config, version, standalone);
+        out.push_str("{\"id\":");
+        push_id(out, &id);
+        match outcome {
+            Ok(memory) => {
+                out.push_str(",\"valid\":true,");
+                push_taskmanager(out, &memory);
+            }
+            Err(Failure::Refused { rule, message }) => {
+                push_refused(out, TASKMANAGER_REFUSED, rule, &message)
+            }
+            Err(Failure::Bail) => return Err(Bail),
+        }
+        return Ok(());
+    }
+    let config = role_config(pairs, &jobmanager::KEYS, &[])?;
     out.push_str("{\"id\":");
     push_id(out, &id);
-    match resolve(config, version, standalone) {
+    match jobmanager::resolve(config, version, standalone) {
         Ok(memory) => {
             out.push_str(",\"valid\":true,");
             push_resolved(out, &memory);
         }
         Err(Failure::Refused { rule, message }) => {
-            out.push_str(
-                ",\"valid\":false,\"totalProcessMemory\":null,\"totalFlinkMemory\":null,\"jvmHeap\":null,\
-                 \"offHeap\":null,\"jvmMetaspace\":null,\"jvmOverhead\":null,\"jvmDirectMemory\":null,\
-                 \"jvmArgs\":null,\"dynamicConfigs\":null,\"warnings\":[],\"error\":",
-            );
-            push_json_string(out, &message);
-            out.push_str(",\"rule\":");
-            push_json_string(out, rule);
-            out.push('}');
+            push_refused(out, JOBMANAGER_REFUSED, rule, &message)
         }
         Err(Failure::Bail) => return Err(Bail),
     }

@@ -166,9 +166,49 @@ pub fn parse_java_float(text: &str) -> Option<f64> {
     Some(if negative { -widened } else { widened })
 }
 
+/// `Double.parseDouble`: `Ok(None)` when the text is not a Java number; hex floats are left to
+/// Python. Rust's `str::parse::<f64>` rounds decimal text correctly, as Java does.
+pub fn parse_java_double(text: &str) -> Result<Option<f64>, Bail> {
+    let trimmed = java_trim(text);
+    let (negative, unsigned) = match trimmed.as_bytes().first() {
+        Some(b'-') => (true, &trimmed[1..]),
+        Some(b'+') => (false, &trimmed[1..]),
+        _ => (false, trimmed),
+    };
+    let magnitude = match unsigned {
+        "NaN" => return Ok(Some(f64::NAN)),
+        "Infinity" => f64::INFINITY,
+        _ => {
+            let without_suffix = unsigned
+                .strip_suffix(['f', 'F', 'd', 'D'])
+                .unwrap_or(unsigned);
+            if matches!(without_suffix.get(..2), Some("0x" | "0X")) {
+                return Err(Bail);
+            }
+            if !java_decimal_grammar(without_suffix) {
+                return Ok(None);
+            }
+            match without_suffix.parse::<f64>() {
+                Ok(value) => value,
+                Err(_) => return Ok(None),
+            }
+        }
+    };
+    Ok(Some(if negative { -magnitude } else { magnitude }))
+}
+
 /// Java's decimal grammar: digits with at most one point and at least one digit, then an
 /// optional exponent with digits (Rust's own grammar also takes `inf` and `nan`; Java's does not).
 fn decimal_float32(text: &str) -> Option<f32> {
+    if !java_decimal_grammar(text) {
+        return None;
+    }
+    text.parse().ok()
+}
+
+/// Java's decimal grammar without sign and suffix: digits with at most one point (at least one
+/// digit), then an optional exponent with digits.
+fn java_decimal_grammar(text: &str) -> bool {
     let bytes = text.as_bytes();
     let digits = |from: usize| {
         bytes.get(from..).map_or(0, |rest| {
@@ -183,7 +223,7 @@ fn decimal_float32(text: &str) -> Option<f32> {
         at += 1 + fraction;
     }
     if whole + fraction == 0 {
-        return None;
+        return false;
     }
     if matches!(bytes.get(at), Some(b'e' | b'E')) {
         at += 1;
@@ -192,14 +232,11 @@ fn decimal_float32(text: &str) -> Option<f32> {
         }
         let exponent = digits(at);
         if exponent == 0 {
-            return None;
+            return false;
         }
         at += exponent;
     }
-    if at != bytes.len() {
-        return None;
-    }
-    text.parse().ok()
+    at == bytes.len()
 }
 
 /// After `0x`: hex digits with at most one point and at least one digit, then `p` and a decimal

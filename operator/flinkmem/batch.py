@@ -1,10 +1,15 @@
 """`flinkmem resolve --batch`: JSON Lines in, one JSON line out per input line, in order.
 
 Input line: `{"id": <any JSON>, "config": {key: string}, "flinkVersion": "2.3" (optional),
-"mode": "native" | "standalone" (optional)}`. Output line: `{"id", "valid", "totalProcessMemory",
+"mode": "native" | "standalone" (optional), "role": "jobmanager" | "taskmanager" (optional,
+default jobmanager)}`. Output line for a JobManager: `{"id", "valid", "totalProcessMemory",
 "totalFlinkMemory", "jvmHeap", "offHeap", "jvmMetaspace", "jvmOverhead", "jvmDirectMemory",
-"jvmArgs", "dynamicConfigs", "warnings", "error", "rule"}`. A line that is not such an object
-yields `{"id", "valid": false, "inputError": true, "error"}` and processing goes on.
+"jvmArgs", "dynamicConfigs", "warnings", "error", "rule"}`; for a TaskManager: `{"id", "valid",
+"totalProcessMemory", "totalFlinkMemory", "frameworkHeap", "frameworkOffHeap", "taskHeap",
+"taskOffHeap", "networkMemory", "managedMemory", "jvmMetaspace", "jvmOverhead", "jvmHeap",
+"jvmDirectMemory", "jvmArgs", "dynamicConfigs", "warnings", "error", "rule"}` (native mode: the
+values of the pod Flink's resource manager creates). A line that is not such an object yields
+`{"id", "valid": false, "inputError": true, "error"}` and processing goes on.
 
 Lines are decoded and encoded by msgspec; whatever it refuses (invalid UTF-8, numbers beyond a
 double, lone surrogates, nesting past its depth) goes through the standard library instead, which
@@ -33,7 +38,14 @@ from typing import IO, Any
 
 import msgspec
 
-from flinkmem.engine import DeploymentMode, FlinkMemError, FlinkVersion, UnsupportedInput, resolve_jobmanager
+from flinkmem.engine import (
+    DeploymentMode,
+    FlinkMemError,
+    FlinkVersion,
+    UnsupportedInput,
+    resolve_jobmanager,
+    resolve_taskmanager,
+)
 
 try:
     from flinkmem import _fastpath
@@ -70,6 +82,24 @@ _EMPTY: dict[str, Any] = {
     "dynamicConfigs": None,
     "warnings": [],
 }
+_EMPTY_TASKMANAGER: dict[str, Any] = {
+    "totalProcessMemory": None,
+    "totalFlinkMemory": None,
+    "frameworkHeap": None,
+    "frameworkOffHeap": None,
+    "taskHeap": None,
+    "taskOffHeap": None,
+    "networkMemory": None,
+    "managedMemory": None,
+    "jvmMetaspace": None,
+    "jvmOverhead": None,
+    "jvmHeap": None,
+    "jvmDirectMemory": None,
+    "jvmArgs": None,
+    "dynamicConfigs": None,
+    "warnings": [],
+}
+_ROLES = {"jobmanager": False, "taskmanager": True}
 _DECODER = msgspec.json.Decoder()
 _ENCODER = msgspec.json.Encoder()
 
@@ -85,6 +115,16 @@ def _input_error(record_id: object, message: str) -> dict[str, Any]:
 # Batches name the same few versions and modes on every line.
 _parse_version = functools.lru_cache(maxsize=64)(FlinkVersion.parse)
 _parse_mode = functools.lru_cache(maxsize=16)(DeploymentMode.parse)
+
+
+def _parse_role(raw_role: object) -> bool:
+    """True for a TaskManager line; absent or null means a JobManager line."""
+    if raw_role is None:
+        return False
+    taskmanager = _ROLES.get(raw_role.strip().lower()) if isinstance(raw_role, str) else None
+    if taskmanager is None:
+        raise _InputError('\'role\' must be "jobmanager" or "taskmanager"')
+    return taskmanager
 
 
 def _parse_record(record: object, default_version: FlinkVersion) -> tuple[dict[str, str], FlinkVersion, DeploymentMode]:
@@ -114,8 +154,11 @@ def resolve_record(record: object, default_version: FlinkVersion) -> dict[str, A
     record_id = record.get("id") if isinstance(record, dict) else None
     try:
         config, version, mode = _parse_record(record, default_version)
+        taskmanager = isinstance(record, dict) and _parse_role(record.get("role"))
     except _InputError as exc:
         return _input_error(record_id, str(exc))
+    if taskmanager:
+        return _resolve_taskmanager(record_id, config, version, mode)
     try:
         memory = resolve_jobmanager(config, version, mode)
     except FlinkMemError as exc:
@@ -129,6 +172,36 @@ def resolve_record(record: object, default_version: FlinkVersion) -> dict[str, A
         "offHeap": memory.off_heap,
         "jvmMetaspace": memory.metaspace,
         "jvmOverhead": memory.overhead,
+        "jvmDirectMemory": memory.jvm_direct_memory,
+        "jvmArgs": memory.jvm_args,
+        "dynamicConfigs": memory.dynamic_configs,
+        "warnings": [n.message for n in memory.warnings],
+        "error": None,
+        "rule": None,
+    }
+
+
+def _resolve_taskmanager(
+    record_id: object, config: dict[str, str], version: FlinkVersion, mode: DeploymentMode
+) -> dict[str, Any]:
+    try:
+        memory = resolve_taskmanager(config, version, mode)
+    except FlinkMemError as exc:
+        return {"id": record_id, "valid": False, **_EMPTY_TASKMANAGER, "error": exc.message, "rule": exc.rule.value}
+    return {
+        "id": record_id,
+        "valid": True,
+        "totalProcessMemory": memory.total_process,
+        "totalFlinkMemory": memory.total_flink,
+        "frameworkHeap": memory.framework_heap,
+        "frameworkOffHeap": memory.framework_off_heap,
+        "taskHeap": memory.task_heap,
+        "taskOffHeap": memory.task_off_heap,
+        "networkMemory": memory.network,
+        "managedMemory": memory.managed,
+        "jvmMetaspace": memory.metaspace,
+        "jvmOverhead": memory.overhead,
+        "jvmHeap": memory.jvm_heap,
         "jvmDirectMemory": memory.jvm_direct_memory,
         "jvmArgs": memory.jvm_args,
         "dynamicConfigs": memory.dynamic_configs,

@@ -1,9 +1,11 @@
-"""The referee: real Flink resolving JobManager memory, driven through `java/FlinkMemHarness.java`.
+"""The referee: real Flink resolving JobManager and TaskManager memory, driven through `java/`.
 
-The harness is compiled on first use against the version's `flink-dist` jar into
-`$FLINKMEM_CACHE/harness/<version>-<hash of source and version>/`, and run in one JVM per call for
-a whole batch: flinkmem's batch input lines go in on stdin, flinkmem's batch output lines (plus the
-extra fields `heapBelowMinimum` and `k8s`) come back on stdout.
+The harness (`FlinkMemHarness.java`, which hands TaskManager records to `TaskManagerHarness.java`)
+is compiled on first use against the version's `flink-dist` and `bash-java-utils` jars into
+`$FLINKMEM_CACHE/harness/<version>-<hash of sources and version>/`, and run in one JVM per call for
+a whole batch: flinkmem's batch input lines go in on stdin, flinkmem's batch output lines (plus
+extra fields such as `heapBelowMinimum`, `k8s`, `cpuCores` or `failedStep`) come back on stdout.
+`verify=True` adds the TaskManager cross-checks (the launcher's own method, the real pod).
 """
 
 from __future__ import annotations
@@ -33,14 +35,15 @@ __all__ = [
     "run_reference_lines",
 ]
 
-HARNESS_SOURCE: Final = Path(__file__).parent / "java" / "FlinkMemHarness.java"
+HARNESS_DIR: Final = Path(__file__).parent / "java"
+HARNESS_SOURCE: Final = HARNESS_DIR / "FlinkMemHarness.java"
 HARNESS_CLASS: Final = "FlinkMemHarness"
 # Modest and predictable: the machine is shared. The fixed locale keeps Java's default-locale
 # upper-casing of boolean values (`Boolean` options) the same everywhere.
 JVM_OPTIONS: Final = ("-Xmx512m", "-XX:+UseSerialGC", "-Duser.language=en", "-Duser.country=US")
 # Environment that changes Flink's resolution and must not leak in from the caller (1.x reads the
-# legacy JobManager heap from FLINK_JM_HEAP).
-SCRUBBED_ENV: Final = ("FLINK_JM_HEAP", "JAVA_TOOL_OPTIONS", "JDK_JAVA_OPTIONS", "_JAVA_OPTIONS")
+# legacy heaps from FLINK_JM_HEAP and FLINK_TM_HEAP).
+SCRUBBED_ENV: Final = ("FLINK_JM_HEAP", "FLINK_TM_HEAP", "JAVA_TOOL_OPTIONS", "JDK_JAVA_OPTIONS", "_JAVA_OPTIONS")
 
 
 class ReferenceError(RuntimeError):
@@ -70,19 +73,28 @@ def _jvm_environment() -> dict[str, str]:
     return environment
 
 
+def _sources() -> list[Path]:
+    return sorted(HARNESS_DIR.glob("*.java"))
+
+
+def _classpath_jars(version: str) -> list[Path]:
+    return [flinkdist.flink_dist_jar(version), flinkdist.bash_java_utils_jar(version)]
+
+
 def harness_classes(version: str) -> Path:
     """The compiled harness for `version` (compiled now unless cached); a classpath directory."""
-    source = HARNESS_SOURCE.read_bytes()
-    digest = hashlib.sha256(source + b"\0" + version.encode()).hexdigest()[:20]
+    sources = _sources()
+    digest_input = b"\0".join(path.name.encode() + b"\0" + path.read_bytes() for path in sources)
+    digest = hashlib.sha256(digest_input + b"\0" + version.encode()).hexdigest()[:20]
     target = flinkdist.cache_root() / "harness" / f"{version}-{digest}"
     if (target / f"{HARNESS_CLASS}.class").is_file():
         return target
-    dist_jar = flinkdist.flink_dist_jar(version)
+    classpath = os.pathsep.join(str(jar) for jar in _classpath_jars(version))
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f".{version}-", dir=target.parent) as work:
         classes = Path(work) / "classes"
-        command = [_jdk_tool("javac"), "-nowarn", "-encoding", "UTF-8", "-cp", str(dist_jar)]
-        command += ["-d", str(classes), str(HARNESS_SOURCE)]
+        command = [_jdk_tool("javac"), "-nowarn", "-encoding", "UTF-8", "-cp", classpath]
+        command += ["-d", str(classes), *(str(path) for path in sources)]
         completed = subprocess.run(command, capture_output=True, text=True, check=False)
         if completed.returncode != 0:
             raise ReferenceError(f"javac failed for Flink {version}:\n{completed.stdout}{completed.stderr}")
@@ -94,16 +106,24 @@ def harness_classes(version: str) -> Path:
     return target
 
 
-def harness_command(version: str) -> list[str]:
+def harness_command(version: str, verify: bool = False) -> list[str]:
     """The command line that runs the harness for `version` (compiling it first if needed)."""
-    classpath = os.pathsep.join([str(harness_classes(version)), str(flinkdist.flink_dist_jar(version))])
-    return [java_executable(), *JVM_OPTIONS, "-cp", classpath, HARNESS_CLASS, version]
+    classpath = os.pathsep.join([str(harness_classes(version)), *(str(jar) for jar in _classpath_jars(version))])
+    return [
+        java_executable(),
+        *JVM_OPTIONS,
+        "-cp",
+        classpath,
+        HARNESS_CLASS,
+        version,
+        *(["--verify"] if verify else []),
+    ]
 
 
-def run_reference_lines(version: str, lines: bytes) -> bytes:
+def run_reference_lines(version: str, lines: bytes, verify: bool = False) -> bytes:
     """Runs one harness JVM over JSON Lines `lines`; returns its stdout (one line per input line)."""
     completed = subprocess.run(
-        harness_command(version), input=lines, capture_output=True, env=_jvm_environment(), check=False
+        harness_command(version, verify), input=lines, capture_output=True, env=_jvm_environment(), check=False
     )
     if completed.returncode != 0:
         stderr = completed.stderr.decode(errors="replace")[-4000:]
@@ -122,11 +142,11 @@ def _decode(output: bytes, expected: int, version: str) -> list[dict[str, Any]]:
     return results
 
 
-def run_reference(version: str, records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def run_reference(version: str, records: Sequence[Mapping[str, Any]], verify: bool = False) -> list[dict[str, Any]]:
     """Real Flink `version`'s answer for each batch-input record, in order, from one JVM."""
     if not records:
         return []
-    return _decode(run_reference_lines(version, _encode(records)), len(records), version)
+    return _decode(run_reference_lines(version, _encode(records), verify), len(records), version)
 
 
 class ReferenceProcess:

@@ -334,3 +334,93 @@ def test_usable_cpus_honours_a_cgroup_quota(tmp_path: Path, files: dict[str, str
         (tmp_path / name).write_text(text)
     affinity = len(os.sched_getaffinity(0))
     assert usable_cpus(tmp_path) == (affinity if quota is None else min(affinity, quota))
+
+
+# ---------------------------------------------------------------------------------------------
+# TaskManager lines ("role": "taskmanager")
+
+TM_P = "taskmanager.memory.process.size"
+TM_RESULT_KEYS = [
+    "id",
+    "valid",
+    "totalProcessMemory",
+    "totalFlinkMemory",
+    "frameworkHeap",
+    "frameworkOffHeap",
+    "taskHeap",
+    "taskOffHeap",
+    "networkMemory",
+    "managedMemory",
+    "jvmMetaspace",
+    "jvmOverhead",
+    "jvmHeap",
+    "jvmDirectMemory",
+    "jvmArgs",
+    "dynamicConfigs",
+    "warnings",
+    "error",
+    "rule",
+]
+
+
+def test_taskmanager_line_fields_in_order() -> None:
+    # V01 of the TaskManager notes: process.size 1728m, standalone.
+    record = {"id": "tm", "role": "taskmanager", "mode": "standalone", "config": {TM_P: "1728m"}}
+    answer = resolve_record(record, V2)
+    assert list(answer) == TM_RESULT_KEYS
+    assert answer["valid"] is True
+    assert (answer["totalProcessMemory"], answer["totalFlinkMemory"]) == (1811939328, 1342177280)
+    assert (answer["taskHeap"], answer["networkMemory"], answer["managedMemory"]) == (402653174, 134217730, 536870920)
+    assert (answer["jvmHeap"], answer["jvmDirectMemory"]) == (536870902, 268435458)
+    assert (
+        answer["jvmArgs"]
+        == "-Xmx536870902 -Xms536870902 -XX:MaxDirectMemorySize=268435458 -XX:MaxMetaspaceSize=268435456"
+    )
+    assert answer["dynamicConfigs"].startswith(
+        "-D taskmanager.memory.network.min=134217730b -D taskmanager.cpu.cores=1.0 "
+    )
+
+
+def test_native_taskmanager_line_is_the_pod() -> None:
+    # V29: the resource manager re-derives the overhead; the pod is one byte below 3 GiB.
+    record = {"role": "taskmanager", "config": {TM_P: "3g", "taskmanager.memory.jvm-overhead.fraction": "0.25"}}
+    answer = resolve_record(record, V2)
+    assert (answer["totalProcessMemory"], answer["jvmOverhead"]) == (3221225471, 805306367)
+
+
+def test_refused_taskmanager_line() -> None:
+    answer = resolve_record({"id": 5, "role": "taskmanager", "config": {TM_P: "600m"}}, V2)
+    assert list(answer) == TM_RESULT_KEYS
+    assert answer["valid"] is False and answer["rule"] == "no-room-for-task-heap"
+    assert all(answer[key] is None for key in TM_RESULT_KEYS[2:16]) and answer["warnings"] == []
+    assert "Fix:" in answer["error"]
+
+
+@pytest.mark.parametrize("role", [None, "jobmanager", " JobManager "])
+def test_jobmanager_role_keeps_the_jobmanager_answer(role: str | None) -> None:
+    record: dict[str, Any] = {"id": 1, "config": {P: "1600m"}}
+    plain = resolve_line(json.dumps(record).encode(), V2)
+    record["role"] = role
+    assert resolve_line(json.dumps(record).encode(), V2) == plain
+
+
+@pytest.mark.parametrize("role", ["worker", "", 1, True, ["taskmanager"], {"role": "taskmanager"}])
+def test_invalid_role_is_an_input_error_of_that_line(role: Any) -> None:
+    answer = strict_json(resolve_line(json.dumps({"id": 9, "role": role, "config": {TM_P: "4g"}}).encode(), V2))
+    assert answer == {
+        "id": 9,
+        "valid": False,
+        "inputError": True,
+        "error": '\'role\' must be "jobmanager" or "taskmanager"',
+    }
+
+
+def test_mixed_roles_in_one_file() -> None:
+    lines = [
+        json.dumps({"id": 1, "config": {P: "1600m"}}),
+        json.dumps({"id": 2, "role": "taskmanager", "config": {TM_P: "4g"}}),
+        json.dumps({"id": 3, "role": "bogus", "config": {}}),
+    ]
+    answers = run(("\n".join(lines) + "\n").encode())
+    assert [a["id"] for a in answers] == [1, 2, 3]
+    assert "offHeap" in answers[0] and "networkMemory" in answers[1] and answers[2]["inputError"] is True

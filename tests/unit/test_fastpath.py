@@ -1,4 +1,5 @@
-"""The native batch fast path (`native/`, built by `make install`) answers exactly as the Python path.
+"""The native batch fast path (`native/`, built by `make install`) answers exactly as the Python path,
+for JobManager and TaskManager lines.
 
 The Python engine is the reference (and is itself checked against real Flink); every line the
 native code answers must be the same bytes, and every line it leaves alone must reach Python.
@@ -22,7 +23,10 @@ from hypothesis import strategies as st
 from flinkmem import batch
 from flinkmem.engine import FlinkVersion
 from flinkmem.engine.jobmanager import JOBMANAGER_MEMORY_KEYS, LEGACY_HEAP, LEGACY_HEAP_MB
+from flinkmem.engine.taskmanager import DEPRECATED_KEYS, TASKMANAGER_MEMORY_KEYS
 from tests.differential.cases import generate
+from tests.differential.tmcases import generate as generate_taskmanagers
+from tests.differential.tmvectors import scenario_records, vector_records
 
 try:
     from flinkmem import _fastpath
@@ -329,3 +333,121 @@ def test_float32_ties_with_far_digits() -> None:
 @settings(max_examples=1000, deadline=None)
 def test_float32_ties_round_to_even(text: str) -> None:
     assert assert_same(_with_fraction(text), VERSIONS[1])
+
+
+# ---------------------------------------------------------------------------------------------
+# TaskManager lines ("role": "taskmanager")
+
+TM_KEYS = (
+    *TASKMANAGER_MEMORY_KEYS,
+    *DEPRECATED_KEYS,
+    "taskmanager.numberOfTaskSlots",
+    "taskmanager.cpu.cores",
+    "kubernetes.taskmanager.cpu.amount",
+    "kubernetes.taskmanager.cpu",
+    "taskmanager.heap.size",
+    "taskmanager.heap.mb",
+    "taskmanager.network.numberOfBuffers",
+    "taskmanager.memory.segment-size",
+    "state.backend.type",
+    "taskmanager.memory.managed.consumer-weights",
+)
+
+
+@pytest.mark.parametrize("version", ["1.20", "2.3"])
+def test_generated_taskmanager_cases_agree(version: str) -> None:
+    records = vector_records() + scenario_records() + generate_taskmanagers(version, 20_000, 778)
+    default = FlinkVersion.parse(version)
+    answered = sum(assert_same(json.dumps(record).encode(), default) for record in records)
+    # Extended resources and non-ASCII values go to Python; nearly everything else must not.
+    assert answered >= 0.85 * len(records)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b'{"role": "taskmanager", "config": {"taskmanager.memory.process.size": "4g"}}',
+        b'{"role": null, "config": {"jobmanager.memory.process.size": "1g"}}',
+        b'{"role": "jobmanager", "config": {"taskmanager.memory.process.size": "4g"}}',
+        b'{"config": {"taskmanager.memory.process.size": "1g", "taskmanager.memory.process.size": "4g"}, '
+        b'"role": "taskmanager", "mode": "standalone"}',
+        b'{"role": "taskmanager", "config": {"taskmanager.memory.task.heap.size": "1g", '
+        b'"taskmanager.memory.size": "1g"}, "flinkVersion": "v1_20"}',
+        b'{"role": "taskmanager", "config": {"taskmanager.heap.size": "1g"}, "flinkVersion": "1.20"}',
+        b'{"role": "taskmanager", "config": {"taskmanager.memory.process.size": "600m"}}',
+    ],
+)
+def test_taskmanager_roles_answered_natively(line: bytes) -> None:
+    assert assert_same(line, VERSIONS[1])
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b'{"role": "TaskManager", "config": {"taskmanager.memory.process.size": "4g"}}',
+        b'{"role": "worker", "config": {}}',
+        b'{"role": 1, "config": {}}',
+        b'{"role": "taskmanager", "config": {"taskmanager.memory.process.size": "4g", "external-resources": "gpu"}}',
+        b'{"role": "taskmanager", "config": {"taskmanager.memory.process.size": "4g", '
+        b'"taskmanager.cpu.cores": "0x1p1"}}',
+        b'{"role": "taskmanager", "config": {"taskmanager.memory.process.size": "4\\u00a0g"}}',
+    ],
+)
+def test_unusual_taskmanager_lines_are_left_to_python(line: bytes) -> None:
+    assert native(line, VERSIONS[1]) is None
+
+
+def test_mixed_role_chunk() -> None:
+    lines = [json.dumps(record).encode() for record in generate_taskmanagers("2.3", 300, 5)]
+    lines += [json.dumps(record).encode() for record in generate("2.3", 300, 5)]
+    random.Random(3).shuffle(lines)
+    chunk = b"\n".join(lines) + b"\n"
+    expected = b"".join(batch.resolve_line_in_python(line, VERSIONS[1]) + b"\n" for line in lines)
+    assert batch.resolve_chunk(chunk, VERSIONS[1]) == expected
+
+
+_tm_values = {
+    "taskmanager.memory.managed.fraction": _fraction_text(),
+    "taskmanager.memory.network.fraction": _fraction_text(),
+    "taskmanager.network.memory.fraction": _fraction_text(),
+    "taskmanager.memory.jvm-overhead.fraction": _fraction_text(),
+    "taskmanager.numberOfTaskSlots": st.one_of(
+        st.integers(-3, 64).map(str), st.sampled_from(["", " 2", "2.0", "+3", "-0", "2147483648"])
+    ),
+    "taskmanager.cpu.cores": st.one_of(
+        st.floats(allow_nan=True, allow_infinity=True).map(repr),
+        st.sampled_from(["0.000000001", "1e-8", "NaN", "-Infinity", "2d", " 3 ", "abc", "1e400", "-0.0"]),
+        st.decimals(min_value=0, max_value=10**9, places=12).map(str),
+    ),
+    "kubernetes.taskmanager.cpu.amount": st.sampled_from(["2", "-1", "0.5", "x", "Infinity", "1e-9"]),
+    "kubernetes.taskmanager.cpu": st.sampled_from(["3", "0", "NaN"]),
+    "taskmanager.heap.mb": st.one_of(st.integers(-(2**33), 2**33).map(str), st.sampled_from(["", "1e3"])),
+    "taskmanager.network.numberOfBuffers": st.sampled_from(["1024", "4096", "-1", "0", "x", " 8"]),
+    "taskmanager.memory.segment-size": st.sampled_from(["32k", "4k", "1000", "48k", "2g", "x", "64 kb"]),
+    "state.backend.type": st.sampled_from(["rocksdb", "RocksDB ", "hashmap", ""]),
+    "taskmanager.memory.managed.consumer-weights": st.just("OPERATOR:70"),
+}
+_tm_configs = st.lists(st.sampled_from(TM_KEYS), unique=True, max_size=9).flatmap(
+    lambda keys: st.fixed_dictionaries({key: _tm_values.get(key, _size_text()) for key in keys})
+)
+
+
+@given(
+    config=_tm_configs,
+    sizing=st.sampled_from(
+        [{}, {"taskmanager.memory.process.size": "4g"}, {"taskmanager.memory.flink.size": "3g"}, {}]
+    ),
+    version=st.sampled_from([None, "1.20", "2.3", "v2_x", "1.19.2"]),
+    mode=st.sampled_from([None, "native", "standalone"]),
+    default=st.sampled_from(VERSIONS),
+)
+@settings(max_examples=3000, deadline=None)
+def test_native_taskmanager_answers_match_python(
+    config: dict[str, str], sizing: dict[str, str], version: str | None, mode: str | None, default: FlinkVersion
+) -> None:
+    record: dict[str, object] = {"id": 1, "role": "taskmanager", "config": {**sizing, **config}}
+    if version is not None:
+        record["flinkVersion"] = version
+    if mode is not None:
+        record["mode"] = mode
+    assert_same(json.dumps(record).encode(), default)

@@ -1,6 +1,7 @@
 """The TaskManager model against the verified vectors of the TaskManager notes (section 12).
 
-Every V- and E-row was produced by the real Flink 2.3.0 and 1.20.3 classes; where the 1.x column
+Every V- and E-row (tests/differential/tmvectors.py, which the reference harness also checks
+against real Flink) was produced by the real Flink 2.3.0 and 1.20.3 classes; where the 1.x column
 differs it is given separately. Expected JVM flags and dynamic configs are assembled from the row's
 numbers in the format of section 9 (four flags; thirteen `-D` pairs in Flink's HashMap order).
 """
@@ -8,7 +9,7 @@ numbers in the format of section 9 (four flags; thirteen `-D` pairs in Flink's H
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
 from decimal import Decimal
 from fractions import Fraction
 
@@ -32,6 +33,7 @@ from flinkmem.engine.taskmanager import (
     TASKMANAGER_OPTIONS,
     TOTAL_PROCESS,
 )
+from tests.differential.tmvectors import VECTORS, TmFails, TmOk, TmVector
 
 MIB = 1 << 20
 GIB = 1 << 30
@@ -61,259 +63,14 @@ LEGACY, LEGACY_MB, BUFFERS = "taskmanager.heap.size", "taskmanager.heap.mb", "ta
 SEGMENT = T + "segment-size"
 
 
-@dataclass(frozen=True)
-class Ok:
-    """A row of section 12: the components in bytes (P and F follow from them), CPU and slots."""
-
-    fh: int
-    fo: int
-    th: int
-    to: int
-    net: int
-    man: int
-    meta: int
-    ovh: int
-    cpu: float = 1.0
-    slots: int = 1
-    pod: int | None = None
-
-    @property
-    def flink(self) -> int:
-        return self.fh + self.fo + self.th + self.to + self.net + self.man
-
-    @property
-    def process(self) -> int:
-        return self.flink + self.meta + self.ovh
+_ERRORS: dict[str, type[FlinkMemError]] = {
+    Rule.INVALID_VALUE.value: InvalidOptionValue,
+    Rule.LEGACY_HEAP_INVALID.value: InvalidOptionValue,
+    Rule.SIZE_OVERFLOW.value: MemoryOverflow,
+}
 
 
-@dataclass(frozen=True)
-class Fails:
-    error: type[FlinkMemError]
-    rule: Rule
-
-
-M128, M256 = 134217728, 268435456
-V02 = Ok(M128, M128, 1530082070, 0, 359703515, 1438814063, M256, 429496736)
-V03 = Ok(M128, M128, 7650410378, 0, 1583769214, 6335076856, M256, 1073741824)
-V07 = Ok(M128, M128, 402653174, 0, 134217730, 536870920, M256, 201326592)
-V24_1X = Ok(M128, M128, 268435448, 0, 107374184, 429496736, M256, 201326592)
-
-# id, mode, configuration, 2.3.0, 1.20.3 (None = same)
-VECTORS: list[tuple[str, DeploymentMode, dict[str, str], Ok | Fails, Ok | Fails | None]] = [
-    ("V01", STANDALONE, {P: "1728m"}, V07, None),
-    ("V02", STANDALONE, {P: "4g"}, V02, None),
-    ("V03", STANDALONE, {P: "16g"}, V03, None),
-    (
-        "V04",
-        STANDALONE,
-        {P: "32g", MF: "0.6", TO: "512m", META: "512m", SLOTS: "8"},
-        Ok(M128, M128, 9019430493, 536870912, 3274912612, 19649476159, 536870912, 1073741824, 8.0, 8),
-        None,
-    ),
-    ("V05", STANDALONE, {P: "4g", MF: "0"}, Ok(M128, M128, 2968896133, 0, 359703515, 0, M256, 429496736), None),
-    (
-        "V06",
-        STANDALONE,
-        {P: "2g", FH: "0", OF: "0.25"},
-        Ok(0, M128, 536870902, 0, 134217730, 536870920, M256, 536870912),
-        None,
-    ),
-    ("V07", STANDALONE, {F: "1280m"}, V07, None),
-    ("V08", STANDALONE, {F: "4g"}, Ok(M128, M128, 1879048160, 0, 429496736, 1717986944, M256, 507044758), None),
-    (
-        "V09",
-        STANDALONE,
-        {TH: "100m", MAN: "200m"},
-        Ok(M128, M128, 104857600, 0, 67108864, 209715200, M256, 201326592),
-        None,
-    ),
-    (
-        "V10",
-        STANDALONE,
-        {TH: "2g", MAN: "2g", NF: "0.2"},
-        Ok(M128, M128, 2147483648, 0, 1140850709, 2147483648, M256, 663632112),
-        None,
-    ),
-    (
-        "V11",
-        STANDALONE,
-        {TH: "100m", MAN: "200m", F: "1280m"},
-        Ok(M128, M128, 104857600, 0, 759169024, 209715200, M256, 201326592),
-        None,
-    ),
-    (
-        "V12",
-        STANDALONE,
-        {TH: "1g", MAN: "1g", P: "4g"},
-        Fails(MemoryConflict, Rule.DERIVED_OVERHEAD_OUT_OF_RANGE),
-        None,
-    ),
-    (
-        "V13",
-        STANDALONE,
-        {F: "1280m", TH: "100m"},
-        Ok(M128, M128, 104857600, 0, 432013304, 536870920, M256, 201326592),
-        None,
-    ),
-    (
-        "V14",
-        STANDALONE,
-        {P: "4g", TH: "1g"},
-        Ok(M128, M128, 1073741824, 0, 816043761, 1438814063, M256, 429496736),
-        None,
-    ),
-    (
-        "V15",
-        STANDALONE,
-        {P: "4g", MAN: "1g"},
-        Ok(M128, M128, 1895154309, 0, 359703515, 1073741824, M256, 429496736),
-        None,
-    ),
-    (
-        "V16",
-        STANDALONE,
-        {F: "2g", P: "2600m"},
-        Ok(M128, M128, 805306352, 0, 214748368, 858993472, M256, 310378496),
-        None,
-    ),
-    (
-        "V17",
-        STANDALONE,
-        {P: "8g", NMIN: "1g", NMAX: "1g"},
-        Ok(M128, M128, 3135326074, 0, 1073741824, 2985002310, M256, 858993472),
-        None,
-    ),
-    (
-        "V18",
-        STANDALONE,
-        {P: "8g", NMAX: "64m"},
-        Ok(M128, M128, 4141959034, 0, 67108864, 2985002310, M256, 858993472),
-        None,
-    ),
-    (
-        "V19",
-        STANDALONE,
-        {P: "2g", NMIN: "512m"},
-        Ok(M128, M128, 193273517, 0, 536870912, 665719939, M256, 214748368),
-        None,
-    ),
-    (
-        "V20",
-        STANDALONE,
-        {P: "4g", "taskmanager.memory.size": "1g", "taskmanager.network.memory.min": "1g"},
-        Ok(M128, M128, 1181116000, 0, 1073741824, 1073741824, M256, 429496736),
-        None,
-    ),
-    ("V21", STANDALONE, {P: "4g", SLOTS: "4"}, Ok(**{**V02.__dict__, "cpu": 4.0, "slots": 4}), None),
-    ("V22", STANDALONE, {P: "4g", CPU: "0.000000001"}, Ok(**{**V02.__dict__, "cpu": 0.0}), None),
-    (
-        "V24",
-        STANDALONE,
-        {LEGACY: "1g"},
-        Fails(MemoryConflict, Rule.NO_SIZING_OPTION),
-        V24_1X,
-    ),
-    (
-        "V25",
-        NATIVE,
-        {LEGACY: "1g"},
-        Fails(MemoryConflict, Rule.NO_SIZING_OPTION),
-        Ok(M128, M128, 26843542, 0, 67108864, 241591914, M256, 201326592, pod=1024),
-    ),
-    (
-        "V26",
-        STANDALONE,
-        {LEGACY: "1g", P: "1536m"},
-        Ok(M128, M128, 301989880, 0, 114085070, 456340282, M256, 201326592),
-        Ok(M128, M128, 268435448, 0, 107374184, 429496736, M256, 268435456),
-    ),
-    (
-        "V27",
-        STANDALONE,
-        {P: "4g", BUFFERS: "4096"},
-        V02,
-        Ok(M128, M128, 1755567857, 0, 134217728, 1438814063, M256, 429496736),
-    ),
-    ("V28", NATIVE, {P: "4g"}, Ok(**{**V02.__dict__, "pod": 4096}), None),
-    (
-        "V29",
-        NATIVE,
-        {P: "3g", OF: "0.25"},
-        Ok(M128, M128, 805306352, 0, 214748368, 858993472, M256, 805306367, pod=3071),
-        None,
-    ),
-    (
-        "V30",
-        NATIVE,
-        {F: "2g", P: "2600m"},
-        Ok(M128, M128, 805306352, 0, 214748368, 858993472, M256, 268435460, pod=2560),
-        None,
-    ),
-    ("V31", NATIVE, {P: "16g", SLOTS: "4", K8S_CPU: "2.5"}, Ok(**{**V03.__dict__, "cpu": 2.5, "slots": 4}), None),
-    ("V32", NATIVE, {P: "4g", CPU: "0.000000001"}, Fails(MemoryConflict, Rule.CPU_CORES_NOT_POSITIVE), None),
-    (
-        "V33",
-        STANDALONE,
-        {P: "9223372036854775807"},
-        Ok(M128, M128, 4611685948768386870, 0, 922337217295155203, 3689348869180620998, M256, 1073741824),
-        None,
-    ),
-    ("E01", STANDALONE, {}, Fails(MemoryConflict, Rule.NO_SIZING_OPTION), None),
-    ("E02", STANDALONE, {TH: "1g"}, Fails(MemoryConflict, Rule.NO_SIZING_OPTION), None),
-    ("E03", STANDALONE, {P: "1.5g"}, Fails(InvalidOptionValue, Rule.INVALID_VALUE), None),
-    ("E04", STANDALONE, {P: "100m"}, Fails(MemoryConflict, Rule.METASPACE_AND_OVERHEAD_EXCEED_PROCESS), None),
-    ("E05", STANDALONE, {P: "600m"}, Fails(MemoryConflict, Rule.NO_ROOM_FOR_TASK_HEAP), None),
-    ("E06", STANDALONE, {P: "4g", MF: "0.6", NF: "0.6"}, Fails(MemoryConflict, Rule.NO_ROOM_FOR_TASK_HEAP), None),
-    ("E07", STANDALONE, {P: "4g", MF: "1"}, Fails(MemoryConflict, Rule.MANAGED_FRACTION_OUT_OF_RANGE), None),
-    (
-        "E08",
-        STANDALONE,
-        {P: "4g", NMIN: "512m", NMAX: "256m"},
-        Fails(MemoryConflict, Rule.NETWORK_RANGE_INCONSISTENT),
-        None,
-    ),
-    ("E09", STANDALONE, {F: "1280m", P: "1536m"}, Fails(MemoryConflict, Rule.DERIVED_OVERHEAD_OUT_OF_RANGE), None),
-    (
-        "E10",
-        STANDALONE,
-        {TH: "100m", MAN: "200m", F: "1280m", NMAX: "256m"},
-        Fails(MemoryConflict, Rule.DERIVED_NETWORK_OUT_OF_RANGE),
-        None,
-    ),
-    ("E11", STANDALONE, {TH: "1g", MAN: "1g", F: "1g"}, Fails(MemoryConflict, Rule.FINE_GRAINED_EXCEEDS_FLINK), None),
-    ("E12", STANDALONE, {P: "4g", TH: "3g"}, Fails(MemoryConflict, Rule.FINE_GRAINED_EXCEEDS_FLINK), None),
-    ("E13", STANDALONE, {P: "4g", SLOTS: "0"}, Fails(MemoryConflict, Rule.CPU_CORES_NOT_POSITIVE), None),
-    ("E14", NATIVE, {P: "4g", SLOTS: "0", CPU: "2"}, Fails(MemoryConflict, Rule.SLOTS_NOT_POSITIVE), None),
-    ("E15", STANDALONE, {TH: "8388607t", MAN: "8388607t"}, Fails(MemoryOverflow, Rule.SIZE_OVERFLOW), None),
-    ("E16", STANDALONE, {P: "4g", MF: "abc"}, Fails(InvalidOptionValue, Rule.INVALID_VALUE), None),
-    ("E17", STANDALONE, {P: "4g", CPU: "NaN"}, Fails(InvalidOptionValue, Rule.INVALID_VALUE), None),
-    ("E18", NATIVE, {P: "4g", K8S_CPU: "two", CPU: "2"}, Fails(InvalidOptionValue, Rule.INVALID_VALUE), None),
-    (
-        "E19",
-        STANDALONE,
-        {P: "4g", BUFFERS: "1024", SEGMENT: "1000"},
-        V02,
-        Fails(InvalidOptionValue, Rule.INVALID_VALUE),
-    ),
-    (
-        "E20",
-        STANDALONE,
-        {LEGACY_MB: "-1"},
-        Fails(MemoryConflict, Rule.NO_SIZING_OPTION),
-        Fails(InvalidOptionValue, Rule.LEGACY_HEAP_INVALID),
-    ),
-]
-# V23 differs from V02 only in its extended resources (see the dynamic-config tests below).
-VECTORS.append(
-    ("V23", STANDALONE, {P: "4g", "external-resources": "gpu", "external-resource.gpu.amount": "1"}, V02, None)
-)
-# E14 is valid standalone (cpu=2.0 slots=0).
-VECTORS.append(
-    ("E14s", STANDALONE, {P: "4g", SLOTS: "0", CPU: "2"}, Ok(**{**V02.__dict__, "cpu": 2.0, "slots": 0}), None)
-)
-
-
-def _dynamic_configs(ok: Ok) -> str:
+def _dynamic_configs(ok: TmOk) -> str:
     """Section 9.2's fixed order (no extended resources)."""
     return (
         f"-D taskmanager.memory.network.min={ok.net}b -D taskmanager.cpu.cores={ok.cpu!r} "
@@ -326,40 +83,34 @@ def _dynamic_configs(ok: Ok) -> str:
     )
 
 
-def _check(expected: Ok | Fails, config: dict[str, str], version: FlinkVersion, mode: DeploymentMode) -> None:
-    if isinstance(expected, Fails):
-        with pytest.raises(expected.error) as caught:
+def _check(expected: TmOk | TmFails, config: Mapping[str, str], version: FlinkVersion, mode: DeploymentMode) -> None:
+    if isinstance(expected, TmFails):
+        with pytest.raises(_ERRORS.get(expected.rule, MemoryConflict)) as caught:
             resolve_taskmanager(config, version, mode)
-        assert caught.value.rule is expected.rule
+        assert caught.value.rule is Rule(expected.rule)
         return
     m = resolve_taskmanager(config, version, mode)
     got = (m.framework_heap, m.framework_off_heap, m.task_heap, m.task_off_heap, m.network, m.managed)
     assert got == (expected.fh, expected.fo, expected.th, expected.to, expected.net, expected.man)
     assert (m.metaspace, m.overhead) == (expected.meta, expected.ovh)
     assert (m.total_flink, m.total_process) == (expected.flink, expected.process)
-    assert (m.cpu_cores, m.slots) == (expected.cpu, expected.slots)
-    assert m.jvm_heap == expected.fh + expected.th
-    assert m.jvm_direct_memory == expected.fo + expected.to + expected.net
-    heap, direct = expected.fh + expected.th, expected.fo + expected.to + expected.net
-    assert m.jvm_args == f"-Xmx{heap} -Xms{heap} -XX:MaxDirectMemorySize={direct} -XX:MaxMetaspaceSize={expected.meta}"
+    assert (m.cpu_cores, m.slots, m.external_resources) == (expected.cpu, expected.slots, expected.ext)
+    assert (m.jvm_heap, m.jvm_direct_memory) == (expected.heap, expected.direct)
+    assert m.jvm_args == (
+        f"-Xmx{expected.heap} -Xms{expected.heap} -XX:MaxDirectMemorySize={expected.direct} "
+        f"-XX:MaxMetaspaceSize={expected.meta}"
+    )
     if expected.pod is not None:
         assert m.flink_pod_memory_mib == expected.pod
-    if not m.external_resources:
+    if not expected.ext:
         assert m.dynamic_configs == _dynamic_configs(expected)
 
 
-@pytest.mark.parametrize(("vector_id", "mode", "config", "v2", "v1"), VECTORS, ids=[row[0] for row in VECTORS])
-@pytest.mark.parametrize("version", [V2, V1], ids=["2.3", "1.20"])
-def test_vectors(
-    vector_id: str,
-    mode: DeploymentMode,
-    config: dict[str, str],
-    v2: Ok | Fails,
-    v1: Ok | Fails | None,
-    version: FlinkVersion,
-) -> None:
-    expected = v2 if version == V2 or v1 is None else v1
-    _check(expected, config, version, mode)
+@pytest.mark.parametrize("vector", VECTORS, ids=[vector.id for vector in VECTORS])
+@pytest.mark.parametrize("version", ["2.3", "1.20"])
+def test_vectors(vector: TmVector, version: str) -> None:
+    mode = DeploymentMode(vector.mode)
+    _check(vector.expected(version), vector.config, FlinkVersion.parse(version), mode)
 
 
 def test_v01_dynamic_configs_verbatim() -> None:

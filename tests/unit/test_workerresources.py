@@ -10,6 +10,7 @@ from flinkmem.engine.workerresources import (
     parse_string_list,
     read_cpu,
     read_external_resources,
+    resource_amount,
     truncate_cpu,
 )
 
@@ -67,6 +68,14 @@ def test_truncated_cpu_of_zero_is_refused_when_read_back() -> None:
         ("gpu,fpga", ["gpu,fpga"]),
         ("- gpu", ["gpu"]),
         ("[gpu", ["[gpu"]),
+        # YAML sequences: quoted items, nested sequences (Java's List.toString), core-schema numbers.
+        ("[\"gpu\", 'fpga']", ["gpu", "fpga"]),
+        ("[gpu, [fpga]]", ["gpu", "[fpga]"]),
+        ("- - gpu", ["[gpu]"]),
+        ("--- [gpu]", ["gpu"]),
+        ("[01, +1, 0x10, 0o17, 1e3, .5, -1]", ["1", "1", "16", "15", "1000.0", "0.5", "-1"]),
+        ("[a:b, .inf]", ["a:b", ".inf"]),
+        ("[null]", ["[null]"]),  # Flink's YAML reading fails; the legacy syntax takes the whole text
     ],
 )
 def test_list_syntax_as_flink_reads_it(text: str, items: list[str]) -> None:
@@ -93,3 +102,17 @@ def test_external_resource_amount_must_be_a_long() -> None:
 def test_unclosed_quote_is_refused() -> None:
     with pytest.raises(InvalidOptionValue):
         read_external_resources({"external-resources": "'gpu"})
+
+
+@pytest.mark.parametrize(
+    ("amount", "flink"),
+    [
+        (1, 1),
+        (2**53, 2**53),
+        (2**53 + 1, 2**53),  # the nearest double
+        # Printed by Flink 1.20.3 and 2.3.0 for external-resource.gpu.amount: 9223372036854775807.
+        ((1 << 63) - 1, -9223372036854775616),
+    ],
+)
+def test_resource_amount_goes_through_a_double(amount: int, flink: int) -> None:
+    assert resource_amount(amount) == flink

@@ -9,6 +9,7 @@ the slot count, and the extended resources named by `external-resources` with a 
 from __future__ import annotations
 
 import math
+import re
 import unicodedata
 from decimal import ROUND_DOWN, Context, Decimal
 
@@ -26,6 +27,7 @@ __all__ = [
     "parse_string_list",
     "read_cpu",
     "read_external_resources",
+    "resource_amount",
 ]
 
 CPU_CORES = DoubleOption("taskmanager.cpu.cores", -1.0, example="2")
@@ -174,26 +176,136 @@ def _split_escaped(text: str, delimiter: str = ";") -> list[str]:
     return items
 
 
-# Characters that make a YAML flow sequence more than a list of plain words.
-_YAML_SPECIAL = frozenset("[]{}\"'#&*!|>%@`,:?")
+# Plain YAML scalars in a flow sequence: no flow indicators inside, no indicator first, no ": " or " #".
+_YAML_FLOW_CHARS = frozenset('[]{},"')
+_YAML_FIRST = frozenset("&*!|>%@`?#'\"")
+_YAML_ESCAPES = {"\\": "\\", '"': '"', "/": "/", "t": "\t", "n": "\n", "r": "\r"}
+_YAML_INT = re.compile(r"[-+]?[0-9]+")
+_YAML_OCTAL = re.compile(r"0o[0-7]+")
+_YAML_HEX = re.compile(r"0x[0-9a-fA-F]+")
+_YAML_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
+# Scalars Flink does not turn into a name (its YAML reading fails and it splits the text instead).
+_YAML_NOT_A_NAME = re.compile(r"null|Null|NULL|~|\.(nan|NaN|NAN)")
+
+
+class _NotAList(ValueError):
+    """The text is no YAML sequence Flink would convert; Flink then splits it the legacy way."""
+
+
+def _yaml_scalar(text: str) -> str:
+    """A plain YAML 1.2 (core schema) scalar as the string Flink makes of it (`Object.toString`)."""
+    plain = not (set(text) & _YAML_FLOW_CHARS or text[0] in _YAML_FIRST or ": " in text or " #" in text)
+    plain = plain and text != "-" and not text.startswith("- ")
+    if not plain or text.endswith(":") or _YAML_NOT_A_NAME.fullmatch(text):
+        raise _NotAList(text)
+    if _YAML_INT.fullmatch(text):
+        return str(int(text))
+    if _YAML_OCTAL.fullmatch(text):
+        return str(int(text[2:], 8))
+    if _YAML_HEX.fullmatch(text):
+        return str(int(text[2:], 16))
+    if _YAML_FLOAT.fullmatch(text):
+        return java_double_to_string(float(text))
+    return text
+
+
+def _flow_items(text: str, start: int) -> tuple[list[str], int]:
+    """The items of the flow sequence opening at `text[start]` and the index after its `]`."""
+    items: list[str] = []
+    at = start + 1
+    while True:
+        while at < len(text) and text[at] in " \t\n\r":
+            at += 1
+        if at >= len(text):
+            raise _NotAList(text)
+        char = text[at]
+        if char == "]" and not items:
+            return items, at + 1
+        if char == "[":
+            nested, at = _flow_items(text, at)
+            items.append("[" + ", ".join(nested) + "]")  # Java's List.toString
+        elif char == "'":
+            end = at + 1
+            while True:
+                end = text.find("'", end)
+                if end < 0:
+                    raise _NotAList(text)
+                if text[end + 1 : end + 2] != "'":
+                    break
+                end += 2
+            items.append(text[at + 1 : end].replace("''", "'"))
+            at = end + 1
+        elif char == '"':
+            value, at = _double_quoted(text, at)
+            items.append(value)
+        else:
+            end = at
+            while end < len(text) and text[end] not in ",]":
+                end += 1
+            scalar = text[at:end].strip()
+            if not scalar:
+                raise _NotAList(text)
+            items.append(_yaml_scalar(scalar))
+            at = end
+        while at < len(text) and text[at] in " \t\n\r":
+            at += 1
+        if at < len(text) and text[at] == ",":
+            at += 1
+            while at < len(text) and text[at] in " \t\n\r":
+                at += 1
+            if at < len(text) and text[at] == "]":
+                return items, at + 1  # YAML allows a trailing comma
+            continue
+        if at < len(text) and text[at] == "]":
+            return items, at + 1
+        raise _NotAList(text)
+
+
+def _double_quoted(text: str, start: int) -> tuple[str, int]:
+    out: list[str] = []
+    at = start + 1
+    while at < len(text):
+        char = text[at]
+        if char == '"':
+            return "".join(out), at + 1
+        if char == "\\":
+            escaped = _YAML_ESCAPES.get(text[at + 1 : at + 2])
+            if escaped is None:
+                raise _NotAList(text)
+            out.append(escaped)
+            at += 2
+            continue
+        out.append(char)
+        at += 1
+    raise _NotAList(text)
+
+
+def _block_item(item: str) -> str:
+    """One `- item` of a block sequence: a scalar, or a nested sequence as Java's List.toString."""
+    if item == "-" or item.startswith("- "):
+        return "[" + _block_item(item[1:].strip()) + "]"
+    if item.startswith("["):
+        nested, end = _flow_items(item, 0)
+        if end != len(item):
+            raise _NotAList(item)
+        return "[" + ", ".join(nested) + "]"
+    return _yaml_scalar(item)
 
 
 def _yaml_list(text: str) -> list[str] | None:
-    """The items of a YAML sequence of plain scalars (`[a, b]`, `- a`), or None if `text` is none."""
+    """The items of a YAML sequence (`[a, 'b']`, `- a`), or None if `text` is none Flink would take."""
     stripped = text.strip()
-    if stripped.startswith("[") and stripped.endswith("]"):
-        items = [item.strip() for item in stripped[1:-1].split(",")]
-        if items and not items[-1]:
-            items.pop()  # YAML allows a trailing comma
-        if any(not item or set(item) & _YAML_SPECIAL for item in items):
-            return None
-        return items
-    lines = [line for line in stripped.split("\n") if line.strip()]
-    if lines and all(line.strip() == "-" or line.strip().startswith("- ") for line in lines):
-        items = [line.strip()[1:].strip() for line in lines]
-        if any(set(item) & _YAML_SPECIAL for item in items):
-            return None
-        return items
+    if stripped.startswith("---"):
+        stripped = stripped[3:].strip()
+    try:
+        if stripped.startswith("["):
+            items, end = _flow_items(stripped, 0)
+            return items if end == len(stripped) else None
+        lines = [line.strip() for line in stripped.split("\n") if line.strip()]
+        if lines and all(line == "-" or line.startswith("- ") for line in lines):
+            return [_block_item(line[1:].strip()) for line in lines]
+    except _NotAList:
+        return None
     return None
 
 
@@ -228,5 +340,15 @@ def read_external_resources(config: Config) -> tuple[tuple[str, int], ...]:
         amount = LongOption(amount_key(name), "write a whole number of units such as 1").read(config)
         if amount is not None and amount > 0:
             kept.append(name)
-            amounts[name] = amount
+            amounts[name] = resource_amount(amount)
     return tuple((name, amounts[name]) for name in hashmap_order(kept))
+
+
+def resource_amount(amount: int) -> int:
+    """The amount as Flink hands it on: through a double, cut to 8 decimals, then a wrapping `longValue()`.
+
+    Below 2^53 that is the amount itself; `9223372036854775807` comes out as `-9223372036854775616`.
+    """
+    as_double = Decimal(java_double_to_string(float(amount)))
+    whole = int(as_double)
+    return (whole + (1 << 63)) % (1 << 64) - (1 << 63)

@@ -1,11 +1,13 @@
 /*
  * flinkmem's reference harness: resolves JobManager memory with the real Flink classes.
  *
- * Usage: java -cp <this dir>:flink-dist-<version>.jar FlinkMemHarness <flink version>
+ * Usage: java -cp <this dir>:flink-dist-<version>.jar:bash-java-utils.jar FlinkMemHarness <flink version> [--verify]
  *
  * Reads flinkmem's batch input (JSON Lines) on stdin and writes one JSON line per non-blank input
- * line on stdout, in flinkmem's batch output format. Each record is resolved the way
- * `BashJavaUtils GET_JM_RESOURCE_PARAMS` does it in that Flink version:
+ * line on stdout, in flinkmem's batch output format. Records with "role": "taskmanager" go to
+ * TaskManagerHarness (see there; --verify adds its cross-checks); the others ("role" absent or
+ * "jobmanager") are resolved the way `BashJavaUtils GET_JM_RESOURCE_PARAMS` does it in that Flink
+ * version:
  *   1. the configuration is a Configuration holding plain string values, as `-D key=value`
  *      dynamic properties produce (ConfigurationUtils.createConfiguration -> setString);
  *   2. the process spec: 1.x JobManagerProcessUtils.processSpecFromConfigWithNewOptionToInterpretLegacyHeap
@@ -76,7 +78,7 @@ public final class FlinkMemHarness {
         }
     }
 
-    private enum Mode {
+    enum Mode {
         NATIVE,
         STANDALONE
     }
@@ -89,10 +91,12 @@ public final class FlinkMemHarness {
     private final String flinkVersion;
     private final MethodHandle legacyAwareSpec;
     private final MethodHandle plainSpec;
+    private final TaskManagerHarness taskManagers;
 
-    private FlinkMemHarness(String flinkVersion) throws ReflectiveOperationException {
+    private FlinkMemHarness(String flinkVersion, boolean verify) throws ReflectiveOperationException {
         this.flinkVersion = flinkVersion;
         this.nodes = JsonNodeFactory.withExactBigDecimals(true);
+        this.taskManagers = new TaskManagerHarness(nodes, verify);
         this.mapper = new ObjectMapper();
         this.mapper.setNodeFactory(nodes);
         this.mapper.enable(DeserializationFeature.USE_BIG_DECIMAL_FOR_FLOATS);
@@ -121,8 +125,9 @@ public final class FlinkMemHarness {
     }
 
     public static void main(String[] args) throws Exception {
-        if (args.length != 1) {
-            System.err.println("usage: FlinkMemHarness <flink version>");
+        boolean verify = args.length == 2 && "--verify".equals(args[1]);
+        if (args.length != 1 && !verify) {
+            System.err.println("usage: FlinkMemHarness <flink version> [--verify]");
             System.exit(2);
         }
         Writer out =
@@ -131,7 +136,7 @@ public final class FlinkMemHarness {
                                 new FileOutputStream(FileDescriptor.out), StandardCharsets.UTF_8),
                         1 << 16);
         System.setOut(System.err);
-        FlinkMemHarness harness = new FlinkMemHarness(args[0]);
+        FlinkMemHarness harness = new FlinkMemHarness(args[0], verify);
         BufferedReader in =
                 new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8), 1 << 16);
         String line;
@@ -169,7 +174,12 @@ public final class FlinkMemHarness {
             }
             Mode mode = parseMode(root.get("mode"));
             checkVersion(root.get("flinkVersion"));
-            result = resolve(id, toConfiguration(root.get("config")), mode);
+            boolean taskManager = parseRole(root.get("role"));
+            Configuration configuration = toConfiguration(root.get("config"));
+            result =
+                    taskManager
+                            ? taskManagers.resolve(id, configuration, mode == Mode.NATIVE)
+                            : resolve(id, configuration, mode);
         } catch (InputError error) {
             result = nodes.objectNode();
             result.set("id", id);
@@ -195,6 +205,24 @@ public final class FlinkMemHarness {
                 return Mode.STANDALONE;
             default:
                 throw new InputError("unknown mode '" + node.asText() + "'");
+        }
+    }
+
+    /** True for a TaskManager record; "role" absent, null or "jobmanager" is a JobManager record. */
+    private static boolean parseRole(JsonNode node) throws InputError {
+        if (node == null || node.isNull()) {
+            return false;
+        }
+        if (!node.isTextual()) {
+            throw new InputError("role must be a string");
+        }
+        switch (node.asText().trim().toLowerCase(Locale.ROOT)) {
+            case "jobmanager":
+                return false;
+            case "taskmanager":
+                return true;
+            default:
+                throw new InputError("unknown role '" + node.asText() + "'");
         }
     }
 
@@ -309,10 +337,7 @@ public final class FlinkMemHarness {
         }
         result.set("warnings", nodes.arrayNode());
         result.put("error", describe(failure));
-        ArrayNode chain = result.putArray("exceptions");
-        for (Throwable cause : causes(failure)) {
-            chain.add(cause.getClass().getName());
-        }
+        result.set("exceptions", exceptionClasses(nodes, failure));
         if (heapBelowMinimum == null) {
             result.putNull("heapBelowMinimum");
         } else {
@@ -390,7 +415,7 @@ public final class FlinkMemHarness {
     // ----------------------------------------------------------------------------------------------
     // Errors
 
-    private static void rethrowFatal(Throwable failure) {
+    static void rethrowFatal(Throwable failure) {
         if (failure instanceof VirtualMachineError) {
             throw (VirtualMachineError) failure;
         }
@@ -403,6 +428,14 @@ public final class FlinkMemHarness {
                 break;
             }
             chain.add(cause);
+        }
+        return chain;
+    }
+
+    static ArrayNode exceptionClasses(JsonNodeFactory nodes, Throwable failure) {
+        ArrayNode chain = nodes.arrayNode();
+        for (Throwable cause : causes(failure)) {
+            chain.add(cause.getClass().getName());
         }
         return chain;
     }
