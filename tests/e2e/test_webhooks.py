@@ -260,6 +260,58 @@ def test_jobmanager_pod_gets_the_memory_real_flink_derives(
     assert stored is not None and "status" not in stored
 
 
+def test_taskmanager_pod_built_by_real_flink_gets_the_memory_real_flink_derives(
+    cluster: Cluster, namespace: str, flinkmem: RunningOperator
+) -> None:
+    """The pod is the one Flink's own KubernetesTaskManagerFactory builds (reference harness, --verify):
+    its -D options and FLINK_TM_JVM_MEM_OPTS; flinkmem must agree with them and size the container."""
+    config = {"kubernetes.taskmanager.memory.limit-factor": "1.25", "taskmanager.numberOfTaskSlots": "2"}
+    deployment = flinkdeployment("tm-sized", config, tm_memory="4g")
+    deployment["spec"]["taskManager"]["resource"]["cpu"] = 2
+    assert apply(cluster, namespace, deployment).returncode == 0
+    record = {
+        "id": 1,
+        "role": "taskmanager",
+        "config": {**config, "taskmanager.memory.process.size": "4g", "kubernetes.taskmanager.cpu.amount": "2.0"},
+        "flinkVersion": "2.3",
+        "mode": "native",
+    }
+    reference = run_reference("2.3.0", [record], verify=True)[0]
+    assert reference["valid"], reference
+    built = reference["k8s"]
+    _, _, script = built["args"].partition("bash -c ")
+    labels = {"app": "tm-sized", "component": "taskmanager", "type": "flink-native-kubernetes"}
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "tm-sized-taskmanager-1-1", "labels": labels},
+        "spec": {
+            "restartPolicy": "Never",
+            "containers": [
+                {
+                    "name": "flink-main-container",
+                    "image": "flink:2.3.0",
+                    "args": ["bash", "-c", script],
+                    "env": [{"name": "FLINK_TM_JVM_MEM_OPTS", "value": built["jvmMemOpts"]}],
+                    "resources": {"requests": {"memory": built["memory"]}, "limits": {"memory": "5120Mi"}},
+                }
+            ],
+        },
+    }
+    assert apply(cluster, namespace, pod).returncode == 0
+    admitted = get(cluster, namespace, "pod", "tm-sized-taskmanager-1-1")
+    assert admitted is not None
+    main = container(admitted, "flink-main-container")
+    env = env_of(main)
+    # The derived flags are the JobManager's own (FLINK_TM_JVM_MEM_OPTS): flinkmem never contradicts them.
+    assert env["FLINK_ENV_JAVA_OPTS_TM"] == reference["jvmArgs"] == built["jvmMemOpts"]
+    assert main["resources"]["requests"]["memory"] in ("4Gi", f"{math.ceil(reference['totalProcessMemory'] / MIB)}Mi")
+    assert main["resources"]["limits"]["memory"] in ("5Gi", "5120Mi")  # int(4096 x 1.25), already what Flink set
+    annotation = json.loads(admitted["metadata"]["annotations"]["flinkmem.io/resolved-memory"])
+    assert annotation["role"] == "taskmanager"
+    assert annotation["dynamicConfigs"] == reference["dynamicConfigs"]
+
+
 def test_admitting_the_same_pod_twice_changes_nothing(
     cluster: Cluster, namespace: str, flinkmem: RunningOperator
 ) -> None:
