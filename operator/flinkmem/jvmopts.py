@@ -86,7 +86,7 @@ def java_opts_sources(config: Mapping[str, object], env: Mapping[str, str], role
 
 def _text(config: Mapping[str, object], key: str) -> str:
     value = config.get(key)
-    return java_text(value) if isinstance(value, str | bool | int | float) else ""
+    return java_text(value) if isinstance(value, (str, bool, int, float)) else ""
 
 
 def role_opts(config: Mapping[str, object], env: Mapping[str, str], role: Role) -> list[tuple[str, str]]:

@@ -151,7 +151,7 @@ class PodPlan:
 
 
 def _bytes_of(value: Any) -> int | None:
-    if value is None or isinstance(value, bool) or not isinstance(value, str | int | float):
+    if value is None or isinstance(value, bool) or not isinstance(value, (str, int, float)):
         return None
     try:
         return quantity_bytes(str(value))

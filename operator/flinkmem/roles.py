@@ -35,6 +35,7 @@ __all__ = [
     "ROLES",
     "TASKMANAGER",
     "ProcessMemory",
+    "Resolver",
     "Role",
     "role_named",
 ]

@@ -99,6 +99,8 @@ def container_memory(
     flink_request = mebibytes_int32(total_process if flink_total_process is None else flink_total_process)
     flink_limit = java_int_cast(flink_request * factor)
     request_mib = -(-total_process // MIB)
+    if factor == 1.0:
+        return ContainerMemory(factor, flink_request, flink_limit, request_mib, request_mib)
     if math.isinf(factor):
         limit_mib = max(request_mib, flink_limit)
     else:

@@ -15,15 +15,26 @@ from __future__ import annotations
 
 import dataclasses
 import textwrap
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from flinkmem.engine import DeploymentMode, FlinkMemError, resolve_jobmanager
+from flinkmem.engine import (
+    Config,
+    DeploymentMode,
+    FlinkMemError,
+    FlinkVersion,
+    JobManagerMemory,
+    RawValue,
+    resolve_jobmanager,
+)
+from flinkmem.engine.jobmanager import LEGACY_HEAP as JM_LEGACY_HEAP
+from flinkmem.engine.jobmanager import LEGACY_HEAP_MB as JM_LEGACY_HEAP_MB
 from flinkmem.engine.sizes import format_size
 from flinkmem.jvmopts import JvmMemoryFlag, java_opts_sources, memory_flags
 from flinkmem.quantity import format_mebibytes
-from flinkmem.roles import JOBMANAGER, ROLES, ProcessMemory, Role
+from flinkmem.roles import JOBMANAGER, ROLES, ProcessMemory, Resolver, Role
 from flinkmem.sizing import ContainerMemory, container_memory
 from flinkmem.sources.flinkdeployment import DEFAULT_CONTAINER, SpecError, from_flinkdeployment
 from flinkmem.sources.model import FlinkSource
@@ -194,6 +205,46 @@ def _legacy_heap_warning(role: Role, jvm: ProcessMemory, client: ProcessMemory, 
     )
 
 
+_JM_LEGACY_KEYS = frozenset({JM_LEGACY_HEAP.key, JM_LEGACY_HEAP_MB.key})
+
+_Outcome = ProcessMemory | FlinkMemError
+_CACHE_SIZE = 4096
+# Resolutions are pure functions of their inputs, and admissions, reconciles and drift checks resolve
+# the same sources again and again (a GitOps loop retrying a refused manifest, every pod of a cluster).
+_resolved: OrderedDict[tuple[object, ...], _Outcome] = OrderedDict()
+
+
+def _config_key(config: Mapping[str, RawValue]) -> tuple[object, ...]:
+    """A hashable, exact key for a configuration. Values other than text (a config.yaml's numbers and
+    booleans) carry their type and repr, since True == 1 and 0.0 == -0.0 resolve differently."""
+    items = tuple(config.items())
+    if all(type(value) is str for _, value in items):
+        return items
+    return tuple((key, value if type(value) is str else (type(value).__name__, repr(value))) for key, value in items)
+
+
+def _resolve(
+    resolve: Resolver, config: Mapping[str, RawValue], version: FlinkVersion, mode: DeploymentMode, env: str | None
+) -> ProcessMemory:
+    key = (resolve, _config_key(config), version, mode, env)
+    outcome = _resolved.get(key)
+    if outcome is None:
+        try:
+            outcome = resolve(config, version, mode, env)
+        except FlinkMemError as exc:
+            outcome = exc
+        _resolved[key] = outcome
+        if len(_resolved) > _CACHE_SIZE:
+            _resolved.popitem(last=False)
+    if isinstance(outcome, FlinkMemError):
+        raise outcome.with_traceback(None)
+    return outcome
+
+
+def _jm(config: Config, version: FlinkVersion, mode: DeploymentMode, env: str | None) -> ProcessMemory:
+    return resolve_jobmanager(config, version, mode, env)
+
+
 def _resolve_pair(source: FlinkSource, role: Role) -> tuple[ProcessMemory, ProcessMemory]:
     """The memory the role's JVM runs with, and the memory Flink's Kubernetes code sizes its container from.
 
@@ -202,21 +253,25 @@ def _resolve_pair(source: FlinkSource, role: Role) -> tuple[ProcessMemory, Proce
     """
     env = source.legacy_heap_env(role)
     if role is not JOBMANAGER:
-        memory = role.resolve(source.config, source.version, source.mode, env)
+        memory = _resolve(role.resolve, source.config, source.version, source.mode, env)
         if source.mode is DeploymentMode.NATIVE or not any(n.code == "legacy-heap-mapped" for n in memory.notices):
             return memory, memory
         # A standalone TaskManager's Deployment is sized by the cluster specification, which reads the
         # 1.x legacy heap as the process size (as natively); taskmanager.sh in the pod as Flink memory.
         try:
-            return memory, role.resolve(source.config, source.version, DeploymentMode.NATIVE, None)
+            return memory, _resolve(role.resolve, source.config, source.version, DeploymentMode.NATIVE, None)
         except FlinkMemError:
             return memory, memory
+    if not (source.version.has_legacy_heap_options and (env is not None or _JM_LEGACY_KEYS & source.config.keys())):
+        memory = _resolve(_jm, source.config, source.version, source.mode, None)
+        return memory, memory
     # The client never sees the pod's environment, so FLINK_JM_HEAP counts only inside the pod.
-    client = resolve_jobmanager(source.config, source.version, DeploymentMode.NATIVE, None)
-    in_pod = resolve_jobmanager(source.config, source.version, DeploymentMode.STANDALONE, env)
+    client = _resolve(_jm, source.config, source.version, DeploymentMode.NATIVE, None)
+    in_pod = _resolve(_jm, source.config, source.version, DeploymentMode.STANDALONE, env)
     if in_pod.total_process == client.total_process and in_pod.jvm_args == client.jvm_args:
         in_pod = client
     # Shown as the source's mode: the start script reads the legacy keys the same way in both modes.
+    assert isinstance(in_pod, JobManagerMemory)
     return dataclasses.replace(in_pod, mode=source.mode), client
 
 

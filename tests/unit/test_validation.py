@@ -9,8 +9,18 @@ from typing import Any
 
 import pytest
 
+from flinkmem.engine import DeploymentMode, FlinkVersion
+from flinkmem.roles import TASKMANAGER
 from flinkmem.sources.flinkdeployment import DEFAULT_CONTAINER
-from flinkmem.validation import WARNING_LIMIT, RoleValidation, Validation, validate_deployment, warning_lines
+from flinkmem.sources.model import FlinkSource
+from flinkmem.validation import (
+    WARNING_LIMIT,
+    RoleValidation,
+    Validation,
+    validate_deployment,
+    validate_role,
+    warning_lines,
+)
 
 MIB = 1 << 20
 GIB = 1 << 30
@@ -312,3 +322,27 @@ def test_legacy_heap_on_2x_is_ignored_and_refused_without_another_size() -> None
     result = validate_deployment(deployment(conf={"jobmanager.heap.size": "1g"}, version="v2_3"))
     assert conflict_codes(result) == ["no-sizing-option"]
     assert "legacy-heap-read-twice" not in [w.code for w in result.warnings]
+
+
+# ---------------------------------------------------------------------------------------------
+# resolutions are cached; the cache must never confuse two configurations
+
+
+def test_repeated_validation_gives_equal_answers_refusals_included() -> None:
+    bad = deployment(conf={P: "100m"})
+    first, second = validate_deployment(bad), validate_deployment(bad)
+    assert first.conflicts == second.conflicts and not first.valid
+    good = deployment()
+    assert validate_deployment(good).to_dict() == validate_deployment(good).to_dict()
+
+
+def test_the_cache_tells_apart_values_python_finds_equal() -> None:
+    def tm(slots: object) -> RoleValidation:
+        config = {"taskmanager.memory.process.size": "2g", "taskmanager.numberOfTaskSlots": slots}
+        source = FlinkSource("file", "config.yaml", "", config, FlinkVersion(2, 3), DeploymentMode.NATIVE)  # type: ignore[arg-type]
+        return validate_role(source, TASKMANAGER)
+
+    # A YAML `true` is not the number 1 to Flink, though True == 1 in Python.
+    assert tm(1).valid
+    assert not tm(True).valid
+    assert tm(1).valid

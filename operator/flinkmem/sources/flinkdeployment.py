@@ -45,7 +45,7 @@ class SpecError(ValueError):
 
 def _scalar_text(value: object, path: str) -> str:
     """A configuration scalar as the operator stores it (Jackson's text form, which is Java's)."""
-    if isinstance(value, str | bool | int | float):
+    if isinstance(value, (str, bool, int, float)):
         return java_text(value)
     if value is None:
         raise SpecError(path, "has no value; give it a value or remove the key")
@@ -222,7 +222,7 @@ def _apply_resource(
         raise SpecError(f"{path}.resource", "must be an object")
     cpu = resource.get("cpu")
     if cpu is not None:
-        if isinstance(cpu, bool) or not isinstance(cpu, int | float):
+        if isinstance(cpu, bool) or not isinstance(cpu, (int, float)):
             raise SpecError(f"{path}.resource.cpu", "must be a number of cores, such as 1 or 0.5")
         text = java_text(float(cpu))
         config[f"kubernetes.{role.key}.cpu.amount"] = text
