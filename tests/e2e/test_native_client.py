@@ -194,7 +194,8 @@ JM_TEMPLATE: Final = {
             {
                 "name": MAIN,
                 "resources": {"limits": {"memory": "1Gi", "ephemeral-storage": "2Gi"}},
-                "env": [{"name": "FROM_TEMPLATE", "value": "yes"}],
+                # Flink keeps the template's env; config.sh prefers this variable over env.java.opts.jobmanager.
+                "env": [{"name": "FLINK_ENV_JAVA_OPTS_JM", "value": "-XX:+UseG1GC"}],
             },
             {"name": "log-shipper", "image": "busybox", "resources": {"limits": {"memory": "128Mi"}}},
         ],
@@ -231,7 +232,8 @@ def test_pod_template_with_sidecar_init_container_and_memory_limit(
         assert container(spec, "log-shipper")["resources"] == {"limits": {"memory": "128Mi"}}
         assert spec["initContainers"][0]["name"] == "fetch-jars"
         for pod in native.wait_for_pods(1):
-            check_jobmanager_pod(native, pod)
+            check = check_jobmanager_pod(native, pod)
+            assert "-XX:+UseG1GC" in check.command.jvm_options
             _assert_sized_by_flinkmem(pod)
             assert pod["metadata"]["labels"]["team"] == "data"
             assert container(pod["spec"], "log-shipper")["resources"]["limits"] == {"memory": "128Mi"}
@@ -273,6 +275,32 @@ def test_java_options_with_xmx_without_flinkdeployment(
         for pod in native.replace_jobmanager_pods():
             check = check_jobmanager_pod(native, pod)
             assert "-XX:+UseG1GC" in check.command.jvm_options  # the user's other options survive
+            _assert_sized_by_flinkmem(pod)
+    finally:
+        native.delete()
+
+
+def test_entrypoint_args_override_the_configmap_without_flinkdeployment(
+    cluster: Cluster, namespace: str, flinkmem: RunningOperator, tmp_path: Path
+) -> None:
+    """`-D` options on the JobManager's command line come on top of Flink's ConfigMap.
+
+    Flink sizes its container from the config (2g) while its start script gets the command line's
+    3g: real Flink is inconsistent here by itself, and the pod must follow what the JVM is given.
+    """
+    config = {
+        **TASKMANAGER,
+        "jobmanager.memory.process.size": "2g",
+        "kubernetes.jobmanager.entrypoint.args": "-Djobmanager.memory.process.size=3g",
+    }
+    native = start_native(cluster, namespace, "2.3.0", tmp_path, config, cluster_id="entry-args")
+    try:
+        main = container(native.deployment()["spec"]["template"]["spec"])
+        assert main["args"][2] == "kubernetes-jobmanager.sh kubernetes-session -Djobmanager.memory.process.size=3g"
+        assert _deployment_mib(native.deployment()) == (2048, 2048)
+        for pod in native.replace_jobmanager_pods():
+            check = check_jobmanager_pod(native, pod)
+            assert check.reference.total_process == 3 << 30
             _assert_sized_by_flinkmem(pod)
     finally:
         native.delete()
