@@ -26,6 +26,7 @@ from __future__ import annotations
 import os
 import select
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -127,6 +128,8 @@ def running_jobmanager(
     `flink_config` and `pod_templates` are the data of Flink's two ConfigMaps (the second may be
     empty). The process is killed (SIGKILL, so that it leaves its TaskManager pods alone) on exit.
     """
+    if shutil.which("unshare") is None:
+        raise LocalJobManagerError("`unshare` (util-linux) is needed for the JobManager's own namespaces")
     home = flinkdist.flink_home(version)
     args = list(container.get("args") or [])
     if len(args) != 3 or args[:2] != ["bash", "-c"]:
