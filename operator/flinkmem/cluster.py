@@ -127,7 +127,8 @@ class Cluster:
             raise OwnerLookupError(f"listing pods {label_selector} in {namespace} failed: {exc!r}") from None
         if status != 200 or not isinstance(data, dict) or not isinstance(data.get("items"), list):
             raise OwnerLookupError(f"listing pods {label_selector} in {namespace} failed: HTTP {status}")
-        return [item for item in data["items"] if isinstance(item, dict)]
+        # List items carry no kind: give them back what a watch event has, for Events about them.
+        return [{"apiVersion": "v1", "kind": "Pod", **item} for item in data["items"] if isinstance(item, dict)]
 
     async def post_event(self, target: Mapping[str, Any], type_: str, reason: str, message: str) -> None:
         """Posts a core/v1 Event about `target` (used where kopf's own poster is not available)."""

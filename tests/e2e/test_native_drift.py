@@ -85,13 +85,14 @@ def test_pod_admitted_before_flink_wrote_its_configmap_is_evicted_and_resized(
     with running_flinkmem(cluster.kubeconfig, tmp_path / "flinkmem", ["--evict-drifted"]):
         native = start_native(cluster, namespace, VERSION, tmp_path, config, cluster_id="early")
         try:
-            first = native.wait_for_pods(1)[0]["metadata"]["name"]
-
+            # The controller may report and evict the first pod before this test ever sees it, so the
+            # drift is found by the cluster's name, and the pod that stays must be the sized one.
             def reported() -> str | None:
-                found = [m for m in _drift_messages(cluster, namespace) if first in m]
+                found = [m for m in _drift_messages(cluster, namespace) if f"pod {namespace}/early-" in m]
                 return found[0] if found else None
 
-            wait_until(reported, timeout=60, what=f"a MemoryDrift Event for {first}")
+            message = wait_until(reported, timeout=60, what="a MemoryDrift Event for the cluster's first pod")
+            first = message.split(f"pod {namespace}/", 1)[1].split(" ", 1)[0]
             replacement = native.wait_for_pods(1, exclude=[first])[0]
             check_jobmanager_pod(native, replacement)
         finally:
