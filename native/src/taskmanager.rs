@@ -890,10 +890,10 @@ pub fn resolve(mut config: Config<'_>, version: Version, standalone: bool) -> Ou
             let configured = reader.memory(PROCESS)?;
             if configured >> 20 != total_process >> 20 {
                 memory_notices.push(format!(
-                    "the native pod gets {}, not {} {}: Flink re-derives the JVM overhead",
-                    fs(total_process),
+                    "native pod: {} MiB, not {} {} MiB; Flink re-derives the JVM overhead",
+                    total_process >> 20,
                     key(PROCESS),
-                    fs(configured)
+                    configured >> 20
                 ));
             }
         }
