@@ -67,23 +67,50 @@ def jobmanager_deployment(name: str) -> dict[str, Any]:
     }
 
 
-def show_pod(name: str) -> None:
+def taskmanager_pod(name: str) -> dict[str, Any]:
+    """A TaskManager pod labelled as Flink's resource manager labels them (its -D options left out)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": f"{name}-taskmanager-1-1",
+            "namespace": NAMESPACE,
+            "labels": {"app": name, "component": "taskmanager", "type": "flink-native-kubernetes"},
+        },
+        "spec": {
+            "restartPolicy": "Never",
+            "containers": [
+                {
+                    "name": "flink-main-container",
+                    "image": "flink:2.1",
+                    "args": ["bash", "-c", "kubernetes-taskmanager.sh"],
+                    "resources": {"requests": {"cpu": "1"}},
+                }
+            ],
+        },
+    }
+
+
+def show_pod(name: str, component: str) -> None:
+    selector = f"app={name},component={component}"
     for _ in range(60):
-        pods = json.loads(kubectl("get", "pods", "-n", NAMESPACE, "-l", f"app={name}", "-o", "json").stdout)["items"]
+        pods = json.loads(kubectl("get", "pods", "-n", NAMESPACE, "-l", selector, "-o", "json").stdout)["items"]
         if pods:
             break
         time.sleep(0.5)
     else:
-        print("    (no JobManager pod appeared)")
+        print(f"    (no {component} pod appeared)")
         return
     pod = pods[0]
+    print(f"    {component} pod {pod['metadata']['name']}:")
     for container in pod["spec"]["containers"]:
         resources = container.get("resources", {})
         env = {e["name"]: e.get("value") for e in container.get("env", [])}
         requests, limits = resources.get("requests"), resources.get("limits")
-        print(f"    pod container {container['name']}: requests {requests}, limits {limits}")
-        if "FLINK_ENV_JAVA_OPTS_JM" in env:
-            print(f"      FLINK_ENV_JAVA_OPTS_JM={env['FLINK_ENV_JAVA_OPTS_JM']}")
+        print(f"      container {container['name']}: requests {requests}, limits {limits}")
+        for variable in ("FLINK_ENV_JAVA_OPTS_JM", "FLINK_ENV_JAVA_OPTS_TM"):
+            if variable in env:
+                print(f"        {variable}={env[variable]}")
 
 
 def controller_view(name: str) -> None:
@@ -92,10 +119,14 @@ def controller_view(name: str) -> None:
         annotation = obj.get("metadata", {}).get("annotations", {}).get("flinkmem.io/resolved-memory")
         if annotation:
             data = json.loads(annotation)
-            print(
-                f"    controller annotation flinkmem.io/resolved-memory: valid={data['valid']}, "
-                f"totalProcessMemory={data.get('totalProcessMemory')}, jvmArgs={data.get('jvmArgs')!r}"
-            )
+            print(f"    controller annotation flinkmem.io/resolved-memory: valid={data['valid']}")
+            for role in ("jobmanager", "taskmanager"):
+                memory = (data.get(role) or {}).get("memory") or {}
+                if memory:
+                    print(
+                        f"      {role}: totalProcessMemory={memory.get('totalProcessMemory')}, "
+                        f"jvmArgs={memory.get('jvmArgs')!r}"
+                    )
             return
         time.sleep(0.5)
     print("    (controller annotation not written yet)")
@@ -123,12 +154,14 @@ def main() -> int:
                     print(f"    reason: {line.split('denied the request: ', 1)[-1]}")
             if result.returncode == 0:
                 accepted.append(name)
-        print("\nJobManager pods, created the way Flink's native integration creates them:")
+        print("\nJobManager and TaskManager pods, labelled the way Flink's native integration labels them:")
         for name in accepted:
             kubectl("apply", "-f", "-", stdin=json.dumps(jobmanager_deployment(name)))
+            kubectl("apply", "-f", "-", stdin=json.dumps(taskmanager_pod(name)))
         for name in accepted:
             print(f"  {name}:")
-            show_pod(name)
+            show_pod(name, "jobmanager")
+            show_pod(name, "taskmanager")
             controller_view(name)
         events = kubectl("get", "events", "-n", NAMESPACE, "--field-selector", "reason=MemoryResolved", "-o", "name")
         print(f"\nEvents MemoryResolved posted by the controller: {len(events.stdout.split())}")

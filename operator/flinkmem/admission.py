@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from flinkmem.roles import ROLES
 from flinkmem.settings import ValidationMode
 from flinkmem.validation import Finding, Validation, validate_deployment, warning_lines
 
@@ -41,16 +42,18 @@ def _get(obj: Any, *path: str) -> Any:
 
 
 def memory_inputs(obj: Mapping[str, Any] | None) -> str:
-    """The raw parts of a FlinkDeployment that can change its JobManager memory, as canonical text."""
+    """The raw parts of a FlinkDeployment that can change the memory of its processes, as canonical text."""
     spec = _get(obj, "spec")
-    parts = {
+    parts: dict[str, Any] = {
         "flinkConfiguration": _get(spec, "flinkConfiguration"),
         "flinkVersion": _get(spec, "flinkVersion"),
         "mode": _get(spec, "mode"),
-        "memory": _get(spec, "jobManager", "resource", "memory"),
-        "jobManagerPodTemplate": _get(spec, "jobManager", "podTemplate"),
         "podTemplate": _get(spec, "podTemplate"),
     }
+    for role in ROLES:
+        # resource.cpu counts too: a TaskManager's CPU is part of what Flink hands its JVM.
+        parts[f"{role.spec_field}.resource"] = _get(spec, role.spec_field, "resource")
+        parts[f"{role.spec_field}.podTemplate"] = _get(spec, role.spec_field, "podTemplate")
     return json.dumps(parts, sort_keys=True, default=str)
 
 

@@ -1,8 +1,8 @@
 """The few Kubernetes API calls flinkmem makes itself (the rest goes through kopf).
 
-Kept in one place so the RBAC it needs is easy to read off: get FlinkDeployments, create Events and
-pod evictions. Calls are asynchronous over one pooled aiohttp session, since webhook handlers run on
-kopf's event loop and a pod admission must not wait for a free thread.
+Kept in one place so the RBAC it needs is easy to read off: get FlinkDeployments and ConfigMaps, list
+pods, create Events and pod evictions. Calls are asynchronous over one pooled aiohttp session, since
+webhook handlers run on kopf's event loop and a pod admission must not wait for a free thread.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import logging
 import ssl
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,7 +27,10 @@ logger = logging.getLogger("flinkmem.cluster")
 
 
 class OwnerLookupError(RuntimeError):
-    """The FlinkDeployment could not be read (timeout, RBAC, API down)."""
+    """An object a pod's memory depends on (FlinkDeployment, ConfigMap, pods) could not be read.
+
+    For example a timeout, an RBAC refusal or the API server being down.
+    """
 
 
 def load_client() -> client.ApiClient:
@@ -85,19 +89,45 @@ class Cluster:
     async def get_deployment(self, namespace: str, name: str) -> Mapping[str, Any] | None:
         resource = self.settings.resource
         path = f"/apis/{resource.group}/{resource.version}/namespaces/{namespace}/{resource.plural}/{name}"
+        return await self._get_object(path, f"{resource.plural} {namespace}/{name}")
+
+    # The two reads of sources.pods.SourceLookup.
+    async def flinkdeployment(self, namespace: str, name: str) -> Mapping[str, Any] | None:
+        return await self.get_deployment(namespace, name)
+
+    async def configmap(self, namespace: str, name: str) -> Mapping[str, Any] | None:
+        return await self.get_configmap(namespace, name)
+
+    async def _get_object(self, path: str, what: str) -> Mapping[str, Any] | None:
         try:
             # resourceVersion=0 is answered from the API server's watch cache, without a read from etcd.
-            # A deployment created a moment ago may not be there yet, so a miss asks etcd before giving up.
+            # An object created a moment ago may not be there yet, so a miss asks etcd before giving up.
             status, data = await self._request("GET", f"{path}?resourceVersion=0")
             if status == 404:
                 status, data = await self._request("GET", path)
         except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
-            raise OwnerLookupError(f"reading {resource.plural} {namespace}/{name} failed: {exc!r}") from None
+            raise OwnerLookupError(f"reading {what} failed: {exc!r}") from None
         if status == 404:
             return None
         if status != 200 or not isinstance(data, dict):
-            raise OwnerLookupError(f"reading {resource.plural} {namespace}/{name} failed: HTTP {status}")
+            raise OwnerLookupError(f"reading {what} failed: HTTP {status}")
         return data
+
+    async def get_configmap(self, namespace: str, name: str) -> Mapping[str, Any] | None:
+        return await self._get_object(
+            f"/api/v1/namespaces/{namespace}/configmaps/{name}", f"ConfigMap {namespace}/{name}"
+        )
+
+    async def list_pods(self, namespace: str, label_selector: str) -> list[Mapping[str, Any]]:
+        """Pods matching a label selector, from the watch cache (the controller's view is not fresher)."""
+        query = urllib.parse.urlencode({"labelSelector": label_selector, "resourceVersion": "0"})
+        try:
+            status, data = await self._request("GET", f"/api/v1/namespaces/{namespace}/pods?{query}")
+        except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
+            raise OwnerLookupError(f"listing pods {label_selector} in {namespace} failed: {exc!r}") from None
+        if status != 200 or not isinstance(data, dict) or not isinstance(data.get("items"), list):
+            raise OwnerLookupError(f"listing pods {label_selector} in {namespace} failed: HTTP {status}")
+        return [item for item in data["items"] if isinstance(item, dict)]
 
     async def post_event(self, target: Mapping[str, Any], type_: str, reason: str, message: str) -> None:
         """Posts a core/v1 Event about `target` (used where kopf's own poster is not available)."""

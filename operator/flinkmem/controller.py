@@ -1,21 +1,34 @@
-"""What the controller does with FlinkDeployments and JobManager pods, as plain functions.
+"""What the controller does with Flink sources and pods, as plain functions.
 
-It records the resolved memory on each FlinkDeployment (an annotation plus an Event) and reports
-JobManager pods whose memory does not match it, for example pods created while the webhook was
-down. It never writes `spec` or `status`, which belong to the Apache operator.
+It records the resolved memory on each FlinkDeployment (an annotation plus an Event), and reports
+Flink pods whose memory does not match their source: pods created while the webhook was down, pods
+admitted before their FlinkDeployment or Flink's ConfigMap existed, and pods whose source changed
+since. Where a FlinkDeployment and Flink's own ConfigMap both describe a cluster, it reports the
+options on which they resolve differently. It never writes `spec` or `status`, which belong to the
+Apache operator.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from flinkmem.engine.sizes import format_size
-from flinkmem.podpatch import RESOLVED_ANNOTATION, memory_annotation, plan_pod
-from flinkmem.validation import Validation, validate_deployment
+from flinkmem.podpatch import RESOLVED_ANNOTATION, PodShapeError, main_container, memory_annotation, plan_pod, pod_role
+from flinkmem.roles import ROLES
+from flinkmem.sources.model import FlinkSource
+from flinkmem.sources.pods import with_pod_options
+from flinkmem.validation import Validation, validate_deployment, validate_role
 
-__all__ = ["Drift", "Reconciliation", "pod_drift", "reconcile_deployment"]
+__all__ = [
+    "Drift",
+    "Reconciliation",
+    "options_that_differ",
+    "pod_drift",
+    "reconcile_deployment",
+    "source_differences",
+]
 
 
 @dataclass(frozen=True)
@@ -28,44 +41,89 @@ class Reconciliation:
     message: str
 
 
+def _summary(validation: Validation) -> str:
+    parts = []
+    for result in validation.roles:
+        memory, container = result.memory, result.container
+        if memory is None or container is None:
+            continue
+        parts.append(
+            f"{result.role}: total process {format_size(memory.total_process)}, heap {format_size(memory.jvm_heap)}, "
+            f"container {container.request}/{container.limit}, JVM flags {memory.jvm_args}"
+        )
+    return "Memory resolved: " + "; ".join(parts)
+
+
 def reconcile_deployment(obj: Mapping[str, Any], container_name: str) -> Reconciliation:
     validation = validate_deployment(obj, container_name)
     annotation = memory_annotation(validation)
     present = ((obj.get("metadata") or {}).get("annotations") or {}).get(RESOLVED_ANNOTATION)
-    memory = validation.memory
-    if validation.valid and memory is not None and validation.container is not None:
-        message = (
-            f"JobManager memory resolved: total process {format_size(memory.total_process)}, heap "
-            f"{format_size(memory.heap)}; container {validation.container.request}/{validation.container.limit}; "
-            f"JVM flags {memory.jvm_args}"
-        )
-        return Reconciliation(validation, annotation, present != annotation, "Normal", "MemoryResolved", message)
-    return Reconciliation(validation, annotation, present != annotation, "Warning", "MemoryConflict", validation.reason)
+    changed = present != annotation
+    if validation.valid:
+        return Reconciliation(validation, annotation, changed, "Normal", "MemoryResolved", _summary(validation))
+    return Reconciliation(validation, annotation, changed, "Warning", "MemoryConflict", validation.reason)
 
 
 @dataclass(frozen=True)
 class Drift:
     pod: str
-    deployment: str
+    role: str
+    source: str
     differences: tuple[str, ...]
 
     @property
     def message(self) -> str:
         return (
-            f"JobManager pod {self.pod} does not match the memory derived for FlinkDeployment "
-            f"{self.deployment}: needs {', '.join(self.differences)}"
+            f"{self.role} pod {self.pod} does not match the memory flinkmem derives from {self.source}: "
+            f"needs {', '.join(self.differences)}"
         )
 
 
-def pod_drift(pod: Mapping[str, Any], deployment: Mapping[str, Any], container_name: str) -> Drift | None:
-    """The run-time differences between a pod and its FlinkDeployment's derived memory, if any."""
-    validation = validate_deployment(deployment, container_name)
-    plan = plan_pod(pod, validation, container_name)
+def pod_drift(pod: Mapping[str, Any], source: FlinkSource, container_name: str) -> Drift | None:
+    """The run-time differences between a pod and the memory derived from its source, if any."""
+    metadata = pod.get("metadata") or {}
+    role = pod_role(metadata.get("labels") or {})
+    if role is None:
+        return None
+    try:
+        found = main_container(pod, container_name)
+    except PodShapeError:
+        return None
+    if found is None:
+        return None
+    effective = with_pod_options(source, found[1], role)
+    result = validate_role(effective, role)
+    plan = plan_pod(pod, result, effective, container_name)
     if plan is None or not plan.drift:
         return None
-    meta = pod.get("metadata") or {}
     return Drift(
-        pod=f"{meta.get('namespace', '')}/{meta.get('name', '')}",
-        deployment=str((deployment.get("metadata") or {}).get("name", "")),
+        pod=f"{metadata.get('namespace', '')}/{metadata.get('name', '')}",
+        role=role.title,
+        source=source.label,
         differences=plan.drift,
     )
+
+
+def source_differences(ours: FlinkSource, flinks: FlinkSource) -> tuple[str, ...]:
+    """Per role, what the two sources resolve differently (memory, flags, Flink's `-D` options)."""
+    found: list[str] = []
+    for role in ROLES:
+        a, b = validate_role(ours, role), validate_role(flinks, role)
+        if a.memory is None or b.memory is None:
+            if (a.memory is None) != (b.memory is None):
+                found.append(f"{role}: resolves in one source only")
+            continue
+        for label, left, right in (
+            ("total process", a.memory.total_process, b.memory.total_process),
+            ("JVM flags", a.memory.jvm_args, b.memory.jvm_args),
+            ("dynamic configs", a.memory.dynamic_configs, b.memory.dynamic_configs),
+        ):
+            if left != right:
+                found.append(f"{role} {label}: {left} here, {right} in {flinks.label}")
+    return tuple(found)
+
+
+def options_that_differ(ours: FlinkSource, flinks: FlinkSource, prefixes: Sequence[str]) -> tuple[str, ...]:
+    """Memory-relevant options whose text differs between the two sources."""
+    keys = sorted({k for k in (*ours.config, *flinks.config) if k.startswith(tuple(prefixes))})
+    return tuple(k for k in keys if ours.config.get(k) != flinks.config.get(k))

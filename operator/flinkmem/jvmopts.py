@@ -2,9 +2,9 @@
 
 Flink's `config.sh` appends the user's Java options after the memory flags it computes, and HotSpot
 keeps the last occurrence of a flag, so a `-Xmx` in `env.java.opts.jobmanager` silently beats
-Flink's derived heap. The JobManager's options come from the environment variable
-`FLINK_ENV_JAVA_OPTS_JM` when it is set, and otherwise from `env.java.default-opts.jobmanager`
-followed by `env.java.opts.jobmanager`; options for every process come before them.
+Flink's derived heap. A role's options come from its environment variable (`FLINK_ENV_JAVA_OPTS_JM`,
+`FLINK_ENV_JAVA_OPTS_TM`) when it is set, and otherwise from `env.java.default-opts.<role>` followed
+by `env.java.opts.<role>`; options for every process come before them.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from flinkmem.engine import JobManagerMemory
+from flinkmem.engine.options import java_text
+from flinkmem.roles import ProcessMemory, Role
 
-__all__ = ["JvmMemoryFlag", "java_opts_sources", "jobmanager_opts", "memory_flags", "with_memory_flags"]
+__all__ = ["JvmMemoryFlag", "java_opts_sources", "memory_flags", "role_opts", "with_memory_flags"]
 
-JM_OPTS_ENV = "FLINK_ENV_JAVA_OPTS_JM"
 ALL_OPTS_ENV = "FLINK_ENV_JAVA_OPTS"
 
 _FLAG = re.compile(
@@ -71,29 +71,32 @@ def memory_flags(opts: str) -> list[JvmMemoryFlag]:
     return found
 
 
-def java_opts_sources(config: Mapping[str, str], env: Mapping[str, str]) -> list[tuple[str, str]]:
-    """(source, options) pairs in the order the JobManager JVM receives them after Flink's flags."""
+def java_opts_sources(config: Mapping[str, object], env: Mapping[str, str], role: Role) -> list[tuple[str, str]]:
+    """(source, options) pairs in the order the role's JVM receives them after Flink's flags."""
     sources: list[tuple[str, str]] = []
     if env.get(ALL_OPTS_ENV):
         sources.append((f"env {ALL_OPTS_ENV}", env[ALL_OPTS_ENV]))
     else:
-        sources.append(("env.java.default-opts.all", _strip_quotes(config.get("env.java.default-opts.all", ""))))
+        sources.append(("env.java.default-opts.all", _strip_quotes(_text(config, "env.java.default-opts.all"))))
         all_key = "env.java.opts.all" if config.get("env.java.opts.all") else "env.java.opts"
-        sources.append((all_key, _strip_quotes(config.get(all_key, ""))))
-    sources.extend(jobmanager_opts(config, env))
+        sources.append((all_key, _strip_quotes(_text(config, all_key))))
+    sources.extend(role_opts(config, env, role))
     return [(name, text) for name, text in sources if text.strip()]
 
 
-def jobmanager_opts(config: Mapping[str, str], env: Mapping[str, str]) -> list[tuple[str, str]]:
-    if env.get(JM_OPTS_ENV):
-        return [(f"env {JM_OPTS_ENV}", env[JM_OPTS_ENV])]
-    return [
-        ("env.java.default-opts.jobmanager", _strip_quotes(config.get("env.java.default-opts.jobmanager", ""))),
-        ("env.java.opts.jobmanager", _strip_quotes(config.get("env.java.opts.jobmanager", ""))),
-    ]
+def _text(config: Mapping[str, object], key: str) -> str:
+    value = config.get(key)
+    return java_text(value) if isinstance(value, (str, bool, int, float)) else ""
 
 
-def with_memory_flags(opts: str, memory: JobManagerMemory) -> str:
+def role_opts(config: Mapping[str, object], env: Mapping[str, str], role: Role) -> list[tuple[str, str]]:
+    """The role's own Java options: its environment variable, else its two configuration options."""
+    if env.get(role.java_opts_env):
+        return [(f"env {role.java_opts_env}", env[role.java_opts_env])]
+    return [(key, _strip_quotes(_text(config, key))) for key in role.java_opts_keys]
+
+
+def with_memory_flags(opts: str, memory: ProcessMemory) -> str:
     """`opts` with its memory flags removed and the derived ones appended, so the derived ones win."""
     kept = [t for t in _tokens(opts) if not _FLAG.fullmatch(t)]
     return " ".join([*(shlex.quote(t) for t in kept), *memory.jvm_flags])

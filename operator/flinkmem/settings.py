@@ -9,16 +9,15 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from flinkmem.deployment import DEFAULT_CONTAINER
+from flinkmem.sources.flinkdeployment import DEFAULT_CONTAINER
 
 __all__ = ["ResourceRef", "Settings", "ValidationMode", "add_arguments", "from_arguments"]
 
 ANNOTATION_PREFIX = "flinkmem.io"
 # The kopf peering object the controller processes of all replicas agree through.
 PEERING_NAME = "flinkmem"
-OPT_IN_LABEL = "flinkmem.io/jobmanager"
 VALIDATE_ID = "validate-flinkdeployment"
-MUTATE_ID = "mutate-jobmanager-pod"
+MUTATE_ID = "mutate-flink-pod"
 
 
 class ValidationMode(enum.Enum):

@@ -1,10 +1,10 @@
-"""JobManager container memory: what Flink's Kubernetes integration requests, and what flinkmem sets.
+"""Container memory of a Flink pod: what Flink's Kubernetes integration requests, and what flinkmem sets.
 
 Flink requests the total process memory in whole MiB, rounded down, so a pod can end up to 1 MiB
 below what the JVM is budgeted for; the limit is that MiB count times
-`kubernetes.jobmanager.memory.limit-factor`, cut to an int. flinkmem never goes below the budget:
-its request is the total process memory rounded *up* to whole MiB, and its limit is total process
-memory times the limit factor, rounded up to whole MiB and never below the request.
+`kubernetes.<role>.memory.limit-factor`, cut to an int. flinkmem never goes below the budget: its
+request is the total process memory rounded *up* to whole MiB, and its limit is total process memory
+times the limit factor, rounded up to whole MiB and never below the request.
 """
 
 from __future__ import annotations
@@ -14,15 +14,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 
-from flinkmem.engine import Config, JobManagerMemory, MemoryConflict, OptionValue, Rule
+from flinkmem.engine import Config, MemoryConflict, OptionValue, Rule
 from flinkmem.engine.javatext import java_double_to_string
-from flinkmem.engine.options import DoubleOption, java_text
+from flinkmem.engine.options import java_text
 from flinkmem.engine.sizes import MIB, mebibytes_int32
 from flinkmem.quantity import format_mebibytes
+from flinkmem.roles import Role
 
-__all__ = ["LIMIT_FACTOR", "ContainerMemory", "container_memory", "java_int_cast"]
-
-LIMIT_FACTOR = DoubleOption("kubernetes.jobmanager.memory.limit-factor", 1.0)
+__all__ = ["ContainerMemory", "container_memory", "java_int_cast", "read_limit_factor"]
 
 
 def java_int_cast(value: float) -> int:
@@ -38,7 +37,7 @@ def java_int_cast(value: float) -> int:
 
 @dataclass(frozen=True)
 class ContainerMemory:
-    """Memory for the JobManager container, as Flink would set it and as flinkmem sets it."""
+    """Memory for a Flink container, as Flink would set it and as flinkmem sets it."""
 
     limit_factor: float
     flink_request_mib: int
@@ -72,28 +71,40 @@ class ContainerMemory:
         }
 
 
-def read_limit_factor(config: Config) -> float:
-    factor = LIMIT_FACTOR.read(config)
+def read_limit_factor(config: Config, role: Role) -> float:
+    """`kubernetes.<role>.memory.limit-factor`; Flink's Kubernetes parameters refuse a factor below 1."""
+    option = role.limit_factor
+    factor = option.read(config)
     if not factor >= 1:
-        raw = config.get(LIMIT_FACTOR.key)
+        raw = config.get(option.key)
         raise MemoryConflict(
             Rule.LIMIT_FACTOR_BELOW_ONE,
-            f"{LIMIT_FACTOR.key} is {java_text(raw) if raw is not None else factor}; Flink requires at least 1.",
-            f"set {LIMIT_FACTOR.key} to 1 (limit equals request) or more",
-            (OptionValue(LIMIT_FACTOR.key, None if raw is None else java_text(raw)),),
+            f"{option.key} is {java_text(raw) if raw is not None else factor}; Flink requires at least 1.",
+            f"set {option.key} to 1 (limit equals request) or more",
+            (OptionValue(option.key, None if raw is None else java_text(raw)),),
         )
     return factor
 
 
-def container_memory(memory: JobManagerMemory, config: Config) -> ContainerMemory:
-    factor = read_limit_factor(config)
-    flink_request = mebibytes_int32(memory.total_process)
+def container_memory(
+    total_process: int, config: Config, role: Role, flink_total_process: int | None = None
+) -> ContainerMemory:
+    """The container for a process of `total_process` bytes.
+
+    `flink_total_process` is the size Flink's own Kubernetes code sizes the container from when it
+    differs from what the JVM runs with (1.x legacy heap keys: the client reads them as the process
+    size, the start script in the pod as the heap).
+    """
+    factor = read_limit_factor(config, role)
+    flink_request = mebibytes_int32(total_process if flink_total_process is None else flink_total_process)
     flink_limit = java_int_cast(flink_request * factor)
-    request_mib = -(-memory.total_process // MIB)
+    request_mib = -(-total_process // MIB)
+    if factor == 1.0:
+        return ContainerMemory(factor, flink_request, flink_limit, request_mib, request_mib)
     if math.isinf(factor):
         limit_mib = max(request_mib, flink_limit)
     else:
         # The factor's decimal text (1.33, not its binary neighbour 1.3300000000000000710…), as users wrote it.
         exact = Fraction(Decimal(java_double_to_string(factor)))
-        limit_mib = max(request_mib, math.ceil(Fraction(memory.total_process) * exact / MIB))
+        limit_mib = max(request_mib, math.ceil(Fraction(total_process) * exact / MIB))
     return ContainerMemory(factor, flink_request, flink_limit, request_mib, limit_mib)

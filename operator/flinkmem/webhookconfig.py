@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from flinkmem.settings import MUTATE_ID, OPT_IN_LABEL, VALIDATE_ID, ResourceRef
+from flinkmem.roles import FLINK_POD_TYPES, ROLES
+from flinkmem.settings import MUTATE_ID, VALIDATE_ID, ResourceRef
 
 __all__ = ["CONFIG_NAME", "mutating_configuration", "skip_own_annotation_writes", "validating_configuration"]
 
@@ -106,19 +107,19 @@ def mutating_configuration(base_url: str, ca_bundle: str, own_namespace: str | N
                 **common,
                 "objectSelector": {
                     "matchExpressions": [
-                        {"key": "component", "operator": "In", "values": ["jobmanager"]},
-                        {
-                            "key": "type",
-                            "operator": "In",
-                            "values": ["flink-native-kubernetes", "flink-standalone-kubernetes"],
-                        },
+                        {"key": "component", "operator": "In", "values": [role.key for role in ROLES]},
+                        {"key": "type", "operator": "In", "values": list(FLINK_POD_TYPES)},
                     ]
                 },
             },
-            {
-                "name": f"opt-in.{MUTATE_ID}.flinkmem.io",
-                **common,
-                "objectSelector": {"matchLabels": {OPT_IN_LABEL: "true"}},
-            },
+            # A label selector cannot say "one label or the other": one webhook per opt-in label.
+            *(
+                {
+                    "name": f"opt-in-{role.key}.{MUTATE_ID}.flinkmem.io",
+                    **common,
+                    "objectSelector": {"matchLabels": {role.opt_in_label: "true"}},
+                }
+                for role in ROLES
+            ),
         ],
     }

@@ -26,7 +26,7 @@ from kopf._core.engines import admission as kopf_admission
 from flinkmem.metrics import Metrics
 from flinkmem.settings import MUTATE_ID
 
-__all__ = ["HealthServer", "ReviewError", "WebhookServer", "check_review"]
+__all__ = ["HealthServer", "ReviewError", "WebhookServer", "check_review", "metadata_problem"]
 
 logger = logging.getLogger("flinkmem.webserver")
 
@@ -64,8 +64,6 @@ def check_review(data: object) -> dict[str, Any]:
         value = request.get(key)
         if value is not None and not isinstance(value, dict):
             raise ReviewError(f"request.{key} must be an object or null")
-        if isinstance(value, dict) and value.get("metadata") is not None and not isinstance(value["metadata"], dict):
-            raise ReviewError(f"request.{key}.metadata must be an object")
     if request.get("object") is None and request.get("oldObject") is None:
         raise ReviewError("request.object or request.oldObject must be present")
     if request.get("dryRun") is not None and not isinstance(request["dryRun"], bool):
@@ -74,13 +72,44 @@ def check_review(data: object) -> dict[str, Any]:
     obj = request.get("object")
     if isinstance(obj, dict) and isinstance(request.get("namespace"), str):
         metadata = obj.setdefault("metadata", {})
-        if not metadata.get("namespace"):
+        if isinstance(metadata, dict) and not metadata.get("namespace"):
             metadata["namespace"] = request["namespace"]
     return data
 
 
-def _fallback_response(data: Mapping[str, Any], webhook: str, message: str) -> dict[str, Any]:
-    """An answer built without kopf, for failures inside the handlers: pods fail open, CRs closed."""
+_STRING_FIELDS = ("name", "namespace", "uid", "generateName")
+
+
+def metadata_problem(obj: object, path: str) -> str | None:
+    """What is wrong with an object's metadata for kopf and the handlers to read it, if anything.
+
+    A well-formed AdmissionReview can still carry an object whose metadata is null or mistyped (the
+    API server checks built-in kinds, but a custom resource's review is only JSON). kopf reads the
+    metadata before any handler runs, so such a review is answered here, naming the field.
+    """
+    if not isinstance(obj, dict) or "metadata" not in obj:
+        return None
+    metadata = obj["metadata"]
+    if not isinstance(metadata, dict):
+        return f"{path}.metadata must be an object"
+    for key in _STRING_FIELDS:
+        if metadata.get(key) is not None and not isinstance(metadata[key], str):
+            return f"{path}.metadata.{key} must be a string"
+    for key in ("labels", "annotations"):
+        if key not in metadata:
+            continue
+        values = metadata[key]
+        if not isinstance(values, dict):
+            return f"{path}.metadata.{key} must be a map of strings"
+        for name, value in values.items():
+            if not isinstance(value, str):
+                return f"{path}.metadata.{key}[{name!r}] must be a string"
+    return None
+
+
+def _fallback_response(data: Mapping[str, Any], webhook: str, message: str, code: int = 500) -> dict[str, Any]:
+    """An answer built without kopf, for input kopf cannot take or failures inside the handlers:
+    pods fail open, CRs closed."""
     uid = data["request"]["uid"]
     if webhook == MUTATE_ID:
         response: dict[str, Any] = {
@@ -89,7 +118,8 @@ def _fallback_response(data: Mapping[str, Any], webhook: str, message: str) -> d
             "warnings": [f"flinkmem: pod left unchanged: {message}"],
         }
     else:
-        response = {"uid": uid, "allowed": False, "status": {"code": 500, "message": f"flinkmem failed: {message}"}}
+        prefix = "flinkmem failed" if code >= 500 else "flinkmem refused this object"
+        response = {"uid": uid, "allowed": False, "status": {"code": code, "message": f"{prefix}: {message}"}}
     return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response}
 
 
@@ -192,6 +222,14 @@ class WebhookServer:
             except (ValueError, RecursionError) as exc:
                 decision = "bad-request"
                 return aiohttp.web.json_response({"error": f"not a usable AdmissionReview: {exc}"}, status=400)
+            review = data["request"]
+            problem = metadata_problem(review.get("object"), "object") or metadata_problem(
+                review.get("oldObject"), "oldObject"
+            )
+            if problem is not None:
+                response = _fallback_response(data, webhook, f"{problem}.", code=422)
+                decision = "allowed" if response["response"]["allowed"] else "denied"
+                return aiohttp.web.json_response(response)
             try:
                 response = await fn(
                     data,

@@ -194,13 +194,14 @@ def test_refusals_name_the_same_rule(run: Run) -> None:
 def _flinkmem_pod_memory(record: Record, version: str) -> tuple[int, int] | str:
     """flinkmem's view of Flink's native-Kubernetes pod memory: (request MiB, limit MiB) or an error."""
     from flinkmem.engine import DeploymentMode, FlinkMemError, FlinkVersion, resolve_jobmanager
+    from flinkmem.roles import JOBMANAGER
     from flinkmem.sizing import container_memory
 
     config: dict[str, str] = record["config"]
     flink_version = FlinkVersion.parse(record.get("flinkVersion") or version)
     try:
         memory = resolve_jobmanager(config, flink_version, DeploymentMode.NATIVE)
-        container = container_memory(memory, config)
+        container = container_memory(memory.total_process, config, JOBMANAGER)
     except FlinkMemError as error:
         return f"{type(error).__name__}: {error.message}"
     return container.flink_request_mib, container.flink_limit_mib

@@ -38,7 +38,7 @@ def _create_unmutated_pod(cluster: Cluster, namespace: str, workdir: Path, name:
         assert apply(cluster, namespace, flinkdeployment(name, {}, memory="2g")).returncode == 0
     # flinkmem is gone but its webhook configurations still point at it.
     assert apply(cluster, namespace, jobmanager_deployment(name)).returncode == 0
-    found = wait_until(lambda: pods(cluster, namespace, name), what="the unmutated pod")
+    found = wait_until(lambda: pods(cluster, namespace, name) or None, what="the unmutated pod")
     pod = found[0]
     main = container(pod, "flink-main-container")
     assert "FLINK_ENV_JAVA_OPTS_JM" not in env_of(main)
@@ -80,3 +80,95 @@ def test_enforce_mode_eviction_recreates_the_pod_through_the_webhook(
         main = container(new_pod, "flink-main-container")
         assert main["resources"]["limits"]["memory"] in ("2Gi", "2048Mi")
         assert env_of(main)["FLINK_ENV_JAVA_OPTS_JM"].startswith("-Xmx")
+
+
+def _events(cluster: Cluster, namespace: str, reason: str) -> list[str]:
+    out = cluster.kubectl("get", "events", "-n", namespace, "--field-selector", f"reason={reason}", "-o", "json").stdout
+    return [e["message"] for e in json.loads(out)["items"]]
+
+
+def _fresh_pod(cluster: Cluster, namespace: str, app: str, old_name: str) -> dict[str, Any] | None:
+    current = [p for p in pods(cluster, namespace, app) if not p["metadata"].get("deletionTimestamp")]
+    fresh = [p for p in current if p["metadata"]["name"] != old_name]
+    return fresh[0] if fresh else None
+
+
+def test_a_flinkdeployment_created_after_its_pod_reports_and_replaces_it(
+    cluster: Cluster, namespace: str, tmp_path: Path
+) -> None:
+    """Deploy first, describe second: the pod had nothing to be sized from when it was admitted."""
+    with running_flinkmem(cluster.kubeconfig, tmp_path / "flinkmem", ["--evict-drifted"]):
+        assert apply(cluster, namespace, jobmanager_deployment("late")).returncode == 0
+        first = wait_until(lambda: pods(cluster, namespace, "late") or None, what="the JobManager pod")[0]
+        assert "FLINK_ENV_JAVA_OPTS_JM" not in env_of(container(first, "flink-main-container"))
+        assert wait_until(lambda: _events(cluster, namespace, "MemoryNotApplied") or None, what="MemoryNotApplied")
+
+        assert apply(cluster, namespace, flinkdeployment("late", {}, memory="2g")).returncode == 0
+        message = wait_until(lambda: _events(cluster, namespace, "MemoryDrift") or None, what="a MemoryDrift event")[0]
+        assert first["metadata"]["name"] in message and "FlinkDeployment" in message
+        replacement = wait_until(
+            lambda: _fresh_pod(cluster, namespace, "late", first["metadata"]["name"]),
+            timeout=60,
+            what="the pod recreated through the webhook",
+        )
+        main = container(replacement, "flink-main-container")
+        assert main["resources"]["limits"]["memory"] in ("2Gi", "2048Mi")  # the API server may canonicalize
+        assert env_of(main)["FLINK_ENV_JAVA_OPTS_JM"] == "-Xmx1530082096 -Xms1530082096 -XX:MaxMetaspaceSize=268435456"
+
+
+def test_flinks_configmap_arriving_after_the_pod_sizes_its_replacement(
+    cluster: Cluster, namespace: str, tmp_path: Path
+) -> None:
+    """Flink's native client creates flink-config-<cluster-id> after the JobManager Deployment."""
+    configmap = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "flink-config-native", "labels": {"app": "native", "type": "flink-native-kubernetes"}},
+        "data": {"config.yaml": "jobmanager:\n  memory:\n    process.size: 1600m\n"},
+    }
+    with running_flinkmem(cluster.kubeconfig, tmp_path / "flinkmem", ["--evict-drifted"]):
+        assert apply(cluster, namespace, jobmanager_deployment("native")).returncode == 0
+        first = wait_until(lambda: pods(cluster, namespace, "native") or None, what="the JobManager pod")[0]
+        assert "FLINK_ENV_JAVA_OPTS_JM" not in env_of(container(first, "flink-main-container"))
+
+        assert apply(cluster, namespace, configmap).returncode == 0
+        message = wait_until(lambda: _events(cluster, namespace, "MemoryDrift") or None, what="a MemoryDrift event")[0]
+        assert "ConfigMap" in message and "flink-config-native" in message
+        replacement = wait_until(
+            lambda: _fresh_pod(cluster, namespace, "native", first["metadata"]["name"]),
+            timeout=60,
+            what="the pod recreated through the webhook",
+        )
+        main = container(replacement, "flink-main-container")
+        assert main["resources"]["requests"]["memory"] == "1600Mi"
+        # Flink's heap for a 1600m JobManager (spec vector C01).
+        assert env_of(main)["FLINK_ENV_JAVA_OPTS_JM"].startswith("-Xmx1073741824 -Xms1073741824")
+        annotation = json.loads(replacement["metadata"]["annotations"]["flinkmem.io/resolved-memory"])
+        assert annotation["source"] == f"ConfigMap {namespace}/flink-config-native"
+
+
+def test_a_flinkdeployment_and_flinks_configmap_that_disagree_are_reported(
+    cluster: Cluster, namespace: str, tmp_path: Path
+) -> None:
+    """The Apache operator merges defaults of its own into what Flink receives; flinkmem says where the
+    configuration Flink wrote resolves differently from the FlinkDeployment."""
+    configmap = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "flink-config-merged", "labels": {"app": "merged", "type": "flink-native-kubernetes"}},
+        "data": {
+            "config.yaml": (
+                "jobmanager.memory.process.size: 2g\njobmanager.memory.jvm-metaspace.size: 512m\n"
+                "taskmanager.memory.process.size: 1728m\n"
+            )
+        },
+    }
+    with running_flinkmem(cluster.kubeconfig, tmp_path / "flinkmem"):
+        assert apply(cluster, namespace, flinkdeployment("merged", {}, memory="2g")).returncode == 0
+        assert apply(cluster, namespace, configmap).returncode == 0
+        message = wait_until(
+            lambda: _events(cluster, namespace, "MemoryConfigDiffers") or None, what="a MemoryConfigDiffers event"
+        )[0]
+        assert "flink-config-merged resolves differently" in message
+        assert "MaxMetaspaceSize=536870912" in message
+        assert "jobmanager.memory.jvm-metaspace.size" in message

@@ -243,6 +243,158 @@ def test_hostile_jobmanager_pods(client: Client, pod: Any) -> None:
     assert json.loads(payload)["response"]["allowed"] is True
 
 
+# ---------------------------------------------------------------------------------------------
+# Wrong types at every level: a valid object with one node replaced by a null or a value of another type
+
+
+VALID_DEPLOYMENT: dict[str, Any] = {
+    "apiVersion": "flink.apache.org/v1beta1",
+    "kind": "FlinkDeployment",
+    "metadata": {"name": "typed", "namespace": "fuzz", "labels": {"team": "a"}, "annotations": {"note": "x"}},
+    "spec": {
+        "flinkVersion": "v1_20",
+        "mode": "native",
+        "flinkConfiguration": {"jobmanager.memory.process.size": "1600m", "env.java.opts.jobmanager": "-Xss1m"},
+        "podTemplate": {
+            "spec": {
+                "containers": [
+                    {
+                        "name": "flink-main-container",
+                        "env": [{"name": "A", "value": "b"}],
+                        "resources": {"limits": {"memory": "2Gi"}, "requests": {"memory": "2Gi"}},
+                    }
+                ]
+            }
+        },
+        "jobManager": {"resource": {"memory": "2g", "cpu": 1}, "podTemplate": {"spec": {"containers": []}}},
+        "taskManager": {"resource": {"memory": "2g", "cpu": 1}},
+    },
+}
+VALID_POD: dict[str, Any] = {
+    "apiVersion": "v1",
+    "kind": "Pod",
+    "metadata": {
+        "name": "typed-jm",
+        "namespace": "fuzz",
+        "labels": {"app": "typed", "component": "jobmanager", "type": "flink-native-kubernetes"},
+        "annotations": {"note": "x"},
+        "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "typed", "uid": "u"}],
+    },
+    "spec": {
+        "containers": [
+            {"name": "sidecar", "image": "busybox"},
+            {
+                "name": "flink-main-container",
+                "image": "flink:1.20.3",
+                "args": ["bash", "-c", "kubernetes-jobmanager.sh kubernetes-session -D a=b"],
+                "env": [{"name": "FLINK_ENV_JAVA_OPTS_JM", "value": "-Xss1m"}],
+                "resources": {"limits": {"memory": "1Gi"}, "requests": {"memory": "1Gi"}},
+            },
+        ]
+    },
+}
+WRONG_TYPES = st.sampled_from([None, 0, -1, 1.5, True, "", "x", [], [None], {}, {"a": None}])
+
+
+def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    found = [prefix] if prefix else []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            found.extend(_paths(value, (*prefix, key)))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            found.extend(_paths(value, (*prefix, index)))
+    return found
+
+
+def _replaced(obj: dict[str, Any], path: tuple[Any, ...], value: Any) -> dict[str, Any]:
+    copy: dict[str, Any] = json.loads(json.dumps(obj))
+    node = copy
+    for step in path[:-1]:
+        node = node[step]
+    node[path[-1]] = value
+    return copy
+
+
+@FUZZ
+@given(data=st.data(), wrong=WRONG_TYPES)
+def test_flinkdeployments_with_a_wrong_type_anywhere(client: Client, data: st.DataObject, wrong: Any) -> None:
+    path = data.draw(st.sampled_from(_paths(VALID_DEPLOYMENT)))
+    obj = _replaced(VALID_DEPLOYMENT, path, wrong)
+    for operation, old in (("CREATE", None), ("UPDATE", VALID_DEPLOYMENT)):
+        sent = review(FD, operation, obj, old)
+        status, payload = client.post(VALIDATE_ID, json.dumps(sent).encode())
+        check(status, payload, sent)
+        assert status == 200
+        response = json.loads(payload)["response"]
+        if not response["allowed"]:
+            # A refusal names what to fix; it is never a handler failure.
+            assert response["status"]["code"] != 500, response
+            assert response["status"]["message"], response
+
+
+@FUZZ
+@given(data=st.data(), wrong=WRONG_TYPES)
+def test_pods_with_a_wrong_type_anywhere(client: Client, data: st.DataObject, wrong: Any) -> None:
+    path = data.draw(st.sampled_from(_paths(VALID_POD)))
+    sent = review(PODS, "CREATE", _replaced(VALID_POD, path, wrong))
+    status, payload = client.post(MUTATE_ID, json.dumps(sent).encode())
+    check(status, payload, sent)
+    assert status == 200
+    response = json.loads(payload)["response"]
+    assert response["allowed"] is True
+    # Never the generic failure answer: a mistyped field is named, not an internal error.
+    assert not any("internal error" in w for w in response.get("warnings", [])), response
+
+
+@pytest.mark.parametrize(
+    ("path", "wrong", "field"),
+    [
+        (("metadata",), None, "object.metadata must be an object"),
+        (("metadata", "labels"), None, "object.metadata.labels must be a map of strings"),
+        (("spec",), None, "spec: is missing"),
+        (("spec", "jobManager"), "oops", "spec.jobManager: must be an object"),
+        (("spec", "jobManager", "resource"), "oops", "spec.jobManager.resource: must be an object"),
+        (("spec", "taskManager", "resource"), "oops", "spec.taskManager.resource: must be an object"),
+        (("spec", "podTemplate", "spec", "containers"), "oops", "spec.podTemplate.spec.containers: must be a list"),
+        (("spec", "podTemplate", "spec", "containers", 0, "env"), [1], "env[0]: must be an object with a name"),
+        (("spec", "podTemplate", "spec", "containers", 0, "resources"), "x", "resources: must be an object"),
+    ],
+)
+def test_mistyped_level_of_a_flinkdeployment_is_refused_naming_the_field(
+    client: Client, path: tuple[Any, ...], wrong: Any, field: str
+) -> None:
+    sent = review(FD, "CREATE", _replaced(VALID_DEPLOYMENT, path, wrong))
+    status, payload = client.post(VALIDATE_ID, json.dumps(sent).encode())
+    check(status, payload, sent)
+    response = json.loads(payload)["response"]
+    assert response["allowed"] is False
+    assert field in response["status"]["message"], response
+
+
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        (("metadata",), "object.metadata must be an object"),
+        (("metadata", "labels"), "object.metadata.labels must be a map of strings"),
+        (("spec",), "spec must be an object"),
+        (("spec", "containers"), "spec.containers must be a list"),
+        (("spec", "containers", 1, "env"), "spec.containers[1].env must be a list"),
+        (("spec", "containers", 1, "resources"), "spec.containers[1].resources must be an object"),
+    ],
+)
+def test_null_at_each_level_of_a_pod_is_admitted_unchanged_naming_the_field(
+    client: Client, path: tuple[Any, ...], field: str
+) -> None:
+    wrong: Any = "oops" if path[-1] in ("spec", "containers", "env", "resources") else None
+    sent = review(PODS, "CREATE", _replaced(VALID_POD, path, wrong))
+    status, payload = client.post(MUTATE_ID, json.dumps(sent).encode())
+    check(status, payload, sent)
+    response = json.loads(payload)["response"]
+    assert response["allowed"] is True and "patch" not in response
+    assert any(field in w for w in response["warnings"]), response
+
+
 def _big_deployment(target_bytes: int) -> dict[str, Any]:
     filler = "x" * 1000
     config = {f"pipeline.note-{i}": filler for i in range(target_bytes // 1030)}

@@ -44,16 +44,17 @@ def get(cluster: Cluster, namespace: str, kind: str, name: str) -> dict[str, Any
 
 
 def flinkdeployment(
-    name: str, config: dict[str, str], memory: str | None = "2g", version: str = "v2_1"
+    name: str, config: dict[str, str], memory: str | None = "2g", version: str = "v2_1", tm_memory: str = "1728m"
 ) -> dict[str, Any]:
     jm: dict[str, Any] = {"resource": {"cpu": 1}}
     if memory:
         jm["resource"]["memory"] = memory
+    tm = {"resource": {"cpu": 1, "memory": tm_memory}}
     return {
         "apiVersion": "flink.apache.org/v1beta1",
         "kind": "FlinkDeployment",
         "metadata": {"name": name},
-        "spec": {"flinkVersion": version, "flinkConfiguration": config, "jobManager": jm},
+        "spec": {"flinkVersion": version, "flinkConfiguration": config, "jobManager": jm, "taskManager": tm},
     }
 
 
@@ -115,6 +116,23 @@ def test_warnings_reach_kubectl(cluster: Cluster, namespace: str, flinkmem: Runn
     assert all(len(w.removeprefix("Warning: ")) <= 120 for w in warnings)
 
 
+def test_taskmanager_warnings_reach_kubectl(cluster: Cluster, namespace: str, flinkmem: RunningOperator) -> None:
+    result = apply(cluster, namespace, EXAMPLES / "05-valid-taskmanager-warnings.yaml")
+    assert result.returncode == 0, result.stderr
+    text = " ".join(line.removeprefix("Warning: ") for line in result.stderr.splitlines())
+    assert "capped at taskmanager.memory.network.max 128 MiB" in text, result.stderr
+    assert "RocksDB" in text, result.stderr
+
+
+def test_template_memory_flink_replaces_is_admitted_with_a_warning(
+    cluster: Cluster, namespace: str, flinkmem: RunningOperator
+) -> None:
+    result = apply(cluster, namespace, EXAMPLES / "04-valid-template-memory-replaced.yaml")
+    assert result.returncode == 0, result.stderr
+    text = " ".join(line.removeprefix("Warning: ") for line in result.stderr.splitlines())
+    assert "memory limit 1Gi is not used" in text and "2048Mi" in text, result.stderr
+
+
 @pytest.mark.parametrize(
     ("example", "fragments"),
     [
@@ -124,9 +142,11 @@ def test_warnings_reach_kubectl(cluster: Cluster, namespace: str, flinkmem: Runn
         ("13-conflict-heap-off-heap-mismatch.yaml", ["jobmanager.memory.flink.size is 1 GiB"]),
         ("14-conflict-derived-overhead.yaml", ["outside the allowed range [150 MiB, 1 GiB]"]),
         ("15-conflict-invalid-value.yaml", ["'1.5g'", "'.5g' is not a memory unit"]),
-        ("16-conflict-pod-template-limit.yaml", ["limits memory to 1Gi", "at least 2048Mi"]),
         ("17-conflict-java-opts-xmx.yaml", ["env.java.opts.jobmanager sets -Xmx3g"]),
         ("18-conflict-limit-factor.yaml", ["kubernetes.jobmanager.memory.limit-factor is 0.5"]),
+        ("20-conflict-taskmanager-process-too-small.yaml", ["TaskManager: ", "at least 982 MiB"]),
+        ("21-conflict-taskmanager-network-range.yaml", ["TaskManager: taskmanager.memory.network.min (512 MiB)"]),
+        ("22-conflict-taskmanager-task-heap.yaml", ["TaskManager: ", "taskmanager.memory.task.heap.size"]),
     ],
 )
 def test_each_conflict_is_refused_with_its_reason(
@@ -234,9 +254,62 @@ def test_jobmanager_pod_gets_the_memory_real_flink_derives(
         text = (obj or {}).get("metadata", {}).get("annotations", {}).get("flinkmem.io/resolved-memory")
         return json.loads(text) if text else None
 
-    assert wait_until(resolved, what="the resolved-memory annotation")["jvmArgs"] == reference["jvmArgs"]
+    found = wait_until(resolved, what="the resolved-memory annotation")
+    assert found["jobmanager"]["memory"]["jvmArgs"] == reference["jvmArgs"]
     stored = get(cluster, namespace, "flinkdeployment", "sized")
     assert stored is not None and "status" not in stored
+
+
+def test_taskmanager_pod_built_by_real_flink_gets_the_memory_real_flink_derives(
+    cluster: Cluster, namespace: str, flinkmem: RunningOperator
+) -> None:
+    """The pod is the one Flink's own KubernetesTaskManagerFactory builds (reference harness, --verify):
+    its -D options and FLINK_TM_JVM_MEM_OPTS; flinkmem must agree with them and size the container."""
+    config = {"kubernetes.taskmanager.memory.limit-factor": "1.25", "taskmanager.numberOfTaskSlots": "2"}
+    deployment = flinkdeployment("tm-sized", config, tm_memory="4g")
+    deployment["spec"]["taskManager"]["resource"]["cpu"] = 2
+    assert apply(cluster, namespace, deployment).returncode == 0
+    record = {
+        "id": 1,
+        "role": "taskmanager",
+        "config": {**config, "taskmanager.memory.process.size": "4g", "kubernetes.taskmanager.cpu.amount": "2.0"},
+        "flinkVersion": "2.3",
+        "mode": "native",
+    }
+    reference = run_reference("2.3.0", [record], verify=True)[0]
+    assert reference["valid"], reference
+    built = reference["k8s"]
+    _, _, script = built["args"].partition("bash -c ")
+    labels = {"app": "tm-sized", "component": "taskmanager", "type": "flink-native-kubernetes"}
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "tm-sized-taskmanager-1-1", "labels": labels},
+        "spec": {
+            "restartPolicy": "Never",
+            "containers": [
+                {
+                    "name": "flink-main-container",
+                    "image": "flink:2.3.0",
+                    "args": ["bash", "-c", script],
+                    "env": [{"name": "FLINK_TM_JVM_MEM_OPTS", "value": built["jvmMemOpts"]}],
+                    "resources": {"requests": {"memory": built["memory"]}, "limits": {"memory": "5120Mi"}},
+                }
+            ],
+        },
+    }
+    assert apply(cluster, namespace, pod).returncode == 0
+    admitted = get(cluster, namespace, "pod", "tm-sized-taskmanager-1-1")
+    assert admitted is not None
+    main = container(admitted, "flink-main-container")
+    env = env_of(main)
+    # The derived flags are the JobManager's own (FLINK_TM_JVM_MEM_OPTS): flinkmem never contradicts them.
+    assert env["FLINK_ENV_JAVA_OPTS_TM"] == reference["jvmArgs"] == built["jvmMemOpts"]
+    assert main["resources"]["requests"]["memory"] in ("4Gi", f"{math.ceil(reference['totalProcessMemory'] / MIB)}Mi")
+    assert main["resources"]["limits"]["memory"] in ("5Gi", "5120Mi")  # int(4096 x 1.25), already what Flink set
+    annotation = json.loads(admitted["metadata"]["annotations"]["flinkmem.io/resolved-memory"])
+    assert annotation["role"] == "taskmanager"
+    assert annotation["dynamicConfigs"] == reference["dynamicConfigs"]
 
 
 def test_admitting_the_same_pod_twice_changes_nothing(

@@ -258,7 +258,7 @@ def test_webhooks_are_the_ones_flinkmem_registers_in_development(name: str) -> N
         _without_client_config(w) for w in reference_m["webhooks"]
     ]
     paths = {"validate-flinkdeployment.flinkmem.io": "/validate-flinkdeployment"}
-    paths |= {w["name"]: "/mutate-jobmanager-pod" for w in mutating["webhooks"]}
+    paths |= {w["name"]: "/mutate-flink-pod" for w in mutating["webhooks"]}
     for webhook in validating["webhooks"] + mutating["webhooks"]:
         assert webhook["clientConfig"]["service"] == {
             "name": "flinkmem",
@@ -376,6 +376,8 @@ def _workload(group: str = "flink.apache.org", plural: str = "flinkdeployments")
     return [
         *_verbs(group, plural, "get", "list", "watch", "patch"),
         *_verbs("", "pods", "get", "list", "watch"),
+        # Flink's flink-config-<cluster-id> ConfigMaps: the source of pods without a FlinkDeployment.
+        *_verbs("", "configmaps", "get", "list", "watch"),
         *_verbs("", "events", "create", "patch"),
         *_verbs("events.k8s.io", "events", "create", "patch"),
     ]

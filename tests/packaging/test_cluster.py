@@ -327,6 +327,10 @@ def test_the_service_account_may_do_only_what_flinkmem_does(scenario: Scenario) 
         ("watch", "flinkdeployments.flink.apache.org", "--all-namespaces"),
         ("patch", "flinkdeployments.flink.apache.org", "-n", ns),
         ("watch", "pods", "--all-namespaces"),
+        ("list", "pods", "-n", ns),
+        # Flink's own flink-config-<cluster-id> ConfigMaps configure pods without a FlinkDeployment.
+        ("get", "configmaps", "-n", ns),
+        ("watch", "configmaps", "--all-namespaces"),
         ("create", "events", "-n", ns),
         ("create", "events.events.k8s.io", "-n", ns),
         ("watch", "customresourcedefinitions.apiextensions.k8s.io"),
@@ -336,7 +340,7 @@ def test_the_service_account_may_do_only_what_flinkmem_does(scenario: Scenario) 
     refused = [
         ("get", "secrets", "-n", ns),
         ("list", "secrets", "-n", scenario.release_namespace),
-        ("get", "configmaps", "-n", ns),
+        ("update", "configmaps", "-n", ns),
         ("delete", "pods", "-n", ns),
         ("create", "pods", "-n", ns),
         ("patch", "pods", "-n", ns),

@@ -13,8 +13,12 @@ def flinkdeployment(
     name: str = "demo",
     namespace: str = "jobs",
     jm_template: dict[str, Any] | None = None,
+    tm_memory: str | None = "1728m",
 ) -> dict[str, Any]:
     spec: dict[str, Any] = {"flinkVersion": version, "flinkConfiguration": config or {}}
+    if tm_memory is not None:
+        # The Apache operator refuses a FlinkDeployment without TaskManager memory; so does Flink's client.
+        spec["taskManager"] = {"resource": {"memory": tm_memory, "cpu": 1}}
     jm: dict[str, Any] = {}
     if memory is not None:
         jm["resource"] = {"memory": memory, "cpu": 1}

@@ -80,11 +80,14 @@ def test_delete_is_never_blocked() -> None:
     assert decision.allowed
 
 
-def test_template_limit_below_process_is_a_conflict() -> None:
+def test_template_limit_below_process_is_admitted_with_a_warning() -> None:
+    """Flink writes its own size over the template's (issue 13: this was once a false refusal)."""
     obj = flinkdeployment(memory="2g", jm_template=container_template(limit="1Gi"))
     decision = review_flinkdeployment("CREATE", obj, None, ENFORCE, "flink-main-container")
-    assert not decision.allowed
-    assert decision.conflicts[0].code == "template-limit-below-process"
+    assert decision.allowed
+    assert decision.conflicts == ()
+    text = " ".join(decision.warnings)
+    assert "memory limit 1Gi is not used" in text and "2048Mi" in text
 
 
 def test_java_opts_xmx_contradicting_heap_is_a_conflict() -> None:

@@ -382,8 +382,11 @@ def _check_file(tmp_path: Path, *docs: dict[str, Any]) -> str:
     return write(tmp_path / "deployments.yaml", yaml.safe_dump_all(list(docs)))
 
 
-GOOD = {"flinkVersion": "v2_1", "flinkConfiguration": {P: "1600m"}}
-BAD = {"flinkVersion": "v2_1", "flinkConfiguration": {P: "100m"}}
+TM = "taskmanager.memory.process.size"
+GOOD = {"flinkVersion": "v2_1", "flinkConfiguration": {P: "1600m", TM: "1728m"}}
+BAD = {"flinkVersion": "v2_1", "flinkConfiguration": {P: "100m", TM: "1728m"}}
+# Flink's numbers for a 1728m TaskManager (spec vector V01): heap 536870902 bytes, pod 1728Mi.
+TM_1728M = "TaskManager: heap 536870902 B, total process 1811939328 B, container 1728Mi/1728Mi"
 
 
 def test_check_all_valid(capsys: Capture, tmp_path: Path) -> None:
@@ -392,7 +395,10 @@ def test_check_all_valid(capsys: Capture, tmp_path: Path) -> None:
     assert code == 0
     assert err == ""
     lines = out.splitlines()
-    assert lines == [f"✔ {path}: team-a/good: heap 1073741824 B, total process 1677721600 B, container 1600Mi/1600Mi"]
+    assert lines == [
+        f"✔ {path}: team-a/good: JobManager: heap 1073741824 B, total process 1677721600 B, container 1600Mi/1600Mi",
+        f"✔ {path}: team-a/good: {TM_1728M}",
+    ]
 
 
 def test_check_reports_every_deployment_and_exits_1(capsys: Capture, tmp_path: Path) -> None:
@@ -400,28 +406,40 @@ def test_check_reports_every_deployment_and_exits_1(capsys: Capture, tmp_path: P
     code, out, _ = run(capsys, "check", path)
     assert code == 1
     lines = [line for line in out.splitlines() if not line.startswith("  ")]
-    assert [line[0] for line in lines] == ["✔", "✘", "✔"]
-    assert lines[1].startswith(f"✘ {path}: bad: ")
+    assert [line[0] for line in lines] == ["✔", "✔", "✘", "✔", "✔", "✔"]
+    assert lines[2].startswith(f"✘ {path}: bad: JobManager: ")
+    assert lines[3] == f"✔ {path}: bad: {TM_1728M}"
 
 
 def test_check_several_files_and_warnings(capsys: Capture, tmp_path: Path) -> None:
     first = write(tmp_path / "a.yaml", yaml.safe_dump(manifest("a", GOOD)))
-    warned = {"flinkVersion": "v2_1", "flinkConfiguration": {"jobmanager.memory.heap.size": "50m"}}
+    warned = {"flinkVersion": "v2_1", "flinkConfiguration": {"jobmanager.memory.heap.size": "50m", TM: "2g"}}
     second = write(tmp_path / "b.yaml", yaml.safe_dump(manifest("b", warned)))
     code, out, _ = run(capsys, "check", first, second)
     assert code == 0
     lines = out.splitlines()
-    assert lines[0].startswith(f"✔ {first}: a:")
-    assert lines[1].startswith(f"✔ {second}: b:")
-    assert any(line.startswith("  warning: ") for line in lines[2:])
+    assert lines[0].startswith(f"✔ {first}: a: JobManager:")
+    assert lines[1].startswith(f"✔ {first}: a: TaskManager:")
+    assert lines[2].startswith(f"✔ {second}: b: JobManager:")
+    assert lines[3].startswith(f"✔ {second}: b: TaskManager:")
+    assert any(line.startswith("  warning: JobManager: JVM heap") for line in lines[4:])
 
 
-def test_check_template_limit_conflict(capsys: Capture, tmp_path: Path) -> None:
+def test_check_template_limit_is_a_warning(capsys: Capture, tmp_path: Path) -> None:
     template = {"spec": {"containers": [{"name": "flink-main-container", "resources": {"limits": {"memory": "1Gi"}}}]}}
     path = _check_file(tmp_path, manifest("tight", {**GOOD, "podTemplate": template}))
     code, out, _ = run(capsys, "check", path)
+    assert code == 0
+    assert out.startswith("✔ ")
+    assert "  warning: JobManager: the pod template's memory limit 1Gi is not used" in out
+
+
+def test_check_names_the_rule_that_refused(capsys: Capture, tmp_path: Path) -> None:
+    path = _check_file(tmp_path, manifest("bad", BAD))
+    code, out, _ = run(capsys, "check", path)
     assert code == 1
-    assert out.startswith("✘ ")
+    assert out.startswith(f"✘ {path}: bad: JobManager: ")
+    assert "(rule: metaspace-and-overhead-exceed-process)" in out
 
 
 def test_check_unreadable_file_exits_2(capsys: Capture, tmp_path: Path) -> None:
@@ -498,7 +516,7 @@ def test_console_script(tmp_path: Path) -> None:
     check_file = write(tmp_path / "d.yaml", yaml.safe_dump_all([manifest("good", GOOD), manifest("bad", BAD)]))
     check = subprocess.run([str(script), "check", check_file], capture_output=True, text=True, timeout=60)
     assert check.returncode == 1
-    assert [line[0] for line in check.stdout.splitlines() if not line.startswith("  ")] == ["✔", "✘"]
+    assert [line[0] for line in check.stdout.splitlines() if not line.startswith("  ")] == ["✔", "✔", "✘", "✔"]
 
 
 @pytest.mark.parametrize("jobs", ["1", "2"])
@@ -572,3 +590,56 @@ def test_a_bad_numeric_environment_value_is_a_usage_error_of_serve_only(
     assert exited.value.code == 2
     assert_one_line_reason(err)
     assert "--webhook-port" in err or "--controller-qps" in err
+
+
+# ---------------------------------------------------------------------------------------------
+# native-client users: their Flink configuration file, checked with the webhook's rules
+
+
+def test_resolve_reports_what_the_webhook_would_refuse(capsys: Capture, tmp_path: Path) -> None:
+    config = write(tmp_path / "config.yaml", f"{P}: 2g\nenv.java.opts.jobmanager: -Xmx4g\n")
+    code, out, err = run(capsys, "resolve", "--config-file", config)
+    assert code == 1
+    assert "Error (java-opts-heap-conflict): JobManager: env.java.opts.jobmanager sets -Xmx4g" in out
+    assert_one_line_reason(err)
+    code, data, _ = run_json(capsys, "resolve", "--config-file", config)
+    assert code == 1 and data["valid"] is False
+    assert [c["code"] for c in data["conflicts"]] == ["java-opts-heap-conflict"]
+
+
+def test_check_accepts_a_config_yaml(capsys: Capture, tmp_path: Path) -> None:
+    text = "jobmanager:\n  memory:\n    process.size: 2g\ntaskmanager.memory.process.size: 1728m\n"
+    config = write(tmp_path / "config.yaml", text)
+    code, out, err = run(capsys, "check", config)
+    assert code == 0, out + err
+    assert (
+        out.splitlines()[0]
+        == f"✔ {config}: JobManager: heap 1530082096 B, total process 2147483648 B, container 2048Mi/2048Mi"
+    )
+    assert "assuming 2.3" in out  # the file does not name its version
+
+
+def test_check_refuses_a_config_file_like_the_webhook(capsys: Capture, tmp_path: Path) -> None:
+    config = write(tmp_path / "config.yaml", f"{P}: 2g\nenv.java.opts.jobmanager: -Xmx4g\n")
+    code, out, _ = run(capsys, "check", "--flink-version", "2.3", config)
+    assert code == 1
+    assert out.startswith(f"✘ {config}: JobManager: env.java.opts.jobmanager sets -Xmx4g")
+    assert "(rule: java-opts-heap-conflict)" in out
+
+
+def test_check_reads_a_legacy_flink_conf_yaml_as_flink_1(capsys: Capture, tmp_path: Path) -> None:
+    (tmp_path / "old").mkdir()
+    conf = write(
+        tmp_path / "old" / "flink-conf.yaml", "jobmanager.heap.size: 1g\ntaskmanager.memory.process.size: 1728m\n"
+    )
+    code, out, _ = run(capsys, "check", conf)
+    assert code == 0, out
+    assert "container 1600Mi/1600Mi" in out  # the heap as the pod's start script reads it (1.x)
+    assert "legacy heap option" in out
+
+
+def test_check_ignores_other_kubernetes_objects(capsys: Capture, tmp_path: Path) -> None:
+    other = write(tmp_path / "svc.yaml", yaml.safe_dump({"apiVersion": "v1", "kind": "Service", "metadata": {}}))
+    code, _, err = run(capsys, "check", other)
+    assert code == 0
+    assert "no FlinkDeployment or Flink configuration file" in err

@@ -9,7 +9,8 @@ import shlex
 import pytest
 
 from flinkmem.engine import FlinkVersion, resolve_jobmanager
-from flinkmem.jvmopts import JvmMemoryFlag, java_opts_sources, jobmanager_opts, memory_flags, with_memory_flags
+from flinkmem.jvmopts import JvmMemoryFlag, java_opts_sources, memory_flags, role_opts, with_memory_flags
+from flinkmem.roles import JOBMANAGER
 
 KIB, MIB, GIB, TIB = 1 << 10, 1 << 20, 1 << 30, 1 << 40
 
@@ -49,7 +50,7 @@ def test_sources_from_configuration_in_script_order() -> None:
         "env.java.default-opts.jobmanager": "-Dd=jm",
         "env.java.opts.jobmanager": "-Xmx3g",
     }
-    assert java_opts_sources(config, {}) == [
+    assert java_opts_sources(config, {}, JOBMANAGER) == [
         ("env.java.default-opts.all", "-Dd=all"),
         ("env.java.opts.all", "-Xmx2g"),  # one leading and one trailing double quote stripped
         ("env.java.default-opts.jobmanager", "-Dd=jm"),
@@ -58,15 +59,17 @@ def test_sources_from_configuration_in_script_order() -> None:
 
 
 def test_env_java_opts_is_the_fallback_for_opts_all() -> None:
-    assert java_opts_sources({"env.java.opts": "-Xmx1g"}, {}) == [("env.java.opts", "-Xmx1g")]
-    assert java_opts_sources({"env.java.opts": "-Xmx1g", "env.java.opts.all": ""}, {}) == [("env.java.opts", "-Xmx1g")]
+    assert java_opts_sources({"env.java.opts": "-Xmx1g"}, {}, JOBMANAGER) == [("env.java.opts", "-Xmx1g")]
+    assert java_opts_sources({"env.java.opts": "-Xmx1g", "env.java.opts.all": ""}, {}, JOBMANAGER) == [
+        ("env.java.opts", "-Xmx1g")
+    ]
 
 
 def test_environment_variables_replace_the_configuration() -> None:
     config = {"env.java.opts.all": "-Xmx2g", "env.java.opts.jobmanager": "-Xmx3g"}
     env = {"FLINK_ENV_JAVA_OPTS": '"-Xmx4g"', "FLINK_ENV_JAVA_OPTS_JM": "-Xmx5g"}
     # An already set variable is used verbatim: the config keys are not read, no quotes stripped.
-    assert java_opts_sources(config, env) == [
+    assert java_opts_sources(config, env, JOBMANAGER) == [
         ("env FLINK_ENV_JAVA_OPTS", '"-Xmx4g"'),
         ("env FLINK_ENV_JAVA_OPTS_JM", "-Xmx5g"),
     ]
@@ -74,21 +77,21 @@ def test_environment_variables_replace_the_configuration() -> None:
 
 def test_empty_environment_variables_do_not_count() -> None:
     config = {"env.java.opts.jobmanager": "-Xmx3g"}
-    assert java_opts_sources(config, {"FLINK_ENV_JAVA_OPTS": "", "FLINK_ENV_JAVA_OPTS_JM": ""}) == [
+    assert java_opts_sources(config, {"FLINK_ENV_JAVA_OPTS": "", "FLINK_ENV_JAVA_OPTS_JM": ""}, JOBMANAGER) == [
         ("env.java.opts.jobmanager", "-Xmx3g")
     ]
 
 
 def test_blank_sources_are_dropped() -> None:
-    assert java_opts_sources({"env.java.opts.jobmanager": "   ", "env.java.opts.all": '""'}, {}) == []
+    assert java_opts_sources({"env.java.opts.jobmanager": "   ", "env.java.opts.all": '""'}, {}, JOBMANAGER) == []
 
 
-def test_jobmanager_opts() -> None:
-    assert jobmanager_opts({"env.java.opts.jobmanager": "-Xmx1g"}, {}) == [
+def test_role_opts() -> None:
+    assert role_opts({"env.java.opts.jobmanager": "-Xmx1g"}, {}, JOBMANAGER) == [
         ("env.java.default-opts.jobmanager", ""),
         ("env.java.opts.jobmanager", "-Xmx1g"),
     ]
-    assert jobmanager_opts({"env.java.opts.jobmanager": "-Xmx1g"}, {"FLINK_ENV_JAVA_OPTS_JM": "-Xms1g"}) == [
+    assert role_opts({"env.java.opts.jobmanager": "-Xmx1g"}, {"FLINK_ENV_JAVA_OPTS_JM": "-Xms1g"}, JOBMANAGER) == [
         ("env FLINK_ENV_JAVA_OPTS_JM", "-Xms1g")
     ]
 

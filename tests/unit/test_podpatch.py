@@ -2,15 +2,22 @@ from __future__ import annotations
 
 import copy
 import json
+from typing import Any
+
+import pytest
 
 from flinkmem.podpatch import (
     JVM_FLAGS_ANNOTATION,
     RESOLVED_ANNOTATION,
+    PodPlan,
+    PodShapeError,
     apply_plan,
-    is_jobmanager_pod,
-    owner_deployment_name,
+    main_container,
     plan_pod,
+    pod_role,
 )
+from flinkmem.roles import JOBMANAGER, TASKMANAGER
+from flinkmem.sources.pods import cluster_id
 from flinkmem.validation import validate_deployment
 from tests.unit.fixtures import flinkdeployment, jobmanager_pod
 
@@ -23,20 +30,51 @@ def _env(container: dict[str, object]) -> dict[str, object]:
     return {e["name"]: e.get("value") for e in container.get("env", [])}  # type: ignore[attr-defined]
 
 
+def planned(obj: dict[str, Any], pod: dict[str, Any]) -> PodPlan | None:
+    validation = validate_deployment(obj)
+    assert validation.source is not None and validation.jobmanager is not None
+    return plan_pod(pod, validation.jobmanager, validation.source, CONTAINER)
+
+
 def test_selects_flink_jobmanager_pods_and_opt_in() -> None:
-    assert is_jobmanager_pod({"component": "jobmanager", "type": "flink-native-kubernetes"})
-    assert is_jobmanager_pod({"component": "jobmanager", "type": "flink-standalone-kubernetes"})
-    assert not is_jobmanager_pod({"component": "taskmanager", "type": "flink-native-kubernetes"})
-    assert not is_jobmanager_pod({"component": "jobmanager"})
-    assert is_jobmanager_pod({"flinkmem.io/jobmanager": "true"})
-    assert owner_deployment_name({"app": "demo"}) == "demo"
-    assert owner_deployment_name({}) is None
+    assert pod_role({"component": "jobmanager", "type": "flink-native-kubernetes"}) is JOBMANAGER
+    assert pod_role({"component": "jobmanager", "type": "flink-standalone-kubernetes"}) is JOBMANAGER
+    assert pod_role({"component": "jobmanager"}) is None
+    assert pod_role({"component": "jobmanager", "type": "other"}) is None
+    assert pod_role({"flinkmem.io/jobmanager": "true"}) is JOBMANAGER
+    assert pod_role({"flinkmem.io/jobmanager": "yes"}) is None
+    assert cluster_id({"app": "demo"}) == "demo"
+    assert cluster_id({}) is None
+
+
+@pytest.mark.parametrize(
+    ("spec", "field"),
+    [
+        ([], "spec"),
+        ({"containers": {}}, "spec.containers"),
+        ({"containers": [None]}, "spec.containers[0]"),
+        ({"containers": [{"name": CONTAINER, "resources": []}]}, "spec.containers[0].resources"),
+        ({"containers": [{"name": CONTAINER, "resources": {"limits": "1Gi"}}]}, "spec.containers[0].resources.limits"),
+        ({"containers": [{"name": CONTAINER, "env": {"A": "b"}}]}, "spec.containers[0].env"),
+        ({"containers": [{"name": CONTAINER, "env": [{"value": "x"}]}]}, "spec.containers[0].env[0]"),
+        ({"containers": [{"name": CONTAINER, "args": "bash"}]}, "spec.containers[0].args"),
+    ],
+)
+def test_mistyped_pods_name_the_field(spec: Any, field: str) -> None:
+    with pytest.raises(PodShapeError) as info:
+        main_container({"spec": spec}, CONTAINER)
+    assert info.value.field == field
+
+
+def test_pods_without_spec_or_main_container_have_none() -> None:
+    assert main_container({}, CONTAINER) is None
+    assert main_container({"spec": {"containers": None}}, CONTAINER) is None
+    assert main_container({"spec": {"containers": [{"name": "other", "resources": []}]}}, CONTAINER) is None
 
 
 def test_plan_sets_memory_env_and_annotations_only_on_main_container() -> None:
-    validation = validate_deployment(flinkdeployment(memory="2g"))
     pod = jobmanager_pod()
-    plan = plan_pod(pod, validation, CONTAINER)
+    plan = planned(flinkdeployment(memory="2g"), pod)
     assert plan is not None and plan.changed
     patched = copy.deepcopy(pod)
     apply_plan(patched, plan)
@@ -47,16 +85,18 @@ def test_plan_sets_memory_env_and_annotations_only_on_main_container() -> None:
     assert _env(main)["FLINK_ENV_JAVA_OPTS_JM"] == C02_FLAGS
     annotations = patched["metadata"]["annotations"]
     assert annotations[JVM_FLAGS_ANNOTATION] == C02_FLAGS
-    assert json.loads(annotations[RESOLVED_ANNOTATION])["totalProcessMemory"] == 2 * 1024**3
+    resolved = json.loads(annotations[RESOLVED_ANNOTATION])
+    assert resolved["totalProcessMemory"] == 2 * 1024**3
+    assert resolved["role"] == "jobmanager" and resolved["source"] == "FlinkDeployment jobs/demo"
 
 
 def test_second_admission_changes_nothing() -> None:
-    validation = validate_deployment(flinkdeployment(memory="2g"))
+    obj = flinkdeployment(memory="2g")
     pod = jobmanager_pod()
-    first = plan_pod(pod, validation, CONTAINER)
+    first = planned(obj, pod)
     assert first is not None
     apply_plan(pod, first)
-    second = plan_pod(pod, validation, CONTAINER)
+    second = planned(obj, pod)
     assert second is not None
     assert second.changes == ()
 
@@ -66,43 +106,41 @@ def test_rounds_up_to_whole_mebibytes_and_applies_limit_factor() -> None:
     obj = flinkdeployment(
         {"jobmanager.memory.flink.size": "2000m", "kubernetes.jobmanager.memory.limit-factor": "1.5"}, memory=None
     )
-    validation = validate_deployment(obj)
-    plan = plan_pod(jobmanager_pod(), validation, CONTAINER)
+    plan = planned(obj, jobmanager_pod())
     assert plan is not None
     assert plan.resources["requests"]["memory"] == "2507Mi"
     assert plan.resources["limits"]["memory"] == "3761Mi"  # ceil(2628430511 * 1.5 / 2**20) = ceil(3760.0000062)
 
 
 def test_never_lowers_existing_larger_values() -> None:
-    validation = validate_deployment(flinkdeployment(memory="1600m"))
+    obj = flinkdeployment(memory="1600m")
     pod = jobmanager_pod(resources={"requests": {"memory": "4Gi", "cpu": "1"}, "limits": {"memory": "8Gi"}})
-    plan = plan_pod(pod, validation, CONTAINER)
+    plan = planned(obj, pod)
     assert plan is not None
     assert plan.resources["requests"] == {"memory": "4Gi", "cpu": "1"}
     assert plan.resources["limits"] == {"memory": "8Gi"}
 
 
 def test_limit_follows_a_larger_existing_request() -> None:
-    validation = validate_deployment(flinkdeployment(memory="1600m"))
+    obj = flinkdeployment(memory="1600m")
     pod = jobmanager_pod(resources={"requests": {"memory": "3Gi"}})
-    plan = plan_pod(pod, validation, CONTAINER)
+    plan = planned(obj, pod)
     assert plan is not None
     assert plan.resources["limits"]["memory"] == "3Gi"
 
 
 def test_user_java_opts_are_kept_and_memory_flags_replaced() -> None:
     obj = flinkdeployment({"env.java.opts.jobmanager": "-XX:+UseG1GC -Dfoo=bar"}, memory="2g")
-    validation = validate_deployment(obj)
-    plan = plan_pod(jobmanager_pod(), validation, CONTAINER)
+    plan = planned(obj, jobmanager_pod())
     assert plan is not None
     env = {e["name"]: e["value"] for e in plan.env}
     assert env["FLINK_ENV_JAVA_OPTS_JM"] == f"-XX:+UseG1GC -Dfoo=bar {C02_FLAGS}"
 
 
 def test_existing_env_value_wins_over_config_and_loses_its_memory_flags() -> None:
-    validation = validate_deployment(flinkdeployment(memory="2g"))
+    obj = flinkdeployment(memory="2g")
     pod = jobmanager_pod(env=[{"name": "FLINK_ENV_JAVA_OPTS_JM", "value": "-Xmx9g -verbose:gc -Xms9g"}])
-    plan = plan_pod(pod, validation, CONTAINER)
+    plan = planned(obj, pod)
     assert plan is not None
     env = {e["name"]: e["value"] for e in plan.env}
     assert env["FLINK_ENV_JAVA_OPTS_JM"] == f"-verbose:gc {C02_FLAGS}"
@@ -110,7 +148,7 @@ def test_existing_env_value_wins_over_config_and_loses_its_memory_flags() -> Non
 
 def test_direct_memory_limit_flag_when_enabled() -> None:
     obj = flinkdeployment({"jobmanager.memory.enable-jvm-direct-memory-limit": "true"}, memory="1600m")
-    plan = plan_pod(jobmanager_pod(), validate_deployment(obj), CONTAINER)
+    plan = planned(obj, jobmanager_pod())
     assert plan is not None
     env = {e["name"]: e["value"] for e in plan.env}
     assert env["FLINK_ENV_JAVA_OPTS_JM"] == (
@@ -119,9 +157,54 @@ def test_direct_memory_limit_flag_when_enabled() -> None:
 
 
 def test_no_plan_without_the_main_container_or_for_invalid_config() -> None:
-    validation = validate_deployment(flinkdeployment(memory="2g"))
+    obj = flinkdeployment(memory="2g")
     pod = jobmanager_pod()
     pod["spec"]["containers"] = [{"name": "other"}]
-    assert plan_pod(pod, validation, CONTAINER) is None
+    assert planned(obj, pod) is None
     invalid = validate_deployment(flinkdeployment({"jobmanager.memory.heap.size": "2g"}, memory="1g"))
-    assert plan_pod(jobmanager_pod(), invalid, CONTAINER) is None
+    assert invalid.source is not None and invalid.jobmanager is not None
+    assert plan_pod(jobmanager_pod(), invalid.jobmanager, invalid.source, CONTAINER) is None
+
+
+# ---------------------------------------------------------------------------------------------
+# TaskManager pods. Expected values are what real Flink built (issue 13's native-client runs): a
+# TaskManager of taskmanager.memory.process.size 1728m with kubernetes.taskmanager.memory.limit-factor
+# 1.25 got requests 1728Mi / limits 2160Mi and FLINK_TM_JVM_MEM_OPTS as below (spec vector V01).
+
+TM_FLAGS = "-Xmx536870902 -Xms536870902 -XX:MaxDirectMemorySize=268435458 -XX:MaxMetaspaceSize=268435456"
+
+
+def taskmanager_pod(env: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    pod = jobmanager_pod(env=env)
+    pod["metadata"]["labels"]["component"] = "taskmanager"
+    return pod
+
+
+def planned_tm(obj: dict[str, Any], pod: dict[str, Any]) -> PodPlan | None:
+    validation = validate_deployment(obj)
+    result = validation.role(TASKMANAGER)
+    assert validation.source is not None and result is not None
+    return plan_pod(pod, result, validation.source, CONTAINER)
+
+
+def test_taskmanager_pods_are_selected_by_flinks_labels_and_opt_in() -> None:
+    assert pod_role({"component": "taskmanager", "type": "flink-native-kubernetes"}) is TASKMANAGER
+    assert pod_role({"component": "taskmanager", "type": "flink-standalone-kubernetes"}) is TASKMANAGER
+    assert pod_role({"flinkmem.io/taskmanager": "true"}) is TASKMANAGER
+    assert pod_role({"component": "taskmanager"}) is None
+
+
+def test_taskmanager_pod_gets_its_size_limit_factor_and_java_options() -> None:
+    obj = flinkdeployment(
+        {"kubernetes.taskmanager.memory.limit-factor": "1.25", "env.java.opts.taskmanager": "-XX:+UseParallelGC"},
+        tm_memory="1728m",
+    )
+    plan = planned_tm(obj, taskmanager_pod())
+    assert plan is not None
+    assert plan.resources["requests"]["memory"] == "1728Mi"
+    assert plan.resources["limits"]["memory"] == "2160Mi"
+    env = {e["name"]: e["value"] for e in plan.env}
+    assert env["FLINK_ENV_JAVA_OPTS_TM"] == f"-XX:+UseParallelGC {TM_FLAGS}"
+    assert "FLINK_ENV_JAVA_OPTS_JM" not in env
+    assert json.loads(plan.annotations[RESOLVED_ANNOTATION])["role"] == "taskmanager"
+    assert plan.annotations[JVM_FLAGS_ANNOTATION] == TM_FLAGS

@@ -25,6 +25,7 @@ from flinkmem.engine import (
 )
 from flinkmem.engine.javatext import JavaNumberFormatError, parse_java_float
 from flinkmem.engine.sizes import SizeParseError, parse_memory_size
+from flinkmem.roles import JOBMANAGER
 from flinkmem.sizing import container_memory
 
 MIB = 1 << 20
@@ -211,7 +212,7 @@ def test_container_request_never_below_total_process(config: dict[str, RawValue]
     memory = resolved_or_none(config)
     if memory is None:
         return
-    sizes = container_memory(memory, config)
+    sizes = container_memory(memory.total_process, config, JOBMANAGER)
     assert sizes.request_bytes >= memory.total_process
     assert sizes.request_bytes - memory.total_process < MIB
     assert sizes.limit_mib >= sizes.request_mib
@@ -243,7 +244,7 @@ def test_resolve_raises_only_flinkmem_errors(
 ) -> None:
     with contextlib.suppress(FlinkMemError):
         memory = resolve_jobmanager(config, version, mode, legacy_env)
-        container_memory(memory, config)
+        container_memory(memory.total_process, config, JOBMANAGER)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -41,11 +41,11 @@ def kopf_objects() -> Iterator[tuple[logging.Logger, Collect]]:
 def test_successes_are_logged_only_when_verbose(kopf_objects: tuple[logging.Logger, Collect], verbose: bool) -> None:
     logger, collect = kopf_objects
     serve._configure_logging(verbose)
-    logger.info("Webhook 'mutate-jobmanager-pod' succeeded.")
+    logger.info("Webhook 'mutate-flink-pod' succeeded.")
     logger.error("Webhook 'validate-flinkdeployment' failed permanently: flinkmem refused FlinkDeployment x: ...")
     logger.warning("Handler 'reconcile' failed temporarily: boom")
     messages = [(r.levelname, r.getMessage().split(":")[0]) for r in collect.records]
     refusal = ("INFO", "Webhook 'validate-flinkdeployment' failed permanently")
     problem = ("WARNING", "Handler 'reconcile' failed temporarily")
-    success = ("INFO", "Webhook 'mutate-jobmanager-pod' succeeded.")
+    success = ("INFO", "Webhook 'mutate-flink-pod' succeeded.")
     assert messages == ([success, refusal, problem] if verbose else [refusal, problem])

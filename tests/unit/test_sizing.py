@@ -20,7 +20,8 @@ from flinkmem.engine import (
     Rule,
     resolve_jobmanager,
 )
-from flinkmem.sizing import LIMIT_FACTOR, ContainerMemory, container_memory, java_int_cast, read_limit_factor
+from flinkmem.roles import JOBMANAGER
+from flinkmem.sizing import ContainerMemory, container_memory, java_int_cast, read_limit_factor
 
 MIB = 1 << 20
 TIB = 1 << 40
@@ -45,7 +46,7 @@ def memory_with_total(total_process: int) -> JobManagerMemory:
 
 def sized(total_process: int, factor: str | None = None) -> ContainerMemory:
     config: Config = {} if factor is None else {FACTOR: factor}
-    return container_memory(memory_with_total(total_process), config)
+    return container_memory(total_process, config, JOBMANAGER)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -87,7 +88,7 @@ def test_flink_2000m_request_never_below_total_process() -> None:
     # Derived total process 2628430511 B = 2506.67 MiB: Flink floors to 2506Mi, flinkmem rounds up.
     memory = resolve_jobmanager({"jobmanager.memory.flink.size": "2000m"}, FlinkVersion(2, 3))
     assert memory.total_process == 2628430511
-    sizes = container_memory(memory, {})
+    sizes = container_memory(memory.total_process, {}, JOBMANAGER)
     assert sizes.flink_request_mib == 2506
     assert sizes.request == "2507Mi"
     assert sizes.limit == "2507Mi"
@@ -100,14 +101,14 @@ def test_heap_3000m_request() -> None:
     flink_and_meta = 3384 * MIB
     overhead = math.floor(Fraction(flink_and_meta) * Fraction(Decimal(INVERSE_0_1F)))
     assert memory.total_process == flink_and_meta + overhead
-    sizes = container_memory(memory, {})
+    sizes = container_memory(memory.total_process, {}, JOBMANAGER)
     assert sizes.flink_request_mib == 3760
     assert sizes.request_mib == 3761  # 3760 MiB and a few bytes
 
 
 def test_heap_1g_request() -> None:
     memory = resolve_jobmanager({"jobmanager.memory.heap.size": "1g"}, FlinkVersion(2, 3))
-    sizes = container_memory(memory, {})
+    sizes = container_memory(memory.total_process, {}, JOBMANAGER)
     assert (sizes.flink_request_mib, sizes.request_mib) == (1600, 1600)
 
 
@@ -164,7 +165,7 @@ def test_process_4096t_wraps_to_zero_in_flink() -> None:
 
 def test_process_4096t_resolves_and_sizes() -> None:
     memory = resolve_jobmanager({"jobmanager.memory.process.size": "4096t"}, FlinkVersion(2, 3))
-    sizes = container_memory(memory, {})
+    sizes = container_memory(memory.total_process, {}, JOBMANAGER)
     assert sizes.flink_request_mib == 0
     assert sizes.request_bytes == memory.total_process
 
@@ -190,10 +191,10 @@ def test_factor_unreadable(factor: str) -> None:
 
 
 def test_read_limit_factor() -> None:
-    assert LIMIT_FACTOR.key == FACTOR
-    assert read_limit_factor({}) == 1.0
-    assert read_limit_factor({FACTOR: "1"}) == 1.0
-    assert read_limit_factor({FACTOR: " 2.5 "}) == 2.5
+    assert JOBMANAGER.limit_factor.key == FACTOR
+    assert read_limit_factor({}, JOBMANAGER) == 1.0
+    assert read_limit_factor({FACTOR: "1"}, JOBMANAGER) == 1.0
+    assert read_limit_factor({FACTOR: " 2.5 "}, JOBMANAGER) == 2.5
 
 
 def test_container_memory_dict_and_bytes() -> None:

@@ -1,5 +1,6 @@
-"""Everything flinkmem checks about one FlinkDeployment: Flink's own refusal, a pod-template memory
-limit below the process, and `-Xmx` options that silently override the derived heap."""
+"""Everything flinkmem checks about one FlinkDeployment: Flink's own refusal, `-Xmx` options that
+silently override the derived heap (refused: the JVM would run outside its budget), and pod-template
+memory that Flink replaces with its own size (a warning saying what the pod gets)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,18 @@ from typing import Any
 
 import pytest
 
-from flinkmem.deployment import DEFAULT_CONTAINER
-from flinkmem.validation import WARNING_LIMIT, Validation, validate_deployment, warning_lines
+from flinkmem.engine import DeploymentMode, FlinkVersion
+from flinkmem.roles import TASKMANAGER
+from flinkmem.sources.flinkdeployment import DEFAULT_CONTAINER
+from flinkmem.sources.model import FlinkSource
+from flinkmem.validation import (
+    WARNING_LIMIT,
+    RoleValidation,
+    Validation,
+    validate_deployment,
+    validate_role,
+    warning_lines,
+)
 
 MIB = 1 << 20
 GIB = 1 << 30
@@ -25,7 +36,11 @@ def deployment(
     version: str = "v2_1",
     name: str = "demo",
 ) -> dict[str, Any]:
-    spec: dict[str, Any] = {"flinkVersion": version, "flinkConfiguration": conf or {P: "1600m"}}
+    spec: dict[str, Any] = {
+        "flinkVersion": version,
+        "flinkConfiguration": conf or {P: "1600m"},
+        "taskManager": {"resource": {"memory": "1728m"}},
+    }
     if memory is not None:
         spec["jobManager"] = {"resource": {"memory": memory}}
     container: dict[str, Any] = {"name": DEFAULT_CONTAINER}
@@ -42,17 +57,24 @@ def conflict_codes(result: Validation) -> list[str]:
     return [c.code for c in result.conflicts]
 
 
+def jm(result: Validation) -> RoleValidation:
+    found = result.jobmanager
+    assert found is not None
+    return found
+
+
 def test_valid_deployment() -> None:
     result = validate_deployment(deployment())
     assert result.valid
     assert result.conflicts == ()
     assert result.reason == ""
-    assert result.memory is not None and result.memory.heap == HEAP_1600M
-    assert result.container is not None and result.container.request == "1600Mi"
+    memory, container = jm(result).memory, jm(result).container
+    assert memory is not None and memory.jvm_heap == HEAP_1600M
+    assert container is not None and container.request == "1600Mi"
     data = result.to_dict()
     assert data["valid"] is True
-    assert data["memory"]["jvmHeap"] == HEAP_1600M
-    assert data["container"]["request"] == "1600Mi"
+    assert data["jobmanager"]["memory"]["jvmHeap"] == HEAP_1600M
+    assert data["jobmanager"]["container"]["request"] == "1600Mi"
     assert data["conflicts"] == []
 
 
@@ -61,8 +83,9 @@ def test_flink_refusal_is_a_conflict_with_its_rule_and_options() -> None:
     assert not result.valid
     assert conflict_codes(result) == ["metaspace-and-overhead-exceed-process"]
     assert P in result.conflicts[0].fields
-    assert result.memory is None and result.container is None
+    assert jm(result).memory is None and jm(result).container is None
     assert result.reason == result.conflicts[0].message
+    assert result.reason.startswith("JobManager: ")
 
 
 def test_malformed_spec_is_a_conflict_naming_the_field() -> None:
@@ -71,7 +94,7 @@ def test_malformed_spec_is_a_conflict_naming_the_field() -> None:
     result = validate_deployment(body)
     assert conflict_codes(result) == ["invalid-spec"]
     assert result.conflicts[0].fields == ("spec.flinkVersion",)
-    assert result.spec is None
+    assert result.source is None and result.roles == ()
 
 
 def test_limit_factor_below_one_is_a_conflict() -> None:
@@ -80,36 +103,50 @@ def test_limit_factor_below_one_is_a_conflict() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# pod template memory limit
+# pod template memory: Flink replaces it (see tests/e2e/test_native_client.py for real Flink doing so)
 
 
 @pytest.mark.parametrize(
-    ("limit", "conflict"),
+    ("limit", "replaced"),
     [
         ("1500Mi", True),
-        ("1599Mi", True),
-        ("1600Mi", False),  # equal to the total process memory
-        ("2Gi", False),
+        ("1600Mi", False),  # exactly what the pod gets
+        ("2Gi", True),  # larger, yet Flink writes 1600Mi over it all the same
         ("1677721600", False),
-        ("1677721599", True),
         ("1600m", True),  # Kubernetes milli: 1.6 bytes
-        ("1.6G", True),  # decimal: 1.6e9 bytes, below 1600 MiB = 1677721600 bytes
-        ("1.7G", False),
+        ("1.6G", True),
     ],
 )
-def test_template_limit_below_total_process(limit: str, conflict: bool) -> None:
+def test_template_limit_is_replaced_with_a_warning_not_refused(limit: str, replaced: bool) -> None:
     result = validate_deployment(deployment(limit=limit))
-    assert ("template-limit-below-process" in conflict_codes(result)) is conflict
-    assert result.valid is not conflict
+    assert result.valid
+    codes = [w.code for w in jm(result).warnings]
+    assert ("template-memory-replaced" in codes) is replaced
 
 
-def test_template_limit_conflict_message() -> None:
-    result = validate_deployment(deployment(conf={"jobmanager.memory.flink.size": "2000m"}, limit="2Gi"))
-    assert conflict_codes(result) == ["template-limit-below-process"]
-    message = result.conflicts[0].message
-    assert "2Gi" in message
-    assert "2507Mi" in message  # the smallest limit that fits the 2628430511-byte process
-    assert result.conflicts[0].fields == ("resources.limits.memory",)
+def test_template_limit_warning_says_what_the_pod_gets() -> None:
+    result = validate_deployment(deployment(conf={"jobmanager.memory.flink.size": "2000m"}, limit="1Gi"))
+    assert result.valid
+    [warning] = [w for w in jm(result).warnings if w.code == "template-memory-replaced"]
+    assert warning.message.startswith("JobManager: ")
+    assert "1Gi" in warning.message
+    assert "2506Mi" in warning.message  # Flink's own size: the 2628430511-byte process, floored to MiB
+    assert "2507Mi/2507Mi" in warning.message  # flinkmem's: rounded up, so the JVM always fits
+    assert warning.fields == ("resources.limits.memory",)
+
+
+def test_template_request_is_replaced_too() -> None:
+    body = deployment()
+    body["spec"]["podTemplate"] = {
+        "spec": {"containers": [{"name": DEFAULT_CONTAINER, "resources": {"requests": {"memory": "1Gi"}}}]}
+    }
+    result = validate_deployment(body)
+    assert result.valid
+    # The shared template reaches both roles; Flink replaces the request of each.
+    assert [(w.message.split(":")[0], w.fields) for w in result.warnings if w.code == "template-memory-replaced"] == [
+        ("JobManager", ("resources.requests.memory",)),
+        ("TaskManager", ("resources.requests.memory",)),
+    ]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -127,8 +164,16 @@ def test_template_limit_conflict_message() -> None:
 )
 def test_heap_flag_contradicting_the_derived_heap_is_a_conflict(conf_opts: dict[str, str]) -> None:
     result = validate_deployment(deployment(conf={P: "1600m", **conf_opts}))
-    assert conflict_codes(result) == ["java-opts-heap-conflict"]
-    assert result.conflicts[0].fields == (next(iter(conf_opts)),)
+    assert [c.code for c in jm(result).conflicts] == ["java-opts-heap-conflict"]
+    assert jm(result).conflicts[0].fields == (next(iter(conf_opts)),)
+
+
+def test_options_for_every_process_reach_the_taskmanager_too() -> None:
+    result = validate_deployment(deployment(conf={P: "1600m", "env.java.opts.all": "-Xmx4g"}))
+    assert [c.message.split(":")[0] for c in result.conflicts] == ["JobManager", "TaskManager"]
+    tm_only = validate_deployment(deployment(conf={P: "1600m", "env.java.opts.taskmanager": "-Xmx4g"}))
+    assert [c.message.split(":")[0] for c in tm_only.conflicts] == ["TaskManager"]
+    assert "taskmanager.memory.* options" in tm_only.conflicts[0].message
 
 
 @pytest.mark.parametrize("opts", ["-Xmx1g", "-Xmx1073741824 -Xms1073741824", "-Xmx1024m -Xms1G", "-XX:+UseG1GC"])
@@ -148,9 +193,9 @@ def test_heap_flag_equal_to_the_derived_heap_is_fine(opts: str) -> None:
     ],
 )
 def test_overridden_heap_flag_is_not_a_conflict(conf_opts: dict[str, str]) -> None:
-    # The JVM ends up with the derived 1 GiB heap, so nothing contradicts Flink's sizing.
+    # The JobManager's JVM ends up with the derived 1 GiB heap, so nothing contradicts Flink's sizing.
     result = validate_deployment(deployment(conf={P: "1600m", **conf_opts}))
-    assert "java-opts-heap-conflict" not in conflict_codes(result)
+    assert jm(result).conflicts == ()
 
 
 def test_heap_flag_in_jvm_args_is_overridden_by_flink() -> None:
@@ -188,8 +233,10 @@ def test_other_memory_flags_are_warnings() -> None:
 
 
 def test_all_conflicts_are_reported_together() -> None:
-    result = validate_deployment(deployment(conf={P: "1600m", "env.java.opts.jobmanager": "-Xmx2g"}, limit="1Gi"))
-    assert sorted(conflict_codes(result)) == ["java-opts-heap-conflict", "template-limit-below-process"]
+    conf = {P: "1600m", "env.java.opts.jobmanager": "-Xmx2g", "env.java.opts.all": "-XX:InitialHeapSize=2g"}
+    result = validate_deployment(deployment(conf=conf, limit="1Gi"))
+    # Two for the JobManager (both flags win in their kind), one for the TaskManager (the -Xms of all).
+    assert conflict_codes(result) == ["java-opts-heap-conflict"] * 3
     assert result.reason == "; ".join(c.message for c in result.conflicts)
 
 
@@ -240,3 +287,62 @@ def test_validation_warnings_fit_kubectl_lines() -> None:
         lines = warning_lines(warning.message)
         assert all(len(line) <= WARNING_LIMIT for line in lines), lines
         assert _visible("".join(lines)) == _visible(warning.message)
+
+
+# ---------------------------------------------------------------------------------------------
+# 1.x legacy heap: Flink's client reads it as the process size, the pod's start script as the heap
+
+
+def test_legacy_heap_on_1x_is_sized_as_the_start_script_reads_it() -> None:
+    result = validate_deployment(deployment(conf={"jobmanager.heap.size": "1g"}, version="v1_20"))
+    assert result.valid
+    memory, container = jm(result).memory, jm(result).container
+    assert memory is not None and container is not None
+    # In the pod, heap 1 GiB as configured: with the default off-heap, metaspace and overhead that is
+    # the same process as jobmanager.memory.process.size: 1600m (whose heap is 1 GiB, spec vector C01).
+    assert memory.jvm_heap == 1 << 30
+    assert memory.total_process == 1600 * MIB
+    assert container.request == "1600Mi"
+    assert container.flink_request_mib == 1024  # Flink's client: the same 1g read as total process memory
+    assert "legacy-heap-read-twice" in [w.code for w in result.warnings]
+
+
+def test_legacy_heap_env_reaches_only_the_start_script_in_the_pod() -> None:
+    # FLINK_JM_HEAP comes from the pod template, so Flink's client never sees it; BashJavaUtils in the
+    # pod maps it onto the heap, which a 1600m process cannot hold: the JobManager would not start.
+    result = validate_deployment(
+        deployment(conf={"jobmanager.memory.process.size": "1600m"}, env={"FLINK_JM_HEAP": "2g"}, version="v1_20")
+    )
+    assert conflict_codes(result) == ["process-below-flink-plus-metaspace"]
+    fine = validate_deployment(deployment(conf={"jobmanager.memory.process.size": "1600m"}, version="v1_20"))
+    assert fine.valid
+
+
+def test_legacy_heap_on_2x_is_ignored_and_refused_without_another_size() -> None:
+    result = validate_deployment(deployment(conf={"jobmanager.heap.size": "1g"}, version="v2_3"))
+    assert conflict_codes(result) == ["no-sizing-option"]
+    assert "legacy-heap-read-twice" not in [w.code for w in result.warnings]
+
+
+# ---------------------------------------------------------------------------------------------
+# resolutions are cached; the cache must never confuse two configurations
+
+
+def test_repeated_validation_gives_equal_answers_refusals_included() -> None:
+    bad = deployment(conf={P: "100m"})
+    first, second = validate_deployment(bad), validate_deployment(bad)
+    assert first.conflicts == second.conflicts and not first.valid
+    good = deployment()
+    assert validate_deployment(good).to_dict() == validate_deployment(good).to_dict()
+
+
+def test_the_cache_tells_apart_values_python_finds_equal() -> None:
+    def tm(slots: object) -> RoleValidation:
+        config = {"taskmanager.memory.process.size": "2g", "taskmanager.numberOfTaskSlots": slots}
+        source = FlinkSource("file", "config.yaml", "", config, FlinkVersion(2, 3), DeploymentMode.NATIVE)  # type: ignore[arg-type]
+        return validate_role(source, TASKMANAGER)
+
+    # A YAML `true` is not the number 1 to Flink, though True == 1 in Python.
+    assert tm(1).valid
+    assert not tm(True).valid
+    assert tm(1).valid

@@ -13,7 +13,7 @@ import pytest
 from flinkmem.certs import ensure_self_signed
 from flinkmem.metrics import Metrics
 from flinkmem.settings import MUTATE_ID, VALIDATE_ID
-from flinkmem.webserver import HealthServer, ReviewError, WebhookServer, check_review
+from flinkmem.webserver import HealthServer, ReviewError, WebhookServer, check_review, metadata_problem
 
 
 def review(**request: Any) -> dict[str, Any]:
@@ -44,7 +44,6 @@ def test_check_review_accepts_a_real_shape_and_fills_namespace() -> None:
         (review(userInfo=None), "userInfo"),
         (review(object=[1]), "object"),
         (review(object=None), "object or request.oldObject"),
-        (review(object={"metadata": "x"}), "metadata"),
         (review(dryRun="yes"), "dryRun"),
         (review(namespace=7), "namespace"),
     ],
@@ -52,6 +51,45 @@ def test_check_review_accepts_a_real_shape_and_fills_namespace() -> None:
 def test_check_review_rejects_malformed(body: Any, fragment: str) -> None:
     with pytest.raises(ReviewError, match=fragment):
         check_review(body)
+
+
+@pytest.mark.parametrize(
+    ("obj", "problem"),
+    [
+        ({"metadata": None}, "object.metadata must be an object"),
+        ({"metadata": "x"}, "object.metadata must be an object"),
+        ({"metadata": {"labels": None}}, "object.metadata.labels must be a map of strings"),
+        ({"metadata": {"labels": ["a"]}}, "object.metadata.labels must be a map of strings"),
+        ({"metadata": {"labels": {"app": 3}}}, "object.metadata.labels['app'] must be a string"),
+        ({"metadata": {"annotations": "x"}}, "object.metadata.annotations must be a map of strings"),
+        ({"metadata": {"name": 5}}, "object.metadata.name must be a string"),
+        ({"metadata": {"namespace": {}}}, "object.metadata.namespace must be a string"),
+        ({"spec": None}, None),
+        ({"metadata": {"name": "x", "labels": {"a": "b"}}}, None),
+    ],
+)
+def test_metadata_problem_names_the_field(obj: dict[str, Any], problem: str | None) -> None:
+    assert metadata_problem(obj, "object") == problem
+
+
+def test_mistyped_metadata_is_answered_without_the_handlers(tmp_path: Path) -> None:
+    """A null `metadata` once reached kopf and gave HTTP 500 from every webhook."""
+
+    async def scenario() -> None:
+        async for served in _serve(tmp_path, _boom):
+            for bad in ({"metadata": None}, {"metadata": {"labels": ["x"]}}):
+                status, body = await served.post(MUTATE_ID, json.dumps(review(object=bad)).encode())
+                assert status == 200 and body["response"]["allowed"] is True
+                assert "object.metadata" in body["response"]["warnings"][0]
+                status, body = await served.post(VALIDATE_ID, json.dumps(review(object=bad)).encode())
+                assert status == 200 and body["response"]["allowed"] is False
+                assert body["response"]["status"]["code"] == 422
+                assert "object.metadata" in body["response"]["status"]["message"]
+            old_bad = review(operation="UPDATE", oldObject={"metadata": None})
+            status, body = await served.post(VALIDATE_ID, json.dumps(old_bad).encode())
+            assert status == 200 and "oldObject.metadata" in body["response"]["status"]["message"]
+
+    asyncio.run(scenario())
 
 
 class _Served:

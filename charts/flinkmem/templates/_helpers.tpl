@@ -131,12 +131,17 @@ namespaceSelector:
 - apiGroups: [{{ .Values.resource.group | quote }}]
   resources: [{{ .Values.resource.plural | quote }}]
   verbs: [get, list, watch, patch]
-# JobManager pods, for the drift check.
+# Flink pods, for the drift check (also of a cluster's pods when its FlinkDeployment or ConfigMap appears).
 - apiGroups: [""]
   resources: [pods]
   verbs: [get, list, watch]
+# Flink's own flink-config-<cluster-id> ConfigMaps: the configuration of clusters deployed with Flink's
+# native client (no FlinkDeployment). RBAC cannot narrow this to those names; flinkmem reads nothing else.
+- apiGroups: [""]
+  resources: [configmaps]
+  verbs: [get, list, watch]
 {{- if include "flinkmem.evicts" . }}
-# evictDrifted: evict JobManager pods whose memory drifted (never a plain delete).
+# evictDrifted: evict Flink pods whose memory drifted (never a plain delete).
 - apiGroups: [""]
   resources: [pods/eviction]
   verbs: [create]

@@ -8,6 +8,7 @@ those edges decide whether Flink accepts a configuration, so they are reproduced
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import struct
@@ -241,6 +242,13 @@ def java_double_to_string(value: float) -> str:
     if abs(value) == _DOUBLE_MIN:
         # JDK 17 prints the smallest subnormal with two digits where the shortest form has one.
         return "-4.9E-324" if value < 0 else "4.9E-324"
+    return _finite_double_to_string(value)
+
+
+# Only non-zero finite values get here, and no two of those compare equal unless they are the same
+# double, so caching by value is exact (0.0 and -0.0, which are equal, never reach it).
+@functools.lru_cache(maxsize=1024)
+def _finite_double_to_string(value: float) -> str:
     sign, digit_tuple, exp = Decimal(repr(value)).as_tuple()
     assert isinstance(exp, int)
     digits = "".join(map(str, digit_tuple)).rstrip("0") or "0"

@@ -195,6 +195,11 @@ class JobManagerMemory:
     notices: tuple[Notice, ...] = ()
 
     @property
+    def jvm_heap(self) -> int:
+        """The `-Xmx`/`-Xms` value: the JobManager's JVM heap is its whole heap option."""
+        return self.heap
+
+    @property
     def jvm_direct_memory(self) -> int | None:
         """The `-XX:MaxDirectMemorySize` value, or None when Flink leaves direct memory unlimited."""
         return self.off_heap if self.direct_memory_limit_enabled else None

@@ -11,14 +11,16 @@ from typing import Any
 
 import pytest
 
-from flinkmem.deployment import (
+from flinkmem.engine import DeploymentMode, FlinkVersion, JobManagerMemory, MemoryConflict, Rule, resolve_jobmanager
+from flinkmem.roles import JOBMANAGER
+from flinkmem.sources.flinkdeployment import (
     DEFAULT_CONTAINER,
     SpecError,
     flatten_configuration,
     from_flinkdeployment,
     operator_memory_bytes,
 )
-from flinkmem.engine import DeploymentMode, FlinkVersion, MemoryConflict, Rule
+from flinkmem.sources.model import FlinkSource
 
 MIB = 1 << 20
 GIB = 1 << 30
@@ -34,6 +36,11 @@ def deployment(**spec: Any) -> dict[str, Any]:
         "metadata": {"name": "demo", "namespace": "team-a"},
         "spec": body,
     }
+
+
+def resolve_jm(source: FlinkSource) -> JobManagerMemory:
+    """The JobManager as the source describes it, read the way the mode reads legacy options."""
+    return resolve_jobmanager(source.config, source.version, source.mode, source.legacy_heap_env(JOBMANAGER))
 
 
 def main_container(**fields: Any) -> dict[str, Any]:
@@ -80,7 +87,7 @@ def test_nested_configuration_resolves_like_flat() -> None:
     nested = from_flinkdeployment(
         deployment(flinkConfiguration={"jobmanager": {"memory": {"process": {"size": "2g"}}}})
     )
-    memory = nested.resolve()
+    memory = resolve_jm(nested)
     assert (memory.heap, memory.overhead) == (1530082096, 214748368)  # C02 / C57
 
 
@@ -105,19 +112,18 @@ def test_resource_memory_overrides_process_size_with_a_notice() -> None:
     spec = from_flinkdeployment(
         deployment(flinkConfiguration={P: "1600m"}, jobManager={"resource": {"memory": "2g", "cpu": 1}})
     )
-    assert spec.resource_memory == "2g"
-    assert spec.overridden_process_size == "1600m"
+    assert spec.resource_memory == {"jobmanager": "2g"}
     assert [n.code for n in spec.notices] == ["process-size-overridden"]
-    memory = spec.resolve()
+    assert spec.notices[0].message == "jobManager.resource.memory=2g replaces jobmanager.memory.process.size=1600m"
+    memory = resolve_jm(spec)
     assert memory.total_process == 2 * GIB
     assert memory.heap == 1530082096  # C02
 
 
 def test_resource_memory_without_process_size_has_no_override_notice() -> None:
     spec = from_flinkdeployment(deployment(jobManager={"resource": {"memory": "1600m"}}))
-    assert spec.overridden_process_size is None
     assert spec.notices == ()
-    assert spec.resolve().heap == 1073741824  # C01
+    assert resolve_jm(spec).heap == 1073741824  # C01
 
 
 def test_resource_memory_keeps_other_memory_options() -> None:
@@ -130,7 +136,7 @@ def test_resource_memory_keeps_other_memory_options() -> None:
     )
     assert spec.config["jobmanager.memory.heap.size"] == "2g"
     with pytest.raises(MemoryConflict):
-        spec.resolve()
+        resolve_jm(spec)
 
 
 def test_bare_number_resource_memory_is_noticed() -> None:
@@ -183,7 +189,7 @@ def test_resource_memory_as_a_yaml_number_is_bytes() -> None:
 @pytest.mark.parametrize("memory", ["2Gi", "2048Mi", "2g", "2048m"])
 def test_resource_memory_spellings_resolve_alike(memory: str) -> None:
     spec = from_flinkdeployment(deployment(jobManager={"resource": {"memory": memory}}))
-    assert spec.resolve().total_process == 2 * GIB
+    assert resolve_jm(spec).total_process == 2 * GIB
 
 
 # ---------------------------------------------------------------------------------------------
@@ -241,12 +247,12 @@ def test_mode_refused(value: object) -> None:
 
 def test_legacy_mapping_follows_version_and_mode() -> None:
     conf = {"jobmanager.heap.size": "1g"}
-    native = from_flinkdeployment(deployment(flinkConfiguration=conf)).resolve()
-    standalone = from_flinkdeployment(deployment(flinkConfiguration=conf, mode="standalone")).resolve()
+    native = resolve_jm(from_flinkdeployment(deployment(flinkConfiguration=conf)))
+    standalone = resolve_jm(from_flinkdeployment(deployment(flinkConfiguration=conf, mode="standalone")))
     assert native.total_process == GIB  # the native client reads it as total process memory
     assert standalone.heap == GIB  # the start scripts read it as the heap
     with pytest.raises(MemoryConflict) as info:
-        from_flinkdeployment(deployment(flinkConfiguration=conf, flinkVersion="v2_1")).resolve()
+        resolve_jm(from_flinkdeployment(deployment(flinkConfiguration=conf, flinkVersion="v2_1")))
     assert info.value.rule is Rule.NO_SIZING_OPTION
 
 
@@ -260,11 +266,11 @@ def test_pod_template_limit_request_and_env() -> None:
         env=[{"name": "FLINK_JM_HEAP", "value": "1g"}, {"name": "FROM_SECRET", "valueFrom": {"secretKeyRef": {}}}],
     )
     spec = from_flinkdeployment(deployment(podTemplate=template))
-    assert spec.container.memory_limit == 2 * GIB
-    assert spec.container.memory_limit_text == "2Gi"
-    assert spec.container.memory_request == 10**9  # Kubernetes G is decimal
-    assert dict(spec.container.env) == {"FLINK_JM_HEAP": "1g"}
-    assert spec.legacy_heap_env == "1g"
+    assert spec.container(JOBMANAGER).memory_limit == 2 * GIB
+    assert spec.container(JOBMANAGER).memory_limit_text == "2Gi"
+    assert spec.container(JOBMANAGER).memory_request == 10**9  # Kubernetes G is decimal
+    assert dict(spec.container(JOBMANAGER).env) == {"FLINK_JM_HEAP": "1g"}
+    assert spec.legacy_heap_env(JOBMANAGER) == "1g"
 
 
 def test_jobmanager_pod_template_wins_over_the_shared_one() -> None:
@@ -277,16 +283,20 @@ def test_jobmanager_pod_template_wins_over_the_shared_one() -> None:
         env=[{"name": "A", "value": "jm"}, {"name": "FLINK_ENV_JAVA_OPTS_JM", "value": "-Xss1m"}],
     )
     spec = from_flinkdeployment(deployment(podTemplate=shared, jobManager={"podTemplate": jm}))
-    assert spec.container.memory_limit == 3 * GIB
-    assert spec.container.memory_limit_text == "3Gi"
-    assert spec.container.memory_request == GIB  # only the shared template sets it
-    assert dict(spec.container.env) == {"FLINK_JM_HEAP": "1g", "A": "jm", "FLINK_ENV_JAVA_OPTS_JM": "-Xss1m"}
+    assert spec.container(JOBMANAGER).memory_limit == 3 * GIB
+    assert spec.container(JOBMANAGER).memory_limit_text == "3Gi"
+    assert spec.container(JOBMANAGER).memory_request == GIB  # only the shared template sets it
+    assert dict(spec.container(JOBMANAGER).env) == {
+        "FLINK_JM_HEAP": "1g",
+        "A": "jm",
+        "FLINK_ENV_JAVA_OPTS_JM": "-Xss1m",
+    }
 
 
 def test_template_limits_use_kubernetes_quantities() -> None:
     # In a pod template "1600m" is 1.6 bytes (milli), rounded up to whole bytes.
     spec = from_flinkdeployment(deployment(podTemplate=main_container(resources={"limits": {"memory": "1600m"}})))
-    assert spec.container.memory_limit == 2
+    assert spec.container(JOBMANAGER).memory_limit == 2
 
 
 def test_other_containers_are_ignored_and_the_name_is_configurable() -> None:
@@ -298,8 +308,9 @@ def test_other_containers_are_ignored_and_the_name_is_configurable() -> None:
             ]
         }
     }
-    assert from_flinkdeployment(deployment(podTemplate=template)).container.memory_limit is None
-    assert from_flinkdeployment(deployment(podTemplate=template), container_name="jm").container.memory_limit == 4 * GIB
+    assert from_flinkdeployment(deployment(podTemplate=template)).container(JOBMANAGER).memory_limit is None
+    named = from_flinkdeployment(deployment(podTemplate=template), container_name="jm")
+    assert named.container(JOBMANAGER).memory_limit == 4 * GIB
 
 
 def test_legacy_env_from_the_template_reaches_1x() -> None:
@@ -307,7 +318,7 @@ def test_legacy_env_from_the_template_reaches_1x() -> None:
     spec = from_flinkdeployment(
         deployment(mode="standalone", flinkConfiguration={P: "1600m"}, jobManager={"podTemplate": template})
     )
-    assert spec.resolve().heap == GIB  # L04
+    assert resolve_jm(spec).heap == GIB  # L04
 
 
 @pytest.mark.parametrize(

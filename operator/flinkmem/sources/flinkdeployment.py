@@ -1,31 +1,32 @@
-"""From a FlinkDeployment to engine input, the way the Apache Flink Kubernetes Operator builds it.
+"""From a FlinkDeployment to a `FlinkSource`, the way the Apache Flink Kubernetes Operator builds it.
 
 The operator flattens `spec.flinkConfiguration` (flat keys or nested maps, joined with "."), then
-writes `spec.jobManager.resource.memory` over `jobmanager.memory.process.size`. The memory string
-is read as a Flink size first (so `2g` is 2 GiB and `512m` is 512 MiB, never milli) and only then
-as a Kubernetes quantity. The JobManager container of the pod templates adds its memory limit and
-environment (`FLINK_JM_HEAP`, `FLINK_ENV_JAVA_OPTS_JM`).
+writes `spec.jobManager.resource.memory` over `jobmanager.memory.process.size` and
+`spec.taskManager.resource.memory` over `taskmanager.memory.process.size`. A memory string is read as
+a Flink size first (so `2g` is 2 GiB and `512m` is 512 MiB, never milli) and only then as a
+Kubernetes quantity. `resource.cpu` becomes `kubernetes.<role>.cpu.amount`. Each role's main
+container in the pod templates (the role's template merged over `spec.podTemplate`) adds its memory
+request and limit and its environment (`FLINK_JM_HEAP`, `FLINK_ENV_JAVA_OPTS_JM`, ...).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
-from flinkmem.engine import DeploymentMode, FlinkVersion, JobManagerMemory, Notice, UnsupportedInput, resolve_jobmanager
+from flinkmem.engine import DeploymentMode, FlinkVersion, Notice, UnsupportedInput
 from flinkmem.engine.javatext import java_trim
-from flinkmem.engine.jobmanager import LEGACY_HEAP_ENV, TOTAL_PROCESS
 from flinkmem.engine.options import java_text
 from flinkmem.engine.sizes import MAX_BYTES, SizeParseError, parse_memory_size
 from flinkmem.quantity import QuantityError, parse_quantity, quantity_bytes
+from flinkmem.roles import ROLES, Role
+from flinkmem.sources.model import FlinkSource, MainContainer
 
 __all__ = [
     "DEFAULT_CONTAINER",
-    "DeploymentSpec",
-    "MainContainer",
     "SpecError",
+    "flatten_configuration",
     "from_flinkdeployment",
     "operator_memory_bytes",
 ]
@@ -42,42 +43,9 @@ class SpecError(ValueError):
         self.problem = problem
 
 
-@dataclass(frozen=True)
-class MainContainer:
-    """What the pod templates say about the JobManager's main container."""
-
-    memory_limit: int | None = None
-    memory_request: int | None = None
-    memory_limit_text: str | None = None
-    env: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class DeploymentSpec:
-    """The memory-relevant inputs of one FlinkDeployment, normalised."""
-
-    name: str
-    namespace: str
-    config: Mapping[str, str]
-    version: FlinkVersion
-    mode: DeploymentMode
-    resource_memory: str | None
-    overridden_process_size: str | None
-    container: MainContainer
-    notices: tuple[Notice, ...] = ()
-
-    @property
-    def legacy_heap_env(self) -> str | None:
-        return self.container.env.get(LEGACY_HEAP_ENV)
-
-    def resolve(self) -> JobManagerMemory:
-        """Runs the engine; raises `FlinkMemError` where Flink would refuse the deployment."""
-        return resolve_jobmanager(self.config, self.version, self.mode, self.legacy_heap_env)
-
-
 def _scalar_text(value: object, path: str) -> str:
     """A configuration scalar as the operator stores it (Jackson's text form, which is Java's)."""
-    if isinstance(value, str | bool | int | float):
+    if isinstance(value, (str, bool, int, float)):
         return java_text(value)
     if value is None:
         raise SpecError(path, "has no value; give it a value or remove the key")
@@ -193,15 +161,15 @@ def _env_of(container: Mapping[str, Any], path: str) -> dict[str, str]:
     return out
 
 
-def _container(spec: Mapping[str, Any], container_name: str) -> MainContainer:
+def _container(spec: Mapping[str, Any], role: Role, container_name: str) -> MainContainer:
     limit: tuple[int, str] | None = None
     request: tuple[int, str] | None = None
     env: dict[str, str] = {}
-    jm = spec.get("jobManager") or {}
-    # The JobManager template is merged over the shared one, so it wins key by key.
+    section = spec.get(role.spec_field)
+    # The role's template is merged over the shared one, so it wins key by key.
     for path, template in (
         ("spec.podTemplate", spec.get("podTemplate")),
-        ("spec.jobManager.podTemplate", jm.get("podTemplate") if isinstance(jm, Mapping) else None),
+        (f"spec.{role.spec_field}.podTemplate", section.get("podTemplate") if isinstance(section, Mapping) else None),
     ):
         container = _main_container(template, container_name, path)
         if container is None:
@@ -214,22 +182,12 @@ def _container(spec: Mapping[str, Any], container_name: str) -> MainContainer:
         memory_limit=limit[0] if limit else None,
         memory_request=request[0] if request else None,
         memory_limit_text=limit[1] if limit else None,
+        memory_request_text=request[1] if request else None,
         env=env,
     )
 
 
-def from_flinkdeployment(obj: Mapping[str, Any], container_name: str = DEFAULT_CONTAINER) -> DeploymentSpec:
-    """Builds the engine input for a FlinkDeployment object (a parsed manifest or API object)."""
-    if not isinstance(obj, Mapping):
-        raise SpecError("(object)", "must be a FlinkDeployment object")
-    metadata = obj.get("metadata") or {}
-    if not isinstance(metadata, Mapping):
-        raise SpecError("metadata", "must be an object")
-    spec = obj.get("spec")
-    if not isinstance(spec, Mapping):
-        raise SpecError("spec", "is missing; a FlinkDeployment needs a spec")
-    config, notices = flatten_configuration(spec.get("flinkConfiguration"))
-
+def _version_and_mode(spec: Mapping[str, Any]) -> tuple[FlinkVersion, DeploymentMode]:
     raw_version = spec.get("flinkVersion")
     if not isinstance(raw_version, str) or not raw_version:
         raise SpecError("spec.flinkVersion", "must be set, for example v1_20 or v2_1")
@@ -244,46 +202,84 @@ def from_flinkdeployment(obj: Mapping[str, Any], container_name: str = DEFAULT_C
         mode = DeploymentMode.parse(raw_mode)
     except UnsupportedInput as exc:
         raise SpecError("spec.mode", str(exc)) from None
+    return version, mode
 
-    jm = spec.get("jobManager") or {}
-    if not isinstance(jm, Mapping):
-        raise SpecError("spec.jobManager", "must be an object")
-    resource = jm.get("resource") or {}
+
+# Flink 1.17 renamed kubernetes.<role>.cpu; the operator writes the old key too for older versions.
+_NEW_CPU_KEYS = FlinkVersion(1, 17)
+
+
+def _apply_resource(
+    spec: Mapping[str, Any], role: Role, version: FlinkVersion, config: dict[str, str], notices: list[Notice]
+) -> str | None:
+    """Writes spec.<role>.resource over the configuration as the operator does; returns the memory text."""
+    section = spec.get(role.spec_field) or {}
+    path = f"spec.{role.spec_field}"
+    if not isinstance(section, Mapping):
+        raise SpecError(path, "must be an object")
+    resource = section.get("resource") or {}
     if not isinstance(resource, Mapping):
-        raise SpecError("spec.jobManager.resource", "must be an object")
-    resource_memory: str | None = None
-    overridden: str | None = None
-    if resource.get("memory") is not None:
-        resource_memory = _scalar_text(resource["memory"], "spec.jobManager.resource.memory")
-        try:
-            size = operator_memory_bytes(resource_memory)
-        except ValueError as exc:
-            raise SpecError("spec.jobManager.resource.memory", str(exc)) from None
-        overridden = config.get(TOTAL_PROCESS.key)
-        if overridden is not None:
-            notices.append(
-                Notice(
-                    "process-size-overridden",
-                    f"resource.memory={resource_memory} replaces {TOTAL_PROCESS.key}={overridden}",
-                )
+        raise SpecError(f"{path}.resource", "must be an object")
+    cpu = resource.get("cpu")
+    if cpu is not None:
+        if isinstance(cpu, bool) or not isinstance(cpu, (int, float)):
+            raise SpecError(f"{path}.resource.cpu", "must be a number of cores, such as 1 or 0.5")
+        text = java_text(float(cpu))
+        config[f"kubernetes.{role.key}.cpu.amount"] = text
+        if version < _NEW_CPU_KEYS:
+            config[f"kubernetes.{role.key}.cpu"] = text
+    if resource.get("memory") is None:
+        return None
+    memory = _scalar_text(resource["memory"], f"{path}.resource.memory")
+    try:
+        size = operator_memory_bytes(memory)
+    except ValueError as exc:
+        raise SpecError(f"{path}.resource.memory", str(exc)) from None
+    overridden = config.get(role.process_size_key)
+    if overridden is not None:
+        notices.append(
+            Notice(
+                "process-size-overridden",
+                f"{role.spec_field}.resource.memory={memory} replaces {role.process_size_key}={overridden}",
             )
-        config[TOTAL_PROCESS.key] = f"{size}b"
-        if resource_memory.strip().isdigit() and int(resource_memory.strip()) != 0:
-            notices.append(
-                Notice(
-                    "bare-number-size",
-                    f"resource.memory={resource_memory.strip()} has no unit, so it means bytes; add a unit like 'm'",
-                )
+        )
+    config[role.process_size_key] = f"{size}b"
+    if memory.strip().isdigit() and int(memory.strip()) != 0:
+        notices.append(
+            Notice(
+                "bare-number-size",
+                f"{role.spec_field}.resource.memory={memory.strip()} has no unit, so it means bytes; "
+                "add a unit like 'm'",
             )
+        )
+    return memory
 
-    return DeploymentSpec(
+
+def from_flinkdeployment(obj: Mapping[str, Any], container_name: str = DEFAULT_CONTAINER) -> FlinkSource:
+    """The configuration source a FlinkDeployment object (a parsed manifest or API object) describes."""
+    if not isinstance(obj, Mapping):
+        raise SpecError("(object)", "must be a FlinkDeployment object")
+    metadata = obj.get("metadata") or {}
+    if not isinstance(metadata, Mapping):
+        raise SpecError("metadata", "must be an object")
+    spec = obj.get("spec")
+    if not isinstance(spec, Mapping):
+        raise SpecError("spec", "is missing; a FlinkDeployment needs a spec")
+    config, notices = flatten_configuration(spec.get("flinkConfiguration"))
+    version, mode = _version_and_mode(spec)
+    resource_memory: dict[str, str] = {}
+    for role in ROLES:
+        memory = _apply_resource(spec, role, version, config, notices)
+        if memory is not None:
+            resource_memory[role.key] = memory
+    return FlinkSource(
+        kind="FlinkDeployment",
         name=str(metadata.get("name") or ""),
         namespace=str(metadata.get("namespace") or ""),
         config=config,
         version=version,
         mode=mode,
-        resource_memory=resource_memory,
-        overridden_process_size=overridden,
-        container=_container(spec, container_name),
+        containers={role.key: _container(spec, role, container_name) for role in ROLES},
         notices=tuple(notices),
+        resource_memory=resource_memory,
     )

@@ -1,0 +1,99 @@
+"""A Flink configuration source as data: what every role's memory is resolved from.
+
+See the package docstring for the sources and their precedence.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from flinkmem.engine import DeploymentMode, FlinkVersion, Notice, RawValue
+from flinkmem.roles import Role
+
+__all__ = [
+    "FlinkSource",
+    "MainContainer",
+    "dynamic_properties",
+]
+
+
+@dataclass(frozen=True)
+class MainContainer:
+    """What a template (or the pod itself) says about a role's main container."""
+
+    memory_limit: int | None = None
+    memory_request: int | None = None
+    memory_limit_text: str | None = None
+    memory_request_text: str | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FlinkSource:
+    """A Flink configuration with everything else memory depends on, and where it came from."""
+
+    kind: str  # "FlinkDeployment", "ConfigMap" or "file"
+    name: str
+    namespace: str
+    config: Mapping[str, RawValue]
+    version: FlinkVersion
+    mode: DeploymentMode
+    containers: Mapping[str, MainContainer] = field(default_factory=dict)
+    notices: tuple[Notice, ...] = ()
+    # role key -> the spec.<role>.resource.memory text that replaced <role>.memory.process.size
+    resource_memory: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        where = f"{self.namespace}/{self.name}" if self.namespace else self.name
+        return f"{self.kind} {where}"
+
+    def container(self, role: Role) -> MainContainer:
+        return self.containers.get(role.key) or MainContainer()
+
+    def legacy_heap_env(self, role: Role) -> str | None:
+        return self.container(role).env.get(role.legacy_heap_env)
+
+
+def _dynamic_tokens(words: Sequence[str]) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
+    index = 0
+    while index < len(words):
+        word = words[index]
+        # Flink's start scripts take `-D key=value` and `-Dkey=value` alike.
+        if word == "-D" and index + 1 < len(words):
+            pair = words[index + 1]
+            index += 2
+        elif word.startswith("-D") and len(word) > 2:
+            pair = word[2:]
+            index += 1
+        else:
+            index += 1
+            continue
+        key, sep, value = pair.partition("=")
+        if sep and key:
+            found.append((key, value))
+    return found
+
+
+def dynamic_properties(container: Mapping[str, Any]) -> dict[str, str]:
+    """The `-D key=value` options on a container's command line, last one winning, as Flink reads them.
+
+    Native pods run `bash -c "<script> ... -D k=v ..."`, so each word is split again as the shell does.
+    """
+    words: list[str] = []
+    for part in ("command", "args"):
+        values = container.get(part)
+        if not isinstance(values, list):
+            continue
+        for value in values:
+            if not isinstance(value, str):
+                continue
+            try:
+                words.extend(shlex.split(value))
+            except ValueError:
+                words.extend(value.split())
+    return dict(_dynamic_tokens(words))

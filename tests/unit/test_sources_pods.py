@@ -1,0 +1,151 @@
+"""Which source configures a Flink pod: its FlinkDeployment first, else Flink's own ConfigMap with the
+container's -D options on top, else none (and why)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+from flinkmem.engine import DeploymentMode, FlinkVersion
+from flinkmem.roles import JOBMANAGER, TASKMANAGER
+from flinkmem.sources.model import dynamic_properties
+from flinkmem.sources.pods import PodSource, pod_mode, source_for_pod
+from flinkmem.validation import validate_role
+from tests.unit.fixtures import flinkdeployment, jobmanager_pod
+
+CONTAINER = "flink-main-container"
+
+
+class Lookup:
+    def __init__(
+        self, deployments: Mapping[str, Any] | None = None, configmaps: Mapping[str, Any] | None = None
+    ) -> None:
+        self.deployments = dict(deployments or {})
+        self.configmaps = dict(configmaps or {})
+        self.asked: list[str] = []
+
+    async def flinkdeployment(self, namespace: str, name: str) -> Mapping[str, Any] | None:
+        self.asked.append(f"fd {namespace}/{name}")
+        return self.deployments.get(name)
+
+    async def configmap(self, namespace: str, name: str) -> Mapping[str, Any] | None:
+        self.asked.append(f"cm {namespace}/{name}")
+        return self.configmaps.get(name)
+
+
+def locate(pod: dict[str, Any], lookup: Lookup) -> PodSource:
+    main = next(c for c in pod["spec"]["containers"] if c["name"] == CONTAINER)
+    return asyncio.run(source_for_pod(pod, JOBMANAGER, main, lookup, container_name=CONTAINER))
+
+
+def flink_configmap(text: str) -> dict[str, Any]:
+    return {"metadata": {"name": "flink-config-demo", "namespace": "jobs"}, "data": {"config.yaml": text}}
+
+
+def test_the_flinkdeployment_decides_and_the_configmap_is_not_read() -> None:
+    lookup = Lookup({"demo": flinkdeployment(memory="2g")}, {"flink-config-demo": flink_configmap("a: b\n")})
+    found = locate(jobmanager_pod(), lookup)
+    assert found.source is not None and found.source.kind == "FlinkDeployment"
+    assert found.deployment is lookup.deployments["demo"]
+    assert lookup.asked == ["fd jobs/demo"]
+
+
+def test_without_a_flinkdeployment_flinks_configmap_decides() -> None:
+    lookup = Lookup(configmaps={"flink-config-demo": flink_configmap("jobmanager.memory.process.size: 2g\n")})
+    pod = jobmanager_pod()
+    pod["spec"]["containers"][-1]["image"] = "flink:1.20.3-java17"
+    found = locate(pod, lookup)
+    assert found.source is not None and found.source.kind == "ConfigMap"
+    assert found.source.version == FlinkVersion(1, 20) and found.source.mode is DeploymentMode.NATIVE
+    assert lookup.asked == ["fd jobs/demo", "cm jobs/flink-config-demo"]
+    memory = validate_role(found.source, JOBMANAGER).memory
+    assert memory is not None and memory.jvm_heap == 1530082096  # Flink's heap for 2g (spec vector C02)
+
+
+def test_container_dynamic_properties_override_the_file() -> None:
+    lookup = Lookup(configmaps={"flink-config-demo": flink_configmap("jobmanager.memory.process.size: 2g\n")})
+    pod = jobmanager_pod()
+    pod["spec"]["containers"][-1]["args"] = [
+        "bash",
+        "-c",
+        "kubernetes-jobmanager.sh kubernetes-session -D jobmanager.memory.process.size=1600m -Dx=1",
+    ]
+    found = locate(pod, lookup)
+    assert found.source is not None
+    assert found.source.config["jobmanager.memory.process.size"] == "1600m"
+    assert found.source.config["x"] == "1"
+
+
+def test_no_source_says_what_was_looked_for() -> None:
+    found = locate(jobmanager_pod(), Lookup())
+    assert found.source is None
+    assert found.missing is not None
+    assert "'demo'" in found.missing and "'flink-config-demo'" in found.missing
+    pod = jobmanager_pod()
+    del pod["metadata"]["labels"]["app"]
+    assert "no app label" in (locate(pod, Lookup()).missing or "")
+
+
+def test_an_invalid_flinkdeployment_is_a_problem_not_a_fallback() -> None:
+    broken = flinkdeployment(version="v9_9")
+    found = locate(jobmanager_pod(), Lookup({"demo": broken}, {"flink-config-demo": flink_configmap("a: b\n")}))
+    assert found.source is None and found.problem is not None and "spec.flinkVersion" in found.problem
+
+
+def test_an_unreadable_configmap_is_a_problem() -> None:
+    found = locate(jobmanager_pod(), Lookup(configmaps={"flink-config-demo": {"metadata": {"name": "x"}}}))
+    assert found.source is None and "has no data" in (found.problem or "")
+
+
+def test_mode_follows_flinks_type_label() -> None:
+    assert pod_mode({"type": "flink-standalone-kubernetes"}) is DeploymentMode.STANDALONE
+    assert pod_mode({"type": "flink-native-kubernetes"}) is DeploymentMode.NATIVE
+    assert pod_mode({}) is DeploymentMode.NATIVE
+
+
+def test_dynamic_properties_as_the_start_scripts_take_them() -> None:
+    container = {
+        "command": ["/docker-entrypoint.sh"],
+        "args": ["bash", "-c", "script.sh -D a=1 -Db=2 -D 'c=x y' -D broken -Dd=3 -D a=4"],
+    }
+    assert dynamic_properties(container) == {"a": "4", "b": "2", "c": "x y", "d": "3"}
+    assert dynamic_properties({"args": "not a list"}) == {}
+    assert dynamic_properties({"args": ["unbalanced 'quote -D e=5"]}) == {"e": "5"}
+
+
+# A TaskManager pod as real Flink 2.3.0's resource manager built it (issue 13's native-client run):
+# its args carry the JobManager's own -D options first, then the TaskManager's pinned memory.
+REAL_TM_ARGS = (
+    "kubernetes-taskmanager.sh -Djobmanager.memory.jvm-overhead.min='201326592b' "
+    "-Dtaskmanager.resource-id='demo-taskmanager-1-1' -Djobmanager.memory.off-heap.size='134217728b' "
+    "-Djobmanager.memory.heap.size='1073741824b' "
+    "-D taskmanager.memory.network.min=134217730b -D taskmanager.cpu.cores=1.0 "
+    "-D taskmanager.memory.task.off-heap.size=0b -D taskmanager.memory.jvm-metaspace.size=268435456b "
+    "-D external-resources=none -D taskmanager.memory.jvm-overhead.min=201326592b "
+    "-D taskmanager.memory.framework.off-heap.size=134217728b -D taskmanager.memory.network.max=134217730b "
+    "-D taskmanager.memory.framework.heap.size=134217728b -D taskmanager.memory.managed.size=536870920b "
+    "-D taskmanager.memory.task.heap.size=402653174b -D taskmanager.numberOfTaskSlots=1 "
+    "-D taskmanager.memory.jvm-overhead.max=201326592b"
+)
+REAL_TM_JVM_MEM_OPTS = "-Xmx536870902 -Xms536870902 -XX:MaxDirectMemorySize=268435458 -XX:MaxMetaspaceSize=268435456"
+
+
+def test_a_native_taskmanagers_pinned_options_give_exactly_its_jvm_flags() -> None:
+    # The file says 1728m of process plus a Flink size; the resource manager dropped both totals and
+    # pinned every component, which is what the pod runs with.
+    text = "taskmanager.memory.process.size: 1728m\njobmanager.memory.process.size: 1600m\n"
+    lookup = Lookup(configmaps={"flink-config-demo": flink_configmap(text)})
+    pod = jobmanager_pod()
+    pod["metadata"]["labels"]["component"] = "taskmanager"
+    main = pod["spec"]["containers"][-1]
+    main["image"] = "flink:2.3.0"
+    main["args"] = ["bash", "-c", REAL_TM_ARGS]
+    found = asyncio.run(source_for_pod(pod, TASKMANAGER, main, lookup, container_name=CONTAINER))
+    assert found.source is not None
+    assert "taskmanager.memory.process.size" not in found.source.config
+    memory = validate_role(found.source, TASKMANAGER).memory
+    assert memory is not None
+    assert memory.jvm_args == REAL_TM_JVM_MEM_OPTS
+    # ... and the same -D options, in Flink's order, as the resource manager put on the command line.
+    assert memory.dynamic_configs == REAL_TM_ARGS[REAL_TM_ARGS.index("-D taskmanager.memory.network.min") :]
