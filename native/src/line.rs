@@ -212,22 +212,25 @@ impl<'a> Parser<'a> {
 }
 
 /// The role's option values; later duplicates win, as in a JSON object decoded to a dict.
+/// `extra_prefix` keeps the options whose keys are not fixed (TaskManager resource amounts).
 fn role_config<'a>(
     pairs: Pairs<'a>,
     keys: &[&str],
-    python_only: &[&str],
+    extra_prefix: Option<&str>,
 ) -> Result<Config<'a>, Bail> {
     let mut config = Config::default();
     for (key, value) in pairs {
-        if python_only.contains(&key.as_ref()) {
-            return Err(Bail);
-        }
         if let Some(option) = keys.iter().position(|k| *k == key) {
             // Non-ASCII values need Python's Unicode-aware quoting, casing and stripping.
             if !value.is_ascii() {
                 return Err(Bail);
             }
             config.values[option] = Some(Raw::Text(value));
+        } else if extra_prefix.is_some_and(|prefix| key.starts_with(prefix)) {
+            if !value.is_ascii() || !key.is_ascii() {
+                return Err(Bail);
+            }
+            config.extra.push((key, value));
         }
     }
     Ok(config)
@@ -356,6 +359,13 @@ fn push_taskmanager(out: &mut String, m: &taskmanager::Resolved) {
         m.jvm_direct(),
         m.metaspace
     );
+    if !m.resources.is_empty() {
+        out.push_str("\"dynamicConfigs\":");
+        push_json_string(out, &taskmanager::dynamic_configs_with_resources(m));
+        out.push(',');
+        push_warnings(out, &m.warnings);
+        return;
+    }
     // Flink's HashMap order of the thirteen dynamic configs (`_BASE_ORDER` in engine/taskmanager.py).
     let _ = write!(
         out,
@@ -459,7 +469,7 @@ pub fn answer(line: &[u8], default_version: Version, out: &mut String) -> Result
         Some(_) => return Err(Bail),
     };
     if taskmanager {
-        let config = role_config(pairs, &taskmanager::KEYS, &taskmanager::PYTHON_ONLY_KEYS)?;
+        let config = role_config(pairs, &taskmanager::KEYS, Some("external-resource."))?;
         let outcome = taskmanager::resolve(config, version, standalone);
         out.push_str("{\"id\":");
         push_id(out, &id);
@@ -475,7 +485,7 @@ pub fn answer(line: &[u8], default_version: Version, out: &mut String) -> Result
         }
         return Ok(());
     }
-    let config = role_config(pairs, &jobmanager::KEYS, &[])?;
+    let config = role_config(pairs, &jobmanager::KEYS, None)?;
     out.push_str("{\"id\":");
     push_id(out, &id);
     match jobmanager::resolve(config, version, standalone) {

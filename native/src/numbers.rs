@@ -138,6 +138,29 @@ pub fn parse_java_int(text: &str) -> Option<i64> {
         .then_some(value)
 }
 
+/// `Long.parseLong` for ASCII text: an optional sign and digits, nothing else.
+pub fn parse_java_long(text: &str) -> Option<i64> {
+    let unsigned = text.strip_prefix(['+', '-']).unwrap_or(text);
+    if unsigned.is_empty() || !unsigned.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let digits = unsigned.trim_start_matches('0');
+    if digits.len() > 19 {
+        return None;
+    }
+    let magnitude: i128 = if digits.is_empty() {
+        0
+    } else {
+        digits.parse().ok()?
+    };
+    let value = if text.starts_with('-') {
+        -magnitude
+    } else {
+        magnitude
+    };
+    i64::try_from(value).ok()
+}
+
 /// `Float.parseFloat`, widened to double: `None` when the text is not a Java number.
 ///
 /// Rust's `str::parse::<f32>` rounds decimal text straight to float32, correctly, as Java and the
@@ -394,36 +417,64 @@ pub fn java_double_to_string(value: f64) -> String {
     format!("{prefix}{}.{rest}E{sci_exp}", &digits[..1])
 }
 
+/// A factor of `MemorySize.multiply(double)`: the exact decimal value of `Double.toString(factor)`,
+/// taken apart once so that repeated products (the searches for a fix) need no formatting.
+pub struct Factor {
+    numerator: u128,
+    /// The value is `numerator * 10^exponent`.
+    exponent: i64,
+}
+
+impl Factor {
+    pub fn new(factor: f64) -> Result<Factor, Bail> {
+        if factor.is_nan() || factor < 0.0 || factor.is_infinite() {
+            return Err(Bail);
+        }
+        if factor == 0.0 {
+            return Ok(Factor {
+                numerator: 0,
+                exponent: 0,
+            });
+        }
+        let (digits, sci_exp) = shortest_digits(factor);
+        let numerator: u128 = digits.parse().map_err(|_| Bail)?;
+        // value = digits * 10^(sci_exp - (len - 1))
+        let exponent = sci_exp as i64 - (digits.len() as i64 - 1);
+        Ok(Factor {
+            numerator,
+            exponent,
+        })
+    }
+
+    /// `size` times the factor, truncated; None is a 64-bit overflow.
+    pub fn apply(&self, size: u64) -> Option<u64> {
+        if self.numerator == 0 || size == 0 {
+            return Some(0);
+        }
+        let product = size as u128 * self.numerator;
+        if self.exponent >= 0 {
+            let scaled = 10u128
+                .checked_pow(self.exponent as u32)
+                .and_then(|p| product.checked_mul(p));
+            return scaled.filter(|&v| v <= MAX_BYTES as u128).map(|v| v as u64);
+        }
+        if -self.exponent > 38 {
+            return Some(0); // the product stays far below 10^38
+        }
+        let denominator = 10u128.pow((-self.exponent) as u32);
+        if let Some(limit) = (MAX_BYTES as u128).checked_mul(denominator) {
+            if product > limit {
+                return None;
+            }
+        }
+        Some((product / denominator) as u64)
+    }
+}
+
 /// `MemorySize.multiply(double)`: the exact product with the factor's decimal text, truncated.
 /// `Ok(None)` is a 64-bit overflow.
 pub fn multiply(size: u64, factor: f64) -> Result<Option<u64>, Bail> {
-    if factor.is_nan() || factor < 0.0 || factor.is_infinite() {
-        return Err(Bail);
-    }
-    if factor == 0.0 || size == 0 {
-        return Ok(Some(0));
-    }
-    let (digits, sci_exp) = shortest_digits(factor);
-    let numerator: u128 = digits.parse().map_err(|_| Bail)?;
-    // value = digits * 10^(sci_exp - (len - 1))
-    let exponent = sci_exp as i64 - (digits.len() as i64 - 1);
-    let product = size as u128 * numerator;
-    if exponent >= 0 {
-        let scaled = 10u128
-            .checked_pow(exponent as u32)
-            .and_then(|p| product.checked_mul(p));
-        return Ok(scaled.filter(|&v| v <= MAX_BYTES as u128).map(|v| v as u64));
-    }
-    if -exponent > 38 {
-        return Ok(Some(0)); // the product stays far below 10^38
-    }
-    let denominator = 10u128.pow((-exponent) as u32);
-    if let Some(limit) = (MAX_BYTES as u128).checked_mul(denominator) {
-        if product > limit {
-            return Ok(None);
-        }
-    }
-    Ok(Some((product / denominator) as u64))
+    Ok(Factor::new(factor)?.apply(size))
 }
 
 /// `format_size` of the Python engine: `1.56 GiB (1677721600 bytes)`, exact bytes always shown.

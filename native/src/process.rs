@@ -26,13 +26,27 @@ pub enum Raw<'a> {
 
 pub struct Config<'a> {
     pub values: [Option<Raw<'a>>; MAX_KEYS],
+    /// Options whose keys are not fixed (`external-resource.<name>.amount`), in input order.
+    pub extra: Vec<(Cow<'a, str>, Cow<'a, str>)>,
 }
 
 impl Default for Config<'_> {
     fn default() -> Self {
         Config {
             values: std::array::from_fn(|_| None),
+            extra: Vec::new(),
         }
+    }
+}
+
+impl Config<'_> {
+    /// The last value given for a key of `extra` (a JSON object decoded to a dict keeps the last).
+    pub fn extra_value(&self, key: &str) -> Option<&str> {
+        self.extra
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_ref())
     }
 }
 

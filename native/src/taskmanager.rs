@@ -1,10 +1,10 @@
 //! The TaskManager model of `engine/taskmanager.py` and `engine/workerresources.py` on the shared
-//! derivation (`process.rs`), for the batch fast path. Lines with extended resources are left to
-//! Python (`line.rs` bails on `external-resources`); everything else is answered here with the
-//! same numbers, refusals and warnings as the Python engine.
+//! derivation (`process.rs`), for the batch fast path: the same numbers, refusals and warnings as
+//! the Python engine. Extended resources are answered for the usual list forms only.
 
 use crate::numbers::{
-    format_size, java_double_to_string, multiply, python_repr, python_strip, Bail, MAX_BYTES, MIB,
+    format_size, java_double_to_string, parse_java_long, python_repr, python_strip, Bail, Factor,
+    MAX_BYTES, MIB,
 };
 use crate::process::{
     bare_number_notice, clamp, fs, map_legacy_heap, refuse, version_text, Config, Failure, Options,
@@ -41,8 +41,9 @@ pub const SEGMENT: usize = 26;
 pub const STATE_BACKEND_TYPE: usize = 27;
 pub const STATE_BACKEND: usize = 28;
 pub const ROCKSDB_MANAGED: usize = 29;
+pub const EXTERNAL_RESOURCES: usize = 30;
 
-pub const KEYS: [&str; 30] = [
+pub const KEYS: [&str; 31] = [
     "taskmanager.memory.process.size",
     "taskmanager.memory.flink.size",
     "taskmanager.memory.framework.heap.size",
@@ -73,13 +74,11 @@ pub const KEYS: [&str; 30] = [
     "state.backend.type",
     "state.backend",
     "state.backend.rocksdb.memory.managed",
+    "external-resources",
 ];
 
-/// Keys that make a line Python's: extended resources (their list syntax and HashMap order).
-pub const PYTHON_ONLY_KEYS: [&str; 1] = ["external-resources"];
-
-const fn size_defaults() -> [Option<u64>; 30] {
-    let mut defaults = [None; 30];
+const fn size_defaults() -> [Option<u64>; 31] {
+    let mut defaults = [None; 31];
     defaults[FRAMEWORK_HEAP] = Some(128 * MIB);
     defaults[FRAMEWORK_OFF_HEAP] = Some(128 * MIB);
     defaults[TASK_OFF_HEAP] = Some(0);
@@ -92,8 +91,8 @@ const fn size_defaults() -> [Option<u64>; 30] {
     defaults
 }
 
-const fn fallbacks() -> [Option<usize>; 30] {
-    let mut fallback = [None; 30];
+const fn fallbacks() -> [Option<usize>; 31] {
+    let mut fallback = [None; 31];
     fallback[MANAGED] = Some(MANAGED_OLD);
     fallback[NETWORK_MIN] = Some(NETWORK_MIN_OLD);
     fallback[NETWORK_MAX] = Some(NETWORK_MAX_OLD);
@@ -155,6 +154,8 @@ pub struct Resolved {
     pub total_process: u64,
     pub cpu: f64,
     pub slots: i64,
+    /// Extended resources with their amounts, in Flink's iteration order.
+    pub resources: Vec<(String, i64)>,
     pub warnings: Vec<String>,
 }
 
@@ -493,9 +494,10 @@ impl Model<'_, '_, '_> {
                 + task_heap as u128
                 + task_off_heap as u128
                 + floor;
-            least_total_flink(|flink| match self.managed(flink) {
-                Ok(managed) => (flink - managed) as u128 >= fixed,
-                Err(_) => false,
+            let managed_of = self.managed_of();
+            least_total_flink(|flink| match managed_of(flink) {
+                Some(managed) => (flink - managed) as u128 >= fixed,
+                None => false,
             })
             .map(u128::from)
         } else {
@@ -528,23 +530,15 @@ impl Model<'_, '_, '_> {
     ) -> Failure {
         let [framework_heap, framework_off_heap, task_off_heap, managed, network] = parts;
         let fixed = framework_heap as u128 + framework_off_heap as u128 + task_off_heap as u128;
-        let buffers = if self.uses_buffer_count() {
-            self.buffers_size().ok()
-        } else {
-            None
-        };
+        let managed_of = self.managed_of();
+        let network_of = self.network_of();
         let fits = |flink: u64| -> bool {
-            let Ok(managed_part) = self.managed(flink) else {
-                return false;
-            };
-            let network_part = match buffers {
-                Some(size) => size,
-                None => match self.network_size(flink, Derive::Fraction) {
-                    Ok((_, size, _)) => size,
-                    Err(_) => return false,
-                },
-            };
-            fixed + managed_part as u128 + network_part as u128 <= flink as u128
+            match (managed_of(flink), network_of(flink)) {
+                (Some(managed_part), Some(network_part)) => {
+                    fixed + managed_part as u128 + network_part as u128 <= flink as u128
+                }
+                _ => false,
+            }
         };
         let problem = format!(
             "Framework heap ({}), framework off-heap ({}), task off-heap ({}), managed ({}) and network memory ({}) add up to {}, more than the Total Flink Memory ({}), leaving nothing for the task heap.",
@@ -592,13 +586,50 @@ impl Model<'_, '_, '_> {
         let reader = self.reader;
         let metaspace = reader.memory(METASPACE).ok()?;
         let rf = reader.range(&OPTIONS.overhead, "0.1").ok()?;
+        let factor = Factor::new(rf.fraction).ok()?;
         least_total_flink(|process| {
-            let Ok(Some(raw)) = multiply(process, rf.fraction) else {
+            let Some(raw) = factor.apply(process) else {
                 return false;
             };
             let overhead = clamp(raw, &rf);
             process as i128 - metaspace as i128 - overhead as i128 >= total_flink as i128
         })
+    }
+
+    /// Managed memory as a function of total Flink memory, read once (for the fix searches).
+    fn managed_of(&self) -> impl Fn(u64) -> Option<u64> {
+        let fixed = if self.reader.has(MANAGED) {
+            self.reader.memory(MANAGED).ok()
+        } else {
+            None
+        };
+        let factor = self
+            .reader
+            .float(MANAGED_FRACTION, FLOAT_0_4, "0.4")
+            .ok()
+            .filter(|f| (0.0..1.0).contains(f))
+            .and_then(|f| Factor::new(f).ok());
+        move |flink| match (fixed, &factor) {
+            (Some(size), _) => Some(size),
+            (None, Some(factor)) => factor.apply(flink),
+            (None, None) => None,
+        }
+    }
+
+    /// Network memory from its fraction (capped) or the 1.x buffer count, read once.
+    fn network_of(&self) -> impl Fn(u64) -> Option<u64> {
+        let buffers = if self.uses_buffer_count() {
+            Some(self.buffers_size().ok())
+        } else {
+            None
+        };
+        let range = self.reader.range(&NETWORK, "0.1").ok();
+        let factor = range.as_ref().and_then(|rf| Factor::new(rf.fraction).ok());
+        move |flink| match (buffers, &range, &factor) {
+            (Some(size), _, _) => size,
+            (None, Some(rf), Some(factor)) => factor.apply(flink).map(|raw| clamp(raw, rf)),
+            _ => None,
+        }
     }
 }
 
@@ -866,6 +897,7 @@ pub fn resolve(mut config: Config<'_>, version: Version, standalone: bool) -> Ou
     let mut total_process = reader.sum(&[total_flink, metaspace, overhead])?;
     let mut cpu = read_cpu(&reader, -1.0)?;
     let slots = reader.int(SLOTS, 1, "write a whole number of slots such as 2")?;
+    let resources = external_resources(&reader)?;
     let mut memory_notices = std::mem::take(&mut model.warnings);
     if !standalone {
         let fallback = reader.double(KUBERNETES_CPU, -1.0, "2")?;
@@ -890,10 +922,10 @@ pub fn resolve(mut config: Config<'_>, version: Version, standalone: bool) -> Ou
             let configured = reader.memory(PROCESS)?;
             if configured >> 20 != total_process >> 20 {
                 memory_notices.push(format!(
-                    "the native pod gets {}, not {} {}: Flink re-derives the JVM overhead",
-                    fs(total_process),
+                    "native pod: {} MiB, not {} {} MiB; Flink re-derives the JVM overhead",
+                    total_process >> 20,
                     key(PROCESS),
-                    fs(configured)
+                    configured >> 20
                 ));
             }
         }
@@ -930,6 +962,203 @@ pub fn resolve(mut config: Config<'_>, version: Version, standalone: bool) -> Ou
         total_process,
         cpu,
         slots,
+        resources,
         warnings,
     })
+}
+
+// --- extended resources -------------------------------------------------------------------------------
+// `engine/workerresources.py` and `engine/javamap.py`, for the list forms seen in practice: `none`,
+// `;`-separated names, and YAML flow lists of plain names; any other form is left to Python.
+
+fn is_plain_name(name: &str) -> bool {
+    name.bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+        && !matches!(name, "null" | "Null" | "NULL")
+}
+
+fn resource_names(text: &str) -> Result<Vec<String>, Bail> {
+    if !text
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b" \t;_.-[],".contains(&b))
+    {
+        return Err(Bail);
+    }
+    let trimmed = text.trim_matches([' ', '\t']);
+    if let Some(inner) = trimmed.strip_prefix('[') {
+        // A YAML flow list of plain names (YAML allows one trailing comma).
+        let inner = inner.strip_suffix(']').ok_or(Bail)?;
+        let mut items: Vec<&str> = inner
+            .split(',')
+            .map(|i| i.trim_matches([' ', '\t']))
+            .collect();
+        if items.last().is_some_and(|last| last.is_empty()) {
+            items.pop();
+        }
+        if !items.iter().all(|item| is_plain_name(item)) {
+            return Err(Bail);
+        }
+        return Ok(items.into_iter().map(String::from).collect());
+    }
+    if trimmed.starts_with('-') || text.contains(['[', ']', ',']) {
+        return Err(Bail);
+    }
+    // Flink's legacy list syntax: `;` separates, blanks around a name go, `;;` is an empty name.
+    let mut tokens: Vec<Option<&str>> = Vec::new(); // None: a delimiter
+    let bytes = text.as_bytes();
+    let mut at = 0;
+    while at < bytes.len() {
+        match bytes[at] {
+            b';' => {
+                tokens.push(None);
+                at += 1;
+            }
+            b' ' | b'\t' => at += 1,
+            _ => {
+                let end = text[at..].find(';').map_or(text.len(), |i| at + i);
+                tokens.push(Some(text[at..end].trim_matches([' ', '\t'])));
+                at = end;
+            }
+        }
+    }
+    let mut names = Vec::new();
+    for (index, token) in tokens.iter().enumerate() {
+        match token {
+            Some(name) => names.push(name.to_string()),
+            None if matches!(tokens.get(index + 1), Some(None)) => names.push(String::new()),
+            None => {}
+        }
+    }
+    Ok(names)
+}
+
+/// `String.hashCode()` of ASCII text, spread as `HashMap.hash` does.
+fn spread_hash(text: &str) -> u32 {
+    let h = text
+        .bytes()
+        .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(b as u32));
+    h ^ (h >> 16)
+}
+
+fn capacity_after_puts(count: usize, mut capacity: usize) -> usize {
+    while count as f64 > capacity as f64 * 0.75 {
+        capacity *= 2;
+    }
+    capacity
+}
+
+fn sort_by_bucket<T>(items: &mut [T], capacity: usize, key: impl Fn(&T) -> &str) {
+    items.sort_by_key(|item| spread_hash(key(item)) as usize & (capacity - 1));
+}
+
+/// `new HashSet<>(list)` iteration order (duplicates dropped, first one kept).
+fn hash_set_order(names: &[String]) -> Vec<String> {
+    let wanted = ((names.len() as f32 / 0.75f32) as usize + 1).max(16);
+    let mut unique: Vec<String> = Vec::new();
+    for name in names {
+        if !unique.contains(name) {
+            unique.push(name.clone());
+        }
+    }
+    let capacity = capacity_after_puts(unique.len(), wanted.next_power_of_two());
+    sort_by_bucket(&mut unique, capacity, |name| name);
+    unique
+}
+
+/// An amount as Flink hands it on: through a double, then a wrapping `longValue()`.
+fn resource_amount(amount: i64) -> Result<i64, Bail> {
+    if amount < 1 << 53 {
+        return Ok(amount);
+    }
+    let text = java_double_to_string(amount as f64);
+    let (mantissa, exponent) = text.split_once('E').ok_or(Bail)?;
+    let exponent: usize = exponent.parse().map_err(|_| Bail)?;
+    let (whole, fraction) = mantissa.split_once('.').ok_or(Bail)?;
+    let fraction = fraction.trim_end_matches('0');
+    if fraction.len() > exponent {
+        return Err(Bail);
+    }
+    let digits = format!("{whole}{fraction}{}", "0".repeat(exponent - fraction.len()));
+    let value: u128 = digits.parse().map_err(|_| Bail)?;
+    Ok(value as u64 as i64)
+}
+
+fn external_resources(reader: &Reader<'_, '_>) -> Outcome<Vec<(String, i64)>> {
+    let Some((_, text)) = reader.text(EXTERNAL_RESOURCES) else {
+        return Ok(Vec::new());
+    };
+    if text == "none" {
+        return Ok(Vec::new());
+    }
+    let names = resource_names(text)?;
+    let mut kept: Vec<(String, i64)> = Vec::new();
+    for name in hash_set_order(&names) {
+        let amount_key = format!("external-resource.{name}.amount");
+        let Some(raw) = reader.config.extra_value(&amount_key) else {
+            continue;
+        };
+        let amount = match parse_java_long(raw) {
+            Some(amount) => amount,
+            None => {
+                return crate::process::invalid(
+                    &amount_key,
+                    raw,
+                    "it is not a 64-bit whole number",
+                    "write a whole number of units such as 1",
+                )
+            }
+        };
+        if amount > 0 {
+            kept.push((name, resource_amount(amount)?));
+        }
+    }
+    let capacity = capacity_after_puts(kept.len(), 16);
+    sort_by_bucket(&mut kept, capacity, |(name, _)| name);
+    Ok(kept)
+}
+
+/// The dynamic configs with extended resources: every pair in Flink's HashMap order.
+pub fn dynamic_configs_with_resources(m: &Resolved) -> String {
+    let names: Vec<&str> = m.resources.iter().map(|(name, _)| name.as_str()).collect();
+    let mut entries: Vec<(String, String)> = vec![
+        ("taskmanager.cpu.cores".into(), java_double_to_string(m.cpu)),
+        (
+            KEYS[FRAMEWORK_HEAP].into(),
+            format!("{}b", m.framework_heap),
+        ),
+        (
+            KEYS[FRAMEWORK_OFF_HEAP].into(),
+            format!("{}b", m.framework_off_heap),
+        ),
+        (KEYS[TASK_HEAP].into(), format!("{}b", m.task_heap)),
+        (KEYS[TASK_OFF_HEAP].into(), format!("{}b", m.task_off_heap)),
+        (KEYS[NETWORK_MIN].into(), format!("{}b", m.network)),
+        (KEYS[NETWORK_MAX].into(), format!("{}b", m.network)),
+        (KEYS[MANAGED].into(), format!("{}b", m.managed)),
+        (KEYS[METASPACE].into(), format!("{}b", m.metaspace)),
+        (KEYS[OVERHEAD_MIN].into(), format!("{}b", m.overhead)),
+        (KEYS[OVERHEAD_MAX].into(), format!("{}b", m.overhead)),
+        (KEYS[SLOTS].into(), m.slots.to_string()),
+        (
+            KEYS[EXTERNAL_RESOURCES].into(),
+            format!("\"{}\"", names.join(";")),
+        ),
+    ];
+    for (name, amount) in &m.resources {
+        entries.push((
+            format!("external-resource.{name}.amount"),
+            amount.to_string(),
+        ));
+    }
+    let capacity = capacity_after_puts(entries.len(), 16);
+    sort_by_bucket(&mut entries, capacity, |(key, _)| key);
+    let pairs: Vec<String> = entries
+        .iter()
+        .map(|(key, value)| format!("-D {key}={value}"))
+        .collect();
+    pairs.join(" ")
 }

@@ -375,6 +375,11 @@ def test_generated_taskmanager_cases_agree(version: str) -> None:
         b'"taskmanager.memory.size": "1g"}, "flinkVersion": "v1_20"}',
         b'{"role": "taskmanager", "config": {"taskmanager.heap.size": "1g"}, "flinkVersion": "1.20"}',
         b'{"role": "taskmanager", "config": {"taskmanager.memory.process.size": "600m"}}',
+        b'{"role": "taskmanager", "config": {"taskmanager.memory.process.size": "4g", "external-resources": '
+        b'" gpu ; fpga;;x", "external-resource.gpu.amount": "2", "external-resource.fpga.amount": "1", '
+        b'"external-resource..amount": "9223372036854775807", "external-resource.x.amount": "-1"}}',
+        b'{"role": "taskmanager", "config": {"taskmanager.memory.process.size": "4g", "external-resources": '
+        b'"[gpu, fpga,]", "external-resource.gpu.amount": "2", "external-resource.fpga.amount": "x"}}',
     ],
 )
 def test_taskmanager_roles_answered_natively(line: bytes) -> None:
@@ -387,7 +392,10 @@ def test_taskmanager_roles_answered_natively(line: bytes) -> None:
         b'{"role": "TaskManager", "config": {"taskmanager.memory.process.size": "4g"}}',
         b'{"role": "worker", "config": {}}',
         b'{"role": 1, "config": {}}',
-        b'{"role": "taskmanager", "config": {"taskmanager.memory.process.size": "4g", "external-resources": "gpu"}}',
+        b'{"role": "taskmanager", "config": {"taskmanager.memory.process.size": "4g", '
+        b'"external-resources": "[gpu, 1]"}}',
+        b'{"role": "taskmanager", "config": {"taskmanager.memory.process.size": "4g", '
+        b'"external-resources": "\'gpu\'"}}',
         b'{"role": "taskmanager", "config": {"taskmanager.memory.process.size": "4g", '
         b'"taskmanager.cpu.cores": "0x1p1"}}',
         b'{"role": "taskmanager", "config": {"taskmanager.memory.process.size": "4\\u00a0g"}}',

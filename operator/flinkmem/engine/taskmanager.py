@@ -785,8 +785,8 @@ def resolve_taskmanager(
             memory_notices.append(
                 Notice(
                     "pod-process-size-differs",
-                    f"the native pod gets {_fs(total_process)}, not {TOTAL_PROCESS.key} "
-                    f"{_fs(configured)}: Flink re-derives the JVM overhead",
+                    f"native pod: {total_process >> 20} MiB, not {TOTAL_PROCESS.key} {configured >> 20} MiB; "
+                    "Flink re-derives the JVM overhead",
                 )
             )
     notices += memory_notices

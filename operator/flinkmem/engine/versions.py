@@ -12,7 +12,8 @@ __all__ = ["DeploymentMode", "FlinkVersion"]
 
 
 class DeploymentMode(enum.Enum):
-    """How the JobManager is launched; decides how 1.x reads the legacy heap keys."""
+    """How Flink runs the process: decides how 1.x reads the legacy heap keys and, for a TaskManager,
+    whether the native resource manager sizes its pod."""
 
     NATIVE = "native"
     STANDALONE = "standalone"
