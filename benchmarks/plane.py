@@ -1,0 +1,48 @@
+"""What the benchmarks need from the private local control plane they start: its processes (to count
+their CPU), the admin client credentials (for the load generator) and namespaces to load."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import NamedTuple
+
+from benchmarks import procstat
+from localplane import controlplane
+
+__all__ = ["AdminTLS", "admin_tls", "control_plane_pids", "create_namespace", "delete_namespace"]
+
+
+class AdminTLS(NamedTuple):
+    server: str
+    ca: Path
+    cert: Path
+    key: Path
+
+
+def admin_tls(layout: controlplane.Layout) -> AdminTLS:
+    state = json.loads(layout.state.read_text())
+    pki = layout.pki
+    return AdminTLS(state["server"], pki.ca_cert, pki.dir / "admin.crt", pki.dir / "admin.key")
+
+
+def control_plane_pids(layout: controlplane.Layout) -> dict[str, set[int]]:
+    """Each component's process (and any children it has), by component name."""
+    state = json.loads(layout.state.read_text())
+    return {name: procstat.process_tree(int(p["pid"])) for name, p in state["processes"].items()}
+
+
+def create_namespace(cluster: controlplane.Cluster, name: str) -> None:
+    """A namespace ready for pods (its default ServiceAccount exists)."""
+    cluster.kubectl("create", "namespace", name)
+    for _ in range(300):
+        if cluster.kubectl("get", "serviceaccount", "default", "-n", name, check=False).returncode == 0:
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"namespace {name} got no default ServiceAccount in 30 s")
+
+
+def delete_namespace(cluster: controlplane.Cluster, name: str) -> None:
+    """Deleted and gone, so that a later phase does not pay for its deletion."""
+    cluster.kubectl("delete", "namespace", name, "--wait=true", "--timeout=300s", timeout=320)
