@@ -64,8 +64,8 @@ bench: install flink tools
 	$(PY) benchmarks/webhook.py
 	$(PY) benchmarks/scale.py
 
-# Where a review's CPU goes (py-spy from PyPI into the cache, kopf's engine in-process); see
-# /work/notes/review-cost-profile.md for a reading of the figures.
+# Where a review's CPU goes: kopf's admission engine against our decisions in one process, and py-spy
+# (from PyPI, into the cache) on a running `flinkmem serve` for each review kind.
 profile-reviews: install tools
 	$(PY) benchmarks/review_parts.py
 	$(PY) benchmarks/profile_reviews.py

@@ -4,8 +4,7 @@ it wraps, the JSON around it, kopf's patch against a patch built straight from t
 memoised decision. The owner lookup is answered from memory here (its cost over the network is
 measured by webhook.py and profile_reviews.py). Prints microseconds per review; asserts nothing.
 
-These are the figures behind the optimisation plan in /work/notes/review-cost-profile.md: what each
-part costs, so what removing or replacing it can save.
+What each part costs is what removing or replacing it can save.
 
     .venv/bin/python benchmarks/review_parts.py [--iterations N]
 """
