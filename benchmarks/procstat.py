@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import NamedTuple
 
-__all__ = ["Memory", "children", "cpu_seconds", "cpu_split", "memory", "process_tree"]
+__all__ = ["Memory", "children", "cpu_seconds", "cpu_split", "memory", "peak_rss", "process_tree"]
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -96,3 +96,16 @@ def memory(pids: Iterable[int]) -> Memory:
         rss += values.get("Rss", 0)
         pss += values.get("Pss", 0)
     return Memory(rss, pss)
+
+
+def peak_rss(pids: Iterable[int]) -> int:
+    """The highest resident set size each process has had (VmHWM), summed: what a memory limit must allow."""
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    total += int(line.split()[1]) * 1024
+        except OSError:
+            continue
+    return total
