@@ -379,9 +379,7 @@ def report(
         # size's running controller saw the unrelated pods arrive one by one instead, so its memory
         # is not comparable with the second's, which started by listing them all.
         per_fd = (b.memory_after_restart.pss - a.memory_after_restart.pss) / (b.deployments - a.deployments)
-        print(
-            f"\nController memory per FlinkDeployment (PSS, started against the loaded cluster): {per_fd / 1024:.1f} KiB."
-        )
+        print(f"\nController PSS per FlinkDeployment (started against the loaded cluster): {per_fd / 1024:.1f} KiB.")
 
 
 if __name__ == "__main__":
