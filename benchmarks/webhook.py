@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import ssl
 import statistics
 import sys
 import tempfile
@@ -114,8 +115,6 @@ def kinds(mutating: dict[str, object]) -> list[Kind]:
 
 
 def _post(url: str, ca: Path, body: bytes) -> dict[str, object]:
-    import ssl
-
     request = urllib.request.Request(url, body.replace(b"{{N}}", b"probe"), {"Content-Type": "application/json"})
     with urllib.request.urlopen(request, context=ssl.create_default_context(cafile=str(ca)), timeout=10) as answer:
         payload: dict[str, object] = json.loads(answer.read())
