@@ -436,6 +436,8 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3, help="runs of each direct measurement")
     parser.add_argument("--creates", type=int, default=500, help="creates at concurrency 50 per kind")
     parser.add_argument("--skip-api-server", action="store_true", help="direct reviews only")
+    parser.add_argument("--skip-direct", action="store_true", help="through the API server only")
+    parser.add_argument("--no-pin", action="store_true", help="leave the servers and the load generator unpinned")
     args = parser.parse_args()
     os.environ.pop("KUBECONFIG", None)  # always a private control plane, never the developer's cluster
     loadgen, noop_binary = gotools.build("loadgen"), gotools.build("noop")
@@ -448,18 +450,21 @@ def main() -> int:
         identity = cluster.user(FLINKMEM_USER, ["system:masters"])
         cores = sorted(os.sched_getaffinity(0))
         server_core, client_core = (cores[0], cores[-1]) if len(cores) > 1 else (cores[0], cores[0])
-        pinned = ["taskset", "-c", str(server_core)]
-        load_prefix = ["taskset", "-c", str(client_core)]
-        print(
-            f"# Webhook benchmark: {os.cpu_count()} cores shared with other work; servers pinned to core "
-            f"{server_core}, the load generator to core {client_core}"
+        pinned = [] if args.no_pin else ["taskset", "-c", str(server_core)]
+        load_prefix = [] if args.no_pin else ["taskset", "-c", str(client_core)]
+        where = (
+            "nothing pinned"
+            if args.no_pin
+            else f"servers pinned to core {server_core}, the load generator to core {client_core}"
         )
+        print(f"# Webhook benchmark: {os.cpu_count()} cores shared with other work; {where}")
         plane.create_namespace(cluster, NAMESPACE)
         as_flinkmem = ["--service-account", FLINKMEM_USER]
         # Direct reviews first, on a settled control plane: a namespace of a thousand objects being
         # deleted in the background would otherwise be measured as webhook latency.
-        with running_flinkmem(identity.kubeconfig, scratch / "direct", as_flinkmem, command_prefix=pinned) as op:
-            direct_phase(args, loadgen, noop_binary, op, cluster, layout, pinned, load_prefix)
+        if not args.skip_direct:
+            with running_flinkmem(identity.kubeconfig, scratch / "direct", as_flinkmem, command_prefix=pinned) as op:
+                direct_phase(args, loadgen, noop_binary, op, cluster, layout, pinned, load_prefix)
         if not args.skip_api_server:
             api_phase(args, cluster, layout, identity, loadgen, noop_binary, pinned)
     print(f"\nWall time: {time.monotonic() - started:.0f} s")
