@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import floor, gotools, objects, plane, procstat
 from benchmarks.labelselect import selecting_webhook_path
+from flinkmem.devsetup import bundled_crd
 from flinkmem.settings import MUTATE_ID, VALIDATE_ID
 from localplane import controlplane
 from localplane.serve import RunningOperator, running_flinkmem
@@ -462,6 +463,9 @@ def main() -> int:
         as_flinkmem = ["--service-account", FLINKMEM_USER]
         # Direct reviews first, on a settled control plane: a namespace of a thousand objects being
         # deleted in the background would otherwise be measured as webhook latency.
+        # The bundled CRD, as `flinkmem serve --install-crd` installs it, for the phases without flinkmem.
+        cluster.kubectl("apply", "-f", "-", input=json.dumps(bundled_crd()))
+        cluster.kubectl("wait", "--for=condition=Established", "crd/flinkdeployments.flink.apache.org")
         if not args.skip_direct:
             with running_flinkmem(identity.kubeconfig, scratch / "direct", as_flinkmem, command_prefix=pinned) as op:
                 direct_phase(args, loadgen, noop_binary, op, cluster, layout, pinned, load_prefix)
