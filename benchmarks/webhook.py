@@ -7,8 +7,8 @@ ratios and the targets of issue 14; asserts nothing.
     real API server: the owner lookup is included) and a TaskManager pod (sent to the webhook that
     flinkmem's configuration selects for it; "not sized yet" while flinkmem leaves it unchanged).
     The same reviews go to the floor, a compiled no-op webhook (`noop/`, Go), and to the Python
-    no-op (`noop_webhook.py`). All three servers run at once, pinned to one core, the load
-    generator to the other, and the runs are interleaved (flinkmem, floor, Python no-op) and
+    no-op (`noop_webhook.py`). All three servers run at once, pinned to one core (unless --no-pin),
+    the load generator to the other, and the runs are interleaved (flinkmem, floor, Python no-op) and
     repeated, so the machine's noise hits them alike. CPU per review is read from /proc: every
     process of the server under test (flinkmem's webhook process and its controller child), the
     API server and etcd apart (they serve the owner lookups), and the load generator apart.
@@ -280,7 +280,8 @@ def report_direct(
             f"| {_spread([s.cpu_ms['API server + etcd'] for s in runs], 3)} "
             f"| {_spread([s.cpu_ms['load generator'] for s in runs], 3)} | ≤ {goal} ms: {verdict} |"
         )
-    print("\nThroughput (reviews/s) and latency (ms) by concurrency; the servers pinned to one core:\n")
+    where = "nothing pinned" if args.no_pin else "the servers pinned to one core"
+    print(f"\nThroughput (reviews/s) and latency (ms) by concurrency; {where}:\n")
     print("| review | concurrency | " + " | ".join(f"{t.name}: req/s, p50, p99" for t in targets) + " |")
     print("|---|---|" + "---|" * len(targets))
     for kind in review_kinds:
