@@ -241,7 +241,7 @@ def main() -> int:
     served = functools.partial(_served, loop, serve, raw, webhook)
     quiet: list[float] = []
     logged: list[float] = []
-    kopf_logger = logging.getLogger("kopf")
+    kopf_logger = logging.getLogger("kopf.objects")  # _configure_logging sets this one's level
     with open(os.devnull, "w") as sink, contextlib.redirect_stderr(sink):
         serve_module._configure_logging(verbose=False)
         # Alternated, five times each, so that the machine's noise falls on both alike.
