@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 FLINKMEM_CACHE ?= $(HOME)/.cache/flinkmem
 export FLINKMEM_CACHE
 
-.PHONY: help install lint native-lint typecheck flink test test-unit bench clean
+.PHONY: help install lint native-lint typecheck flink test test-unit bench profile-reviews clean
 
 help:
 	@echo "make demo   - bring up a local control plane, run flinkmem, apply examples/ (KEEP=1 keeps it up)"
@@ -57,9 +57,18 @@ test-unit: install
 test: lint typecheck flink tools
 	$(PY) -m pytest -q
 
-bench: install flink
+# The webhook and scale benchmarks build their Go no-op webhook and load generator (benchmarks/noop,
+# benchmarks/loadgen) into $(FLINKMEM_CACHE)/bench; the control-plane binaries come from `make tools`.
+bench: install flink tools
 	$(PY) benchmarks/run.py
 	$(PY) benchmarks/webhook.py
+	$(PY) benchmarks/scale.py
+
+# Where a review's CPU goes: kopf's admission engine against our decisions in one process, and py-spy
+# (from PyPI, into the cache) on a running `flinkmem serve` for each review kind.
+profile-reviews: install tools
+	$(PY) benchmarks/review_parts.py
+	$(PY) benchmarks/profile_reviews.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache $(FASTPATH)

@@ -1,95 +1,316 @@
-"""Webhook latency and throughput: prints figures, asserts nothing.
+"""What a review costs: flinkmem's webhooks against the cheapest webhook we can build. Prints figures,
+ratios and the targets of issue 14; asserts nothing.
 
-(a) AdmissionReviews for FlinkDeployments posted straight to `flinkmem serve` over HTTPS (keep-alive
-    connections) at concurrency 1, 8 and 32: throughput and p50/p99. The server is pinned to one core
-    and the load generator to the other.
-(b) FlinkDeployments and JobManager pods created through the real kube-apiserver at concurrency 50,
-    first with no webhooks registered (the baseline, measured in the same run), then with a no-op
-    webhook that allows everything (`noop_webhook.py`, registered with flinkmem's rules: what calling
-    any webhook costs here), then with flinkmem registered: the latency each adds at p50/p99, and
-    the CPU time each process spent
-    per create during the concurrency-50 phases (read from /proc), which is what the latency of a
-    saturated closed loop is made of.
+(a) Direct reviews. AdmissionReviews posted straight to each webhook over HTTPS keep-alive connections
+    by a Go load generator (`loadgen/`) at concurrency 1, 8 and 32, for four kinds: a valid
+    FlinkDeployment, a refused one, a JobManager pod (flinkmem reads its FlinkDeployment from the
+    real API server: the owner lookup is included) and a TaskManager pod (sent to the webhook that
+    flinkmem's configuration selects for it; "not sized yet" while flinkmem leaves it unchanged).
+    The same reviews go to the floor, a compiled no-op webhook (`noop/`, Go), and to the Python
+    no-op (`noop_webhook.py`). All three servers run at once, pinned to one core (unless --no-pin),
+    the load generator to the other, and the runs are interleaved (flinkmem, floor, Python no-op) and
+    repeated, so the machine's noise hits them alike. CPU per review is read from /proc: every
+    process of the server under test (flinkmem's webhook process and its controller child), the
+    API server and etcd apart (they serve the owner lookups), and the load generator apart.
+(b) Through the real kube-apiserver: FlinkDeployments and JobManager pods created at a steady
+    100/s, then at concurrency 50, with no webhook (the baseline), with the Go no-op registered
+    under flinkmem's rules, and with flinkmem: p50/p99, and the CPU each process spent per create.
 
-Targets (reported): >= 1,500 validations/s on one core with p99 < 5 ms at concurrency 8; added p99
-through the API server < 10 ms.
-
-    .venv/bin/python benchmarks/webhook.py [--requests N] [--creates N]
+    .venv/bin/python benchmarks/webhook.py [--requests N] [--repeat N] [--creates N]
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import base64
 import json
 import os
 import ssl
-import subprocess
+import statistics
 import sys
 import tempfile
 import time
-from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import aiohttp
-import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from flinkmem.certs import ensure_self_signed
-from flinkmem.settings import DEFAULT_RESOURCE
-from flinkmem.webhookconfig import mutating_configuration, validating_configuration
+from benchmarks import floor, gotools, objects, plane, procstat
+from benchmarks.labelselect import selecting_webhook_path
+from flinkmem.devsetup import bundled_crd
+from flinkmem.settings import MUTATE_ID, VALIDATE_ID
 from localplane import controlplane
-from localplane.serve import RunningOperator, free_port, running_flinkmem
+from localplane.serve import RunningOperator, running_flinkmem
 
+FLINKMEM_USER = "flinkmem-bench"
+NAMESPACE = "bench"
+OWNER = "owner"
+CONCURRENCY = (1, 8, 32)
+HEADLINE_CONCURRENCY = 8
 PACED_RATE = 100
 PACED_TOTAL = 1000
 SETTLE_SECONDS = 10
-FLINKMEM_USER = "flinkmem-bench"
-CONFIG = {
-    "jobmanager.memory.jvm-overhead.fraction": "0.15",
-    "jobmanager.memory.enable-jvm-direct-memory-limit": "true",
-    "env.java.opts.jobmanager": "-XX:+UseG1GC",
-    "taskmanager.numberOfTaskSlots": "4",
-}
+# Issue 14's targets, printed beside the figures.
+FD_CPU_TARGET_MS = 0.35
+POD_CPU_TARGET_MS = 0.6
+REFUSED_RATE_TARGET = 1500
+REFUSED_P99_TARGET_MS = 5.0
 
 
-def flinkdeployment(name: str, namespace: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "flink.apache.org/v1beta1",
-        "kind": "FlinkDeployment",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {"flinkVersion": "v1_20", "flinkConfiguration": CONFIG, "jobManager": {"resource": {"memory": "2g"}}},
-    }
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    body: bytes  # an AdmissionReview template ({{N}} numbers the uid)
+    path: str | None  # where flinkmem's configuration sends it; None when no webhook selects it
+    allowed: bool  # flinkmem's answer
+    patched: bool
+    pod: bool
 
 
-def jobmanager_pod(name: str, owner: str, namespace: str) -> dict[str, Any]:
-    labels = {"app": owner, "component": "jobmanager", "type": "flink-native-kubernetes"}
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": name, "namespace": namespace, "labels": labels},
-        "spec": {"containers": [{"name": "flink-main-container", "image": "flink:1.20"}]},
-    }
+@dataclass(frozen=True)
+class Sample:
+    load: gotools.LoadResult
+    cpu_ms: dict[str, float]  # CPU per review by process group
+
+    def server_ms(self) -> float:
+        return sum(v for k, v in self.cpu_ms.items() if k not in ("API server + etcd", "load generator"))
 
 
-def review(uid: int) -> bytes:
-    request = {
-        "uid": f"bench-{uid}",
-        "kind": {"group": "flink.apache.org", "version": "v1beta1", "kind": "FlinkDeployment"},
-        "resource": {"group": "flink.apache.org", "version": "v1beta1", "resource": "flinkdeployments"},
-        "namespace": "bench",
-        "operation": "CREATE",
-        "userInfo": {"username": "bench"},
-        "object": flinkdeployment(f"fd-{uid}", "bench"),
-        "oldObject": None,
-        "dryRun": False,
-    }
-    return json.dumps({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request}).encode()
+@dataclass(frozen=True)
+class Target:
+    """A server under test: its process groups (CPU is summed over them) and where it listens."""
+
+    name: str
+    url: str
+    ca: Path
+    groups: Callable[[], dict[str, set[int]]]
+    check_answers: bool  # only flinkmem's answers are checked for their decision
+
+
+def kinds(mutating: dict[str, object]) -> list[Kind]:
+    tm = objects.taskmanager_pod("tm-{{N}}", OWNER, NAMESPACE)
+    tm_path = selecting_webhook_path(mutating, tm["metadata"]["labels"])
+    jm = objects.jobmanager_pod("jm-{{N}}", OWNER, NAMESPACE)
+    jm_path = selecting_webhook_path(mutating, jm["metadata"]["labels"]) or f"/{MUTATE_ID}"
+    return [
+        Kind(
+            "FlinkDeployment, valid",
+            objects.review("bench-{{N}}", objects.flinkdeployment("fd-{{N}}", NAMESPACE)),
+            f"/{VALIDATE_ID}",
+            True,
+            False,
+            False,
+        ),
+        Kind(
+            "FlinkDeployment, refused",
+            objects.review("bench-{{N}}", objects.flinkdeployment("fd-{{N}}", NAMESPACE, refused=True)),
+            f"/{VALIDATE_ID}",
+            False,
+            False,
+            False,
+        ),
+        Kind("JobManager pod", objects.review("bench-{{N}}", jm), jm_path, True, True, True),
+        Kind("TaskManager pod", objects.review("bench-{{N}}", tm), tm_path, True, False, True),
+    ]
+
+
+def _post(url: str, ca: Path, body: bytes) -> dict[str, object]:
+    request = urllib.request.Request(url, body.replace(b"{{N}}", b"probe"), {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, context=ssl.create_default_context(cafile=str(ca)), timeout=10) as answer:
+        payload: dict[str, object] = json.loads(answer.read())
+    return payload
+
+
+def tm_status(kind: Kind, flinkmem_url: str, ca: Path) -> str:
+    """Whether flinkmem sizes TaskManager pods yet, from one answer."""
+    if kind.path is None:
+        return "not sized yet: no flinkmem webhook selects TaskManager pods; sent to the JobManager one"
+    response = _post(flinkmem_url + kind.path, ca, kind.body).get("response")
+    if isinstance(response, dict) and response.get("patch"):
+        return "sized"
+    return "not sized yet: flinkmem answers without a patch"
+
+
+def measure(
+    loadgen: Path,
+    target: Target,
+    kind: Kind,
+    concurrency: int,
+    count: int,
+    warmup: int,
+    control_plane: dict[str, set[int]],
+    load_prefix: Sequence[str],
+) -> Sample:
+    path = kind.path or f"/{MUTATE_ID}"
+    groups = target.groups()
+    api = set().union(control_plane["kube-apiserver"], control_plane["etcd"])
+    # The warm-up runs first inside the load generator; CPU is read around the whole run, so the
+    # warm-up requests are counted too (the division uses them).
+    before = {name: procstat.cpu_seconds(pids) for name, pids in groups.items()}
+    api_before = procstat.cpu_seconds(api)
+    result = gotools.run_load(
+        loadgen,
+        target.url + path,
+        kind.body,
+        concurrency=concurrency,
+        count=count,
+        warmup=warmup,
+        allowed=kind.allowed if target.check_answers else True,
+        patched=kind.patched and target.check_answers,
+        ca=target.ca,
+        command_prefix=load_prefix,
+    )
+    total = count + warmup
+    cpu = {name: (procstat.cpu_seconds(pids) - before[name]) * 1000 / total for name, pids in groups.items()}
+    cpu["API server + etcd"] = (procstat.cpu_seconds(api) - api_before) * 1000 / total
+    cpu["load generator"] = result.cpu_seconds * 1000 / count
+    return Sample(result, cpu)
+
+
+def _median(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+def _spread(values: Sequence[float], digits: int = 2) -> str:
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
+    return f"{_median(values):.{digits}f} ({min(values):.{digits}f}–{max(values):.{digits}f})"
+
+
+def _rate_spread(values: Sequence[float]) -> str:
+    if len(values) == 1:
+        return f"{values[0]:,.0f}"
+    return f"{_median(values):,.0f} ({min(values):,.0f}–{max(values):,.0f})"
+
+
+def _verdict(ok: bool) -> str:
+    return "met" if ok else "**not met**"
+
+
+def direct_phase(
+    args: argparse.Namespace,
+    loadgen: Path,
+    noop_binary: Path,
+    operator: RunningOperator,
+    cluster: controlplane.Cluster,
+    layout: controlplane.Layout,
+    pinned: list[str],
+    load_prefix: list[str],
+) -> None:
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(objects.flinkdeployment(OWNER, NAMESPACE)))
+    mutating = json.loads(cluster.kubectl("get", "mutatingwebhookconfiguration/flinkmem", "-o", "json").stdout)
+    review_kinds = kinds(mutating)
+    tm_kind = next(k for k in review_kinds if k.name == "TaskManager pod")
+    tm = tm_status(tm_kind, operator.webhook_url, operator.ca_file)
+    serve_pid = operator.process.pid
+    scratch = cluster.scratch_dir
+
+    def flinkmem_groups() -> dict[str, set[int]]:
+        tree = procstat.process_tree(serve_pid)
+        return {"flinkmem webhook": {serve_pid}, "flinkmem controller": tree - {serve_pid}}
+
+    control_plane = plane.control_plane_pids(layout)
+    samples: dict[tuple[str, str, int], list[Sample]] = {}
+    with (
+        floor.go_noop(noop_binary, scratch / "go-noop-certs", pinned) as go,
+        floor.python_noop(scratch / "py-noop-certs", pinned) as py,
+    ):
+        targets = [
+            Target("flinkmem", operator.webhook_url, operator.ca_file, flinkmem_groups, True),
+            Target("floor (Go no-op)", go.url, go.ca, lambda: {"server": procstat.process_tree(go.pid)}, False),
+            Target("Python no-op", py.url, py.ca, lambda: {"server": procstat.process_tree(py.pid)}, False),
+        ]
+        started = time.monotonic()
+        for repeat in range(args.repeat):
+            for kind in review_kinds:
+                for concurrency in CONCURRENCY:
+                    for target in targets:
+                        sample = measure(
+                            loadgen,
+                            target,
+                            kind,
+                            concurrency,
+                            args.requests,
+                            args.warmup,
+                            control_plane,
+                            load_prefix,
+                        )
+                        samples.setdefault((target.name, kind.name, concurrency), []).append(sample)
+            print(f"direct reviews: round {repeat + 1} of {args.repeat} done", file=sys.stderr)
+        elapsed = time.monotonic() - started
+    report_direct(args, review_kinds, targets, samples, tm, elapsed)
+
+
+def report_direct(
+    args: argparse.Namespace,
+    review_kinds: list[Kind],
+    targets: list[Target],
+    samples: dict[tuple[str, str, int], list[Sample]],
+    tm: str,
+    elapsed: float,
+) -> None:
+    c = HEADLINE_CONCURRENCY
+    print(
+        f"\n## Direct reviews ({args.requests} per run after {args.warmup} of warm-up, {args.repeat} runs each, "
+        f"interleaved; median (min–max) of the runs; {elapsed:.0f} s)\n"
+    )
+    print(f"TaskManager pod: {tm}.\n")
+    print(f"CPU per review at concurrency {c}, ms (flinkmem: webhook + controller processes, from /proc):\n")
+    print(
+        "| review | flinkmem webhook | flinkmem controller | flinkmem total | floor (Go no-op) | × floor "
+        "| Python no-op | API server + etcd (flinkmem runs) | load generator | target |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for kind in review_kinds:
+        runs = samples[("flinkmem", kind.name, c)]
+        floor_runs = samples[("floor (Go no-op)", kind.name, c)]
+        py_runs = samples[("Python no-op", kind.name, c)]
+        total = [s.server_ms() for s in runs]
+        floor_total = [s.server_ms() for s in floor_runs]
+        goal = POD_CPU_TARGET_MS if kind.pod else FD_CPU_TARGET_MS
+        verdict = _verdict(_median(total) <= goal)
+        if kind.name == "TaskManager pod" and not tm.startswith("sized"):
+            verdict = "not sized yet"
+        print(
+            f"| {kind.name} | {_spread([s.cpu_ms['flinkmem webhook'] for s in runs], 3)} "
+            f"| {_spread([s.cpu_ms['flinkmem controller'] for s in runs], 3)} | {_spread(total, 3)} "
+            f"| {_spread(floor_total, 3)} | {_median(total) / _median(floor_total):.1f}× "
+            f"| {_spread([s.server_ms() for s in py_runs], 3)} "
+            f"| {_spread([s.cpu_ms['API server + etcd'] for s in runs], 3)} "
+            f"| {_spread([s.cpu_ms['load generator'] for s in runs], 3)} | ≤ {goal} ms: {verdict} |"
+        )
+    where = "nothing pinned" if args.no_pin else "the servers pinned to one core"
+    print(f"\nThroughput (reviews/s) and latency (ms) by concurrency; {where}:\n")
+    print("| review | concurrency | " + " | ".join(f"{t.name}: req/s, p50, p99" for t in targets) + " |")
+    print("|---|---|" + "---|" * len(targets))
+    for kind in review_kinds:
+        for concurrency in CONCURRENCY:
+            cells = []
+            for target in targets:
+                runs = samples[(target.name, kind.name, concurrency)]
+                cells.append(
+                    f"{_rate_spread([s.load.rate for s in runs])}, {_median([s.load.p50_ms for s in runs]):.2f}, "
+                    f"{_spread([s.load.p99_ms for s in runs])}"
+                )
+            print(f"| {kind.name} | {concurrency} | " + " | ".join(cells) + " |")
+    print("\nCPU per review (ms, server processes) by concurrency, flinkmem / floor:\n")
+    print("| review | " + " | ".join(f"c={n}" for n in CONCURRENCY) + " |")
+    print("|---|" + "---|" * len(CONCURRENCY))
+    for kind in review_kinds:
+        cells = []
+        for concurrency in CONCURRENCY:
+            ours = _median([s.server_ms() for s in samples[("flinkmem", kind.name, concurrency)]])
+            base = _median([s.server_ms() for s in samples[("floor (Go no-op)", kind.name, concurrency)]])
+            cells.append(f"{ours:.3f} / {base:.3f} ({ours / base:.1f}×)")
+        print(f"| {kind.name} | " + " | ".join(cells) + " |")
+    refused = samples[("flinkmem", "FlinkDeployment, refused", c)]
+    rate, p99 = _median([s.load.rate for s in refused]), _median([s.load.p99_ms for s in refused])
+    print(
+        f"\nTarget: ≥ {REFUSED_RATE_TARGET:,} refused FlinkDeployments/s at concurrency {c} with p99 < "
+        f"{REFUSED_P99_TARGET_MS:g} ms (load generator on the same machine): {rate:,.0f}/s, p99 {p99:.2f} ms: "
+        f"{_verdict(rate >= REFUSED_RATE_TARGET and p99 < REFUSED_P99_TARGET_MS)}"
+    )
 
 
 CPU_COMPONENTS = (
@@ -97,257 +318,161 @@ CPU_COMPONENTS = (
     "etcd",
     "kube-controller-manager",
     "no-op webhook",
-    "flinkmem webhooks",
+    "flinkmem webhook",
     "flinkmem controller",
     "load generator",
 )
-_CONTROL_PLANE = ("kube-apiserver", "etcd", "kube-controller-manager")
 
 
-def cpu_seconds() -> dict[str, float]:
-    """CPU time (user + system) used so far by each control-plane component, flinkmem and this process.
-
-    `flinkmem serve` is the webhook process; the controller is its child (a spawned interpreter).
-    """
-    ticks = os.sysconf("SC_CLK_TCK")
-    processes: dict[int, tuple[int, list[bytes], float]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()  # from the state field on
-        except OSError:
-            continue  # exited meanwhile
-        processes[int(entry.name)] = (int(fields[1]), argv, (int(fields[11]) + int(fields[12])) / ticks)
-    servers = {pid for pid, (_, argv, _) in processes.items() if b"serve" in argv and b"flinkmem" in b" ".join(argv)}
-    totals: dict[str, float] = defaultdict(float)
-    for pid, (parent, argv, seconds) in processes.items():
-        program = os.path.basename(argv[0]).decode(errors="replace") if argv else ""
-        if pid == os.getpid():
-            totals["load generator"] += seconds
-        elif any(arg.endswith(b"noop_webhook.py") for arg in argv):
-            totals["no-op webhook"] += seconds
-        elif program in _CONTROL_PLANE:
-            totals[program] += seconds
-        elif pid in servers:
-            totals["flinkmem webhooks"] += seconds
-        elif parent in servers:
-            totals["flinkmem controller"] += seconds
-    return totals
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-async def load(concurrency: int, total: int, call: Callable[[int], Awaitable[None]]) -> tuple[float, list[float]]:
-    latencies: list[float] = []
-    counter = iter(range(total))
-
-    async def worker() -> None:
-        for index in counter:
-            started = time.perf_counter()
-            await call(index)
-            latencies.append(time.perf_counter() - started)
-
-    started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return time.perf_counter() - started, latencies
-
-
-async def paced(rate: float, total: int, call: Callable[[int], Awaitable[None]]) -> list[float]:
-    """Open loop: starts call i at i/rate seconds whatever the earlier ones are doing."""
-    latencies: list[float] = []
-    start = time.perf_counter()
-
-    async def one(index: int) -> None:
-        await asyncio.sleep(max(0.0, start + index / rate - time.perf_counter()))
-        began = time.perf_counter()
-        await call(index)
-        latencies.append(time.perf_counter() - began)
-
-    await asyncio.gather(*(one(i) for i in range(total)))
-    return latencies
-
-
-async def direct(operator: RunningOperator, requests: int) -> list[str]:
-    context = operator.ssl_context()
-    rows = []
-    url = f"{operator.webhook_url}/validate-flinkdeployment"
-    bodies = [review(i) for i in range(200)]
-    for concurrency in (1, 8, 32):
-        connector = aiohttp.TCPConnector(limit=concurrency, ssl=context)
-        async with aiohttp.ClientSession(connector=connector) as session:
-
-            async def call(index: int, session: aiohttp.ClientSession = session) -> None:
-                async with session.post(url, data=bodies[index % len(bodies)]) as response:
-                    payload = await response.json()
-                    assert payload["response"]["allowed"] is True, payload
-
-            await load(concurrency, min(500, requests), call)  # warm-up
-            elapsed, latencies = await load(concurrency, requests, call)
-        rows.append(
-            f"| direct HTTPS, concurrency {concurrency} | {requests / elapsed:,.0f} req/s | "
-            f"{percentile(latencies, 0.5) * 1000:.2f} ms | {percentile(latencies, 0.99) * 1000:.2f} ms |"
-        )
-    return rows
-
-
-def _client_ssl(kubeconfig: Path, scratch: Path) -> tuple[str, ssl.SSLContext]:
-    config = yaml.safe_load(kubeconfig.read_text())
-    cluster = config["clusters"][0]["cluster"]
-    user = config["users"][0]["user"]
-    ca = scratch / "ca.crt"
-    ca.write_bytes(base64.b64decode(cluster["certificate-authority-data"]))
-    cert, key = scratch / "client.crt", scratch / "client.key"
-    cert.write_bytes(base64.b64decode(user["client-certificate-data"]))
-    key.write_bytes(base64.b64decode(user["client-key-data"]))
-    context = ssl.create_default_context(cafile=str(ca))
-    context.load_cert_chain(str(cert), str(key))
-    return str(cluster["server"]), context
-
-
-async def through_api_server(
-    kubeconfig: Path, creates: int, label: str, scratch: Path
-) -> tuple[dict[str, list[float]], dict[str, dict[str, float]]]:
+def through_api_server(
+    cluster: controlplane.Cluster,
+    layout: controlplane.Layout,
+    loadgen: Path,
+    creates: int,
+    label: str,
+    servers: dict[str, Callable[[], set[int]]],
+) -> tuple[dict[str, gotools.LoadResult], dict[str, dict[str, float]]]:
     """Latencies per phase, and CPU milliseconds per create by process in each concurrency-50 phase."""
-    server, context = _client_ssl(kubeconfig, scratch)
+    tls = plane.admin_tls(layout)
     namespace = f"bench-{label}-{os.getpid()}"
-    results: dict[str, list[float]] = {}
+    plane.create_namespace(cluster, namespace)
+    fd_url = f"{tls.server}/apis/flink.apache.org/v1beta1/namespaces/{namespace}/flinkdeployments"
+    pod_url = f"{tls.server}/api/v1/namespaces/{namespace}/pods"
+    results: dict[str, gotools.LoadResult] = {}
     cpu: dict[str, dict[str, float]] = {}
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=50, ssl=context)) as session:
-        async with session.post(f"{server}/api/v1/namespaces", json={"metadata": {"name": namespace}}) as r:
-            assert r.status == 201, await r.text()
-        for _ in range(100):  # pods need the namespace's default ServiceAccount
-            async with session.get(f"{server}/api/v1/namespaces/{namespace}/serviceaccounts/default") as r:
-                if r.status == 200:
-                    break
-            await asyncio.sleep(0.1)
-        fd_url = f"{server}/apis/flink.apache.org/v1beta1/namespaces/{namespace}/flinkdeployments"
-        pod_url = f"{server}/api/v1/namespaces/{namespace}/pods"
+    bodies = {
+        "FlinkDeployment": (fd_url, json.dumps(objects.flinkdeployment("fd-{{N}}", namespace)).encode()),
+        "JobManager pod": (pod_url, json.dumps(objects.jobmanager_pod("jm-{{N}}", "fd-{{N}}", namespace)).encode()),
+    }
 
-        async def create_fd(index: int) -> None:
-            async with session.post(fd_url, json=flinkdeployment(f"fd-{index}", namespace)) as r:
-                assert r.status == 201, await r.text()
+    def load(kind: str, **options: float) -> gotools.LoadResult:
+        url, body = bodies[kind]
+        return gotools.run_load(
+            loadgen,
+            url,
+            body,
+            expect=201,
+            ca=tls.ca,
+            client_cert=(tls.cert, tls.key),
+            **options,  # type: ignore[arg-type]
+        )
 
-        async def create_pod(index: int) -> None:
-            async with session.post(pod_url, json=jobmanager_pod(f"jm-{index}", f"fd-{index}", namespace)) as r:
-                assert r.status == 201, await r.text()
-
-        # Warm-up, then the steady open-loop rate, then the saturating closed loop, which leaves a
-        # controller backlog behind it; so the order is fixed and the kinds run one after the other.
-        for kind, call in (("FlinkDeployment", create_fd), ("JobManager pod", create_pod)):
-            await load(50, 100, lambda index, call=call: call(creates + index))  # type: ignore[misc]
-            await asyncio.sleep(SETTLE_SECONDS)  # the controller's backlog from the warm-up is not measured
-            offset = creates + 100
-            results[f"{kind} @{PACED_RATE}/s"] = await paced(
-                PACED_RATE,
-                PACED_TOTAL,
-                lambda index, call=call, offset=offset: call(offset + index),  # type: ignore[misc]
-            )
-            before = cpu_seconds()
-            _, results[kind] = await load(50, creates, call)
-            after = cpu_seconds()
-            cpu[kind] = {name: (after[name] - before[name]) * 1000 / creates for name in CPU_COMPONENTS}
-            await asyncio.sleep(SETTLE_SECONDS)  # let the controller catch up before the next kind
-        async with session.delete(f"{server}/api/v1/namespaces/{namespace}") as r:
-            assert r.status in (200, 202)
-        for _ in range(600):  # let the namespace go, so the next phase does not pay for its deletion
-            async with session.get(f"{server}/api/v1/namespaces/{namespace}") as r:
-                if r.status == 404:
-                    break
-            await asyncio.sleep(0.2)
+    # Warm-up, then the steady open-loop rate, then the saturating closed loop, which leaves a
+    # controller backlog behind it; so the order is fixed and the kinds run one after the other.
+    for kind in bodies:
+        load(kind, concurrency=50, count=100, start=creates)
+        time.sleep(SETTLE_SECONDS)  # the controller's backlog from the warm-up is not measured
+        results[f"{kind} @{PACED_RATE}/s"] = load(
+            kind, concurrency=1, count=PACED_TOTAL, start=creates + 100, rate=PACED_RATE
+        )
+        groups = {name: pids for name, pids in plane.control_plane_pids(layout).items()}
+        groups |= {name: get() for name, get in servers.items()}
+        before = {name: procstat.cpu_seconds(pids) for name, pids in groups.items()}
+        result = results[kind] = load(kind, concurrency=50, count=creates)
+        after = {name: procstat.cpu_seconds(pids) for name, pids in groups.items()}
+        cpu[kind] = {name: (after[name] - before[name]) * 1000 / creates for name in groups}
+        cpu[kind]["load generator"] = result.cpu_seconds * 1000 / creates
+        time.sleep(SETTLE_SECONDS)  # let the controller catch up before the next kind
+    plane.delete_namespace(cluster, namespace)
     return results, cpu
 
 
-@contextmanager
-def noop_webhook(cluster: controlplane.Cluster, command_prefix: list[str]) -> Iterator[None]:
-    """The no-op webhook running and registered under flinkmem's name and rules."""
-    certs = ensure_self_signed(cluster.scratch_dir / "noop-certs", ["127.0.0.1"])
-    port = free_port()
-    script = Path(__file__).with_name("noop_webhook.py")
-    command = [*command_prefix, sys.executable, str(script), str(certs.cert), str(certs.key), str(port)]
-    server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    try:
-        assert server.stdout is not None and server.stdout.readline().strip() == "ready"
-        base_url, ca_bundle = f"https://127.0.0.1:{port}", base64.b64encode(certs.ca.read_bytes()).decode()
-        for config in (
-            validating_configuration(DEFAULT_RESOURCE, base_url, ca_bundle),
-            mutating_configuration(base_url, ca_bundle),
-        ):
-            cluster.kubectl("apply", "-f", "-", input=json.dumps(config))
-        yield
-    finally:
-        cluster.kubectl(
-            "delete", "validatingwebhookconfiguration/flinkmem", "mutatingwebhookconfiguration/flinkmem", check=False
+def api_phase(
+    args: argparse.Namespace,
+    cluster: controlplane.Cluster,
+    layout: controlplane.Layout,
+    identity: controlplane.Cluster,
+    loadgen: Path,
+    noop_binary: Path,
+    pinned: list[str],
+) -> None:
+    started = time.monotonic()
+    baseline, baseline_cpu = through_api_server(cluster, layout, loadgen, args.creates, "baseline", {})
+    noop_certs = cluster.scratch_dir / "go-noop-certs"
+    with floor.go_noop(noop_binary, noop_certs, pinned) as go, floor.registered(cluster, go):
+        time.sleep(2)  # the API server picks up new webhook configurations within a second
+        noop, noop_cpu = through_api_server(
+            cluster, layout, loadgen, args.creates, "noop", {"no-op webhook": lambda: {go.pid}}
         )
-        server.terminate()
-        server.wait(10)
-
-
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=3000)
-    parser.add_argument("--creates", type=int, default=500)
-    args = parser.parse_args()
-    os.environ.pop("KUBECONFIG", None)  # always a private control plane, never the developer's cluster
-    scratch = Path(tempfile.mkdtemp(prefix="flinkmem-bench-"))
-    layout = controlplane.Layout(scratch / "cluster")
-    with controlplane.session_cluster(scratch, layout) as cluster:
-        return measure(args, cluster)
-
-
-def measure(args: argparse.Namespace, cluster: controlplane.Cluster) -> int:
-    scratch = cluster.scratch_dir
-    kubeconfig = cluster.kubeconfig
-    # flinkmem runs as its own user, as in a real install, so that the webhook configuration's
-    # matchConditions spare it its own annotation writes (the load generator stays the admin).
-    identity = cluster.user(FLINKMEM_USER, ["system:masters"])
     as_flinkmem = ["--service-account", FLINKMEM_USER]
-    cores = sorted(os.sched_getaffinity(0))
-    server_core, client_core = (cores[0], cores[-1]) if len(cores) > 1 else (cores[0], cores[0])
-    pinned = ["taskset", "-c", str(server_core)]
-    os.sched_setaffinity(0, {client_core})
-    # Direct reviews first, on a settled control plane: a namespace of a thousand objects being
-    # deleted in the background would otherwise be measured as webhook latency.
-    with running_flinkmem(identity.kubeconfig, scratch / "direct", as_flinkmem, command_prefix=pinned) as op:
-        direct_rows = asyncio.run(direct(op, args.requests))
-    # The baseline runs with no flinkmem webhooks registered (the context above removed them).
-    baseline, baseline_cpu = asyncio.run(through_api_server(kubeconfig, args.creates, "baseline", scratch))
-    with noop_webhook(cluster, pinned):
-        noop, noop_cpu = asyncio.run(through_api_server(kubeconfig, args.creates, "noop", scratch))
-    with running_flinkmem(identity.kubeconfig, scratch / "op", as_flinkmem, command_prefix=pinned):
-        measured, measured_cpu = asyncio.run(through_api_server(kubeconfig, args.creates, "flinkmem", scratch))
-    print(f"Webhook benchmark: {os.cpu_count()} cores, server pinned to core {server_core}, load on {client_core}\n")
-    print("| path | throughput | p50 | p99 |\n|---|---|---|---|")
-    print("\n".join(direct_rows))
+    with running_flinkmem(identity.kubeconfig, cluster.scratch_dir / "op", as_flinkmem, command_prefix=pinned) as op:
+        pid = op.process.pid
+        servers = {
+            "flinkmem webhook": lambda: {pid},
+            "flinkmem controller": lambda: procstat.process_tree(pid) - {pid},
+        }
+        measured, measured_cpu = through_api_server(cluster, layout, loadgen, args.creates, "flinkmem", servers)
     print(
-        f"\nThrough kube-apiserver: {PACED_TOTAL} creates per kind at a steady {PACED_RATE} creates/s (open "
-        f"loop), then {args.creates} at concurrency 50 (closed loop):\n"
+        f"\n## Through kube-apiserver ({time.monotonic() - started:.0f} s): {PACED_TOTAL} creates per kind at a "
+        f"steady {PACED_RATE}/s (open loop), then {args.creates} at concurrency 50 (closed loop); the no-op is the "
+        "Go floor registered with flinkmem's rules\n"
     )
     print(
         "| object | p50 without | p50 no-op | p50 flinkmem | p99 without | p99 no-op | p99 flinkmem "
-        "| added p99, no-op | added p99, flinkmem |"
+        "| added p99, no-op | added p99, flinkmem | flinkmem − no-op p99 |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
-    for kind, with_flinkmem in measured.items():
-        p50 = [percentile(values, 0.5) * 1000 for values in (baseline[kind], noop[kind], with_flinkmem)]
-        p99 = [percentile(values, 0.99) * 1000 for values in (baseline[kind], noop[kind], with_flinkmem)]
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for phase, ours in measured.items():
+        runs = (baseline[phase], noop[phase], ours)
+        p50 = [r.p50_ms for r in runs]
+        p99 = [r.p99_ms for r in runs]
         print(
-            f"| {kind} | "
+            f"| {phase} | "
             + " | ".join(f"{v:.1f} ms" for v in (*p50, *p99))
-            + f" | {p99[1] - p99[0]:+.1f} ms | {p99[2] - p99[0]:+.1f} ms |"
+            + f" | {p99[1] - p99[0]:+.1f} ms | {p99[2] - p99[0]:+.1f} ms | {p99[2] - p99[1]:+.1f} ms |"
         )
-    print("\nCPU per create in the concurrency-50 phases (ms, all cores together), without / no-op / flinkmem:\n")
+    print("\nCPU per create at concurrency 50 (ms, all cores together), without / no-op / flinkmem:\n")
     print("| object | " + " | ".join(CPU_COMPONENTS) + " | total |")
     print("|---|" + "---|" * (len(CPU_COMPONENTS) + 1))
-    for kind, with_cpu in measured_cpu.items():
-        runs = (baseline_cpu[kind], noop_cpu[kind], with_cpu)
-        cells = [" / ".join(f"{run[name]:.2f}" for run in runs) for name in CPU_COMPONENTS]
-        totals = " / ".join(f"{sum(run.values()):.2f}" for run in runs)
+    for kind, ours_cpu in measured_cpu.items():
+        cpu_runs = (baseline_cpu[kind], noop_cpu[kind], ours_cpu)
+        cells = [" / ".join(f"{run[name]:.2f}" if name in run else "–" for run in cpu_runs) for name in CPU_COMPONENTS]
+        totals = " / ".join(f"{sum(run.values()):.2f}" for run in cpu_runs)
         print(f"| {kind} | " + " | ".join(cells) + f" | {totals} |")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--requests", type=int, default=3000, help="measured direct reviews per run")
+    parser.add_argument("--warmup", type=int, default=300, help="unmeasured direct reviews before each run")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each direct measurement")
+    parser.add_argument("--creates", type=int, default=500, help="creates at concurrency 50 per kind")
+    parser.add_argument("--skip-api-server", action="store_true", help="direct reviews only")
+    parser.add_argument("--skip-direct", action="store_true", help="through the API server only")
+    parser.add_argument("--no-pin", action="store_true", help="leave the servers and the load generator unpinned")
+    args = parser.parse_args()
+    os.environ.pop("KUBECONFIG", None)  # always a private control plane, never the developer's cluster
+    loadgen, noop_binary = gotools.build("loadgen"), gotools.build("noop")
+    scratch = Path(tempfile.mkdtemp(prefix="flinkmem-bench-"))
+    layout = controlplane.Layout(scratch / "cluster")
+    started = time.monotonic()
+    with controlplane.session_cluster(scratch, layout) as cluster:
+        # flinkmem runs as its own user, as in a real install, so that the webhook configuration's
+        # matchConditions spare it its own annotation writes (the load generator stays the admin).
+        identity = cluster.user(FLINKMEM_USER, ["system:masters"])
+        cores = sorted(os.sched_getaffinity(0))
+        server_core, client_core = (cores[0], cores[-1]) if len(cores) > 1 else (cores[0], cores[0])
+        pinned = [] if args.no_pin else ["taskset", "-c", str(server_core)]
+        load_prefix = [] if args.no_pin else ["taskset", "-c", str(client_core)]
+        where = (
+            "nothing pinned"
+            if args.no_pin
+            else f"servers pinned to core {server_core}, the load generator to core {client_core}"
+        )
+        print(f"# Webhook benchmark: {os.cpu_count()} cores shared with other work; {where}")
+        plane.create_namespace(cluster, NAMESPACE)
+        as_flinkmem = ["--service-account", FLINKMEM_USER]
+        # Direct reviews first, on a settled control plane: a namespace of a thousand objects being
+        # deleted in the background would otherwise be measured as webhook latency.
+        # The bundled CRD, as `flinkmem serve --install-crd` installs it, for the phases without flinkmem.
+        cluster.kubectl("apply", "-f", "-", input=json.dumps(bundled_crd()))
+        cluster.kubectl("wait", "--for=condition=Established", "crd/flinkdeployments.flink.apache.org")
+        if not args.skip_direct:
+            with running_flinkmem(identity.kubeconfig, scratch / "direct", as_flinkmem, command_prefix=pinned) as op:
+                direct_phase(args, loadgen, noop_binary, op, cluster, layout, pinned, load_prefix)
+        if not args.skip_api_server:
+            api_phase(args, cluster, layout, identity, loadgen, noop_binary, pinned)
+    print(f"\nWall time: {time.monotonic() - started:.0f} s")
     return 0
 
 

@@ -1,0 +1,3 @@
+module flinkmem.local/benchmarks/loadgen
+
+go 1.22

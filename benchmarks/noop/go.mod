@@ -1,0 +1,3 @@
+module flinkmem.local/benchmarks/noop
+
+go 1.22
