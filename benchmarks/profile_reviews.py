@@ -249,7 +249,7 @@ def main() -> int:
             cluster.kubectl("apply", "-f", "-", input=json.dumps(objects.flinkdeployment(OWNER, NAMESPACE)))
             mutating = json.loads(cluster.kubectl("get", "mutatingwebhookconfiguration/flinkmem", "-o", "json").stdout)
             for kind in kinds(mutating):
-                url = op.webhook_url + (kind.path or "/mutate-jobmanager-pod")
+                url = op.webhook_url + (kind.path or "/mutate-flink-pod")
                 raw = samples / f"{_slug(kind.name)}.txt"
                 figures[kind.name] = profile_kind(
                     binary, loadgen, url, op.ca_file, kind, op.process.pid, args.seconds, raw

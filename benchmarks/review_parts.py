@@ -1,10 +1,9 @@
 """The CPU of each part of a review, in one process, without network or TLS: kopf's admission engine
-(`serve_admission_request`, which runs flinkmem's real handlers) against the plain decision functions
-it wraps, the JSON around it, kopf's patch against a patch built straight from the pod plan, and a
-memoised decision. The owner lookup is answered from memory here (its cost over the network is
-measured by webhook.py and profile_reviews.py). Prints microseconds per review; asserts nothing.
-
-What each part costs is what removing or replacing it can save.
+(`serve_admission_request`, running flinkmem's kopf handlers) against the direct answer flinkmem gives
+by default (`reviews.DirectAdmission`), both over the same decisions; the JSON around them; kopf's
+pod patch (deep copy and diff) against the one built from the plan; and the refusal log line. The
+sources of pods are answered from memory here (over the network: webhook.py, profile_reviews.py).
+Prints microseconds per review; asserts nothing.
 
     .venv/bin/python benchmarks/review_parts.py [--iterations N]
 """
@@ -25,7 +24,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -36,21 +35,26 @@ from kopf._core.reactor import inventory
 
 from benchmarks import objects
 from flinkmem import serve as serve_module
-from flinkmem.admission import memory_inputs, review_flinkdeployment
 from flinkmem.cluster import Cluster
 from flinkmem.handlers import admission_handlers
 from flinkmem.metrics import Metrics
 from flinkmem.podpatch import apply_plan, plan_pod
-from flinkmem.settings import MUTATE_ID, VALIDATE_ID, Settings, ValidationMode
+from flinkmem.refusals import RefusalLog
+from flinkmem.reviews import DirectAdmission
+from flinkmem.settings import MUTATE_ID, VALIDATE_ID, Settings
+from flinkmem.sourcecache import SourceCache
 from flinkmem.validation import validate_deployment
-from flinkmem.webserver import check_review
 
 OWNER = objects.flinkdeployment("owner", "bench")
+Serve = Callable[[dict[str, Any], str], Awaitable[dict[str, Any] | None]]
 
 
 class _OwnerFromMemory(Cluster):
     async def get_deployment(self, namespace: str, name: str) -> Mapping[str, Any] | None:
         return copy.deepcopy(OWNER)  # what decoding the GET's answer yields: a fresh object each time
+
+    async def get_configmap(self, namespace: str, name: str) -> Mapping[str, Any] | None:
+        return None
 
 
 def _resources() -> references.Insights:
@@ -61,19 +65,23 @@ def _resources() -> references.Insights:
     return insights
 
 
-def kopf_engine() -> Callable[[dict[str, Any], str], Awaitable[dict[str, Any]]]:
-    """kopf's admission entry point bound as `kopf.operator` binds it, with flinkmem's handlers."""
+def engines(cached: bool) -> tuple[Serve, Serve]:
+    """kopf's admission entry point bound as `kopf.operator` binds it, and the direct answer; with
+    `cached`, the owner comes from the watch-fed cache (as in `flinkmem serve`), else from a 'GET'."""
     registry = kopf.OperatorRegistry()
     settings = Settings()
-    admission_handlers(registry, _OwnerFromMemory(settings, Metrics(), None))  # type: ignore[arg-type]
+    cluster = _OwnerFromMemory(settings, Metrics(), None)  # type: ignore[arg-type]
+    cache = SourceCache(cluster)
+    if cached:
+        cache.remember_deployment(OWNER)
+    admission_handlers(registry, cluster, cache)
     kopf_settings = kopf.OperatorSettings()
     insights = _resources()
     memories = inventory.ResourceMemories()
-
     memobase: Any = kopf.Memo()
     indices: Any = {}
 
-    async def serve(review: dict[str, Any], webhook: str) -> dict[str, Any]:
+    async def through_kopf(review: dict[str, Any], webhook: str) -> dict[str, Any] | None:
         response = await kopf_admission.serve_admission_request(
             review,  # type: ignore[arg-type]
             webhook=webhook,  # type: ignore[arg-type]
@@ -86,7 +94,12 @@ def kopf_engine() -> Callable[[dict[str, Any], str], Awaitable[dict[str, Any]]]:
         )
         return dict(response)
 
-    return serve
+    direct = DirectAdmission(cluster, cache, RefusalLog(logging.getLogger("bench.refusals")))
+
+    async def directly(review: dict[str, Any], webhook: str) -> dict[str, Any] | None:
+        return await direct(webhook, review)
+
+    return through_kopf, directly
 
 
 def per_call_us(function: Callable[[], object], iterations: int) -> float:
@@ -98,35 +111,8 @@ def per_call_us(function: Callable[[], object], iterations: int) -> float:
     return (time.process_time() - started) / iterations * 1e6
 
 
-def _checked(raw: bytes) -> object:
-    return check_review(json.loads(raw))
-
-
-def _served(
-    loop: asyncio.AbstractEventLoop,
-    serve: Callable[[dict[str, Any], str], Awaitable[dict[str, Any]]],
-    raw: bytes,
-    webhook: str,
-) -> object:
+def _served(loop: asyncio.AbstractEventLoop, serve: Serve, raw: bytes, webhook: str) -> object:
     return loop.run_until_complete(serve(json.loads(raw), webhook))
-
-
-def _idle_turn(loop: asyncio.AbstractEventLoop) -> object:
-    return loop.run_until_complete(asyncio.sleep(0))
-
-
-def direct_ops(plan: Any) -> list[dict[str, Any]]:
-    """The JSON patch a mutating webhook could answer with, built from the plan without a diff."""
-    base = f"/spec/containers/{plan.container_index}"
-    ops: list[dict[str, Any]] = [
-        {"op": "add", "path": f"{base}/resources", "value": plan.resources},
-        {"op": "add", "path": f"{base}/env", "value": plan.env},
-    ]
-    for key, value in plan.annotations.items():
-        ops.append(
-            {"op": "add", "path": "/metadata/annotations/" + key.replace("~", "~0").replace("/", "~1"), "value": value}
-        )
-    return ops
 
 
 def main() -> int:
@@ -134,7 +120,6 @@ def main() -> int:
     parser.add_argument("--iterations", type=int, default=3000)
     args = parser.parse_args()
     n = args.iterations
-    serve = kopf_engine()
     loop = asyncio.new_event_loop()
     settings = Settings()
     reviews = {
@@ -146,114 +131,78 @@ def main() -> int:
         "JobManager pod": (objects.review("u", objects.jobmanager_pod("jm", "owner", "bench")), MUTATE_ID),
         "TaskManager pod": (objects.review("u", objects.taskmanager_pod("tm", "owner", "bench")), MUTATE_ID),
     }
+    idle = per_call_us(lambda: loop.run_until_complete(asyncio.sleep(0)), n)
     print(f"# The parts of a review, µs of CPU per review, in one process ({n:,} iterations each)\n")
-    print(
-        "| review | json.loads | check_review | kopf serve_admission_request (incl. our handler) "
-        "| our decision alone | kopf machinery (difference) | json.dumps of the answer |"
-    )
-    print("|---|---|---|---|---|---|---|")
+    print("| review | json.loads | kopf's engine (owner GET / cache) | direct answer (owner GET / cache) | ratio |")
+    print("|---|---|---|---|---|")
     logging.getLogger("kopf").setLevel(logging.CRITICAL)  # the refusal line is measured apart below
+    logging.getLogger("bench.refusals").setLevel(logging.CRITICAL)
     for name, (raw, webhook) in reviews.items():
-        data = json.loads(raw)
         decode = per_call_us(functools.partial(json.loads, raw), n)
-        checks = per_call_us(functools.partial(_checked, raw), n) - decode
-        answer = loop.run_until_complete(serve(json.loads(raw), webhook))
-        engine = per_call_us(functools.partial(_served, loop, serve, raw, webhook), n) - decode
-        engine -= per_call_us(functools.partial(_idle_turn, loop), n)  # the loop's own turn
-        obj = data["request"]["object"]
-        if webhook == VALIDATE_ID:
-
-            def decide(obj: dict[str, Any] = obj) -> object:
-                return review_flinkdeployment("CREATE", obj, None, ValidationMode.ENFORCE, settings.container_name)
-
-        elif obj["metadata"]["labels"]["component"] == "jobmanager":
-
-            def decide(obj: dict[str, Any] = obj) -> object:
-                validation = validate_deployment(copy.deepcopy(OWNER), settings.container_name)
-                return plan_pod(obj, validation, settings.container_name)
-
-        else:
-
-            def decide(obj: dict[str, Any] = obj) -> object:
-                return obj["metadata"]["labels"].get("component") == "jobmanager"
-
-        ours = per_call_us(decide, n)
-        encode = per_call_us(functools.partial(json.dumps, answer), n)
+        figures: dict[tuple[str, bool], float] = {}
+        for cached in (False, True):
+            through_kopf, direct = engines(cached)
+            for label, serve in (("kopf", through_kopf), ("direct", direct)):
+                spent = per_call_us(functools.partial(_served, loop, serve, raw, webhook), n)
+                figures[(label, cached)] = spent - decode - idle
         print(
-            f"| {name} | {decode:.0f} | {checks:.0f} | {engine:.0f} | {ours:.0f} | {engine - ours:.0f} | {encode:.0f} |"
+            f"| {name} | {decode:.0f} | {figures[('kopf', False)]:.0f} / {figures[('kopf', True)]:.0f} "
+            f"| {figures[('direct', False)]:.0f} / {figures[('direct', True)]:.0f} "
+            f"| {figures[('kopf', True)] / max(figures[('direct', True)], 0.1):.1f}× |"
         )
 
     print("\n## The JobManager pod's patch\n")
     pod = objects.jobmanager_pod("jm", "owner", "bench")
-    plan = plan_pod(pod, validate_deployment(OWNER, settings.container_name), settings.container_name)
+    validation = validate_deployment(OWNER, settings.container_name)
+    assert validation.source is not None and validation.jobmanager is not None
+    plan = plan_pod(pod, validation.jobmanager, validation.source, settings.container_name)
     assert plan is not None
     raw_pod: Any = pod
 
     def kopf_patch() -> object:
         patch = patches.Patch(body=kopf.Body(raw_pod))
-        patch.fns.append(lambda raw: apply_plan(raw, plan))  # type: ignore[arg-type]
+        patch.fns.append(lambda raw: apply_plan(cast(dict[str, Any], raw), plan))
         return patch.as_json_patch()
 
     def kopf_empty_patch() -> object:
         return patches.Patch(body=kopf.Body(raw_pod)).as_json_patch()
 
-    def direct() -> object:
-        return base64.b64encode(json.dumps(direct_ops(plan)).encode())
+    def from_plan() -> object:
+        return base64.b64encode(json.dumps(plan.json_patch(pod)).encode())
 
     print("| way | µs per pod |\n|---|---|")
-    print(f"| kopf: deep copy, apply, JSON-patch diff (as today) | {per_call_us(kopf_patch, n):.0f} |")
-    print(f"| kopf: an empty patch (every validating review pays it too) | {per_call_us(kopf_empty_patch, n):.0f} |")
-    print(f"| ops built straight from the plan, encoded | {per_call_us(direct, n):.0f} |")
+    print(f"| kopf: deep copy, apply, JSON-patch diff | {per_call_us(kopf_patch, n):.0f} |")
+    empty = per_call_us(kopf_empty_patch, n)
+    print(f"| kopf: an empty patch (every validating review through kopf pays it) | {empty:.0f} |")
+    print(f"| built from the plan, encoded (the direct answer) | {per_call_us(from_plan, n):.0f} |")
 
-    print("\n## Memoised decisions (a flood of identical manifests, or many pods of one FlinkDeployment)\n")
-    refused = objects.flinkdeployment("fd", "bench", refused=True)
-    memo: dict[str, object] = {}
-
-    def memoised() -> object:
-        key = memory_inputs(refused)
-        if key not in memo:
-            memo[key] = review_flinkdeployment("CREATE", refused, None, ValidationMode.ENFORCE, "flink-main-container")
-        return memo[key]
-
-    def fresh() -> object:
-        return review_flinkdeployment("CREATE", refused, None, ValidationMode.ENFORCE, "flink-main-container")
-
-    owner_validations: dict[tuple[str, str], object] = {}
-
-    def owner_memoised() -> object:
-        key = ("uid", "resourceVersion")
-        if key not in owner_validations:
-            owner_validations[key] = validate_deployment(OWNER, "flink-main-container")
-        return plan_pod(pod, owner_validations[key], "flink-main-container")  # type: ignore[arg-type]
-
-    def owner_fresh() -> object:
-        return plan_pod(pod, validate_deployment(OWNER, "flink-main-container"), "flink-main-container")
-
-    print("| decision | fresh, µs | memoised, µs |\n|---|---|---|")
-    rows = [
-        ("refused FlinkDeployment (key: memory_inputs)", fresh, memoised),
-        ("JobManager pod plan (owner's validation keyed by uid and resourceVersion)", owner_fresh, owner_memoised),
-    ]
-    for title, without, with_memo in rows:
-        print(f"| {title} | {per_call_us(without, n):.0f} | {per_call_us(with_memo, n):.0f} |")
-    print("\n## Logging a refusal (kopf's line per failed handler, as `flinkmem serve` configures logging)\n")
+    print("\n## Logging a refusal (a flood of one refused manifest)\n")
     raw, webhook = reviews["FlinkDeployment, refused"]
-    served = functools.partial(_served, loop, serve, raw, webhook)
-    quiet: list[float] = []
-    logged: list[float] = []
     kopf_logger = logging.getLogger("kopf.objects")  # _configure_logging sets this one's level
+    refusal_logger = logging.getLogger("bench.refusals")
+    rows: dict[str, list[float]] = {"kopf, quiet": [], "kopf, logged": [], "direct, quiet": [], "direct, logged": []}
     with open(os.devnull, "w") as sink, contextlib.redirect_stderr(sink):
         serve_module._configure_logging(verbose=False)
-        # Alternated, five times each, so that the machine's noise falls on both alike.
+        through_kopf, direct = engines(True)
+        # Alternated, five times each, so that the machine's noise falls on all alike.
         for _ in range(5):
-            kopf_logger.setLevel(logging.CRITICAL)
-            quiet.append(per_call_us(served, n // 5))
-            kopf_logger.setLevel(logging.NOTSET)
-            logged.append(per_call_us(served, n // 5))
+            for label, serve, logger in (("kopf", through_kopf, kopf_logger), ("direct", direct, refusal_logger)):
+                logger.setLevel(logging.CRITICAL)
+                rows[f"{label}, quiet"].append(
+                    per_call_us(functools.partial(_served, loop, serve, raw, webhook), n // 5)
+                )
+                logger.setLevel(logging.NOTSET)
+                rows[f"{label}, logged"].append(
+                    per_call_us(functools.partial(_served, loop, serve, raw, webhook), n // 5)
+                )
         logging.getLogger().handlers.clear()
-    print("| refused FlinkDeployment through kopf | µs (median of 5) |\n|---|---|")
-    print(f"| without the log line | {statistics.median(quiet):.0f} |")
-    print(f"| with it (formatted, written to /dev/null) | {statistics.median(logged):.0f} |")
+    print("| refused FlinkDeployment | µs (median of 5) |\n|---|---|")
+    for label, values in rows.items():
+        print(f"| {label} | {statistics.median(values):.0f} |")
+    print(
+        "\nkopf logs every refusal; the direct answer logs the first of each (namespace, name, rule) and counts "
+        "the repeats (refusals.RefusalLog)."
+    )
     loop.close()
     return 0
 

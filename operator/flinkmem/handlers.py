@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import copy
 import logging
 from collections.abc import Mapping
 from typing import Any, cast
@@ -13,29 +12,35 @@ import kopf
 from flinkmem.admission import memory_inputs, review_flinkdeployment
 from flinkmem.cluster import Cluster, OwnerLookupError
 from flinkmem.controller import options_that_differ, pod_drift, reconcile_deployment, source_differences
-from flinkmem.podpatch import (
-    RESOLVED_ANNOTATION,
-    PodShapeError,
-    apply_plan,
-    main_container,
-    plan_pod,
-    pod_role,
-)
+from flinkmem.podadmission import admit_pod, event_target
+from flinkmem.podpatch import RESOLVED_ANNOTATION, PodShapeError, apply_plan, main_container, pod_role
 from flinkmem.ratelimit import TokenBucket
 from flinkmem.roles import FLINK_POD_TYPES, ROLES
 from flinkmem.settings import MUTATE_ID, VALIDATE_ID, ValidationMode
+from flinkmem.sourcecache import SourceCache
 from flinkmem.sources.flinkconfig import CONFIGMAP_PREFIX, ConfigMapError, from_flink_configmap
 from flinkmem.sources.flinkdeployment import SpecError, from_flinkdeployment
 from flinkmem.sources.model import FlinkSource, MainContainer
 from flinkmem.sources.pods import source_for_pod
-from flinkmem.validation import validate_role, warning_lines
+from flinkmem.validation import warning_lines
 
-__all__ = ["admission_handlers", "controller_handlers"]
+__all__ = ["admission_handlers", "controller_handlers", "watch_selectors"]
 
 logger = logging.getLogger("flinkmem.handlers")
 
 # What the controller compares between a FlinkDeployment and Flink's ConfigMap of the same cluster.
 _MEMORY_OPTION_PREFIXES = ("jobmanager.memory.", "taskmanager.memory.", "jobmanager.heap", "taskmanager.heap")
+# Filtered in the API server, so that other pods and ConfigMaps never reach flinkmem's watches: every pod
+# flinkmem sizes carries one of these components (Flink's own label, or next to the opt-in label), and
+# Flink labels its ConfigMaps with its type.
+POD_SELECTOR = f"component in ({','.join(role.key for role in ROLES)})"
+CONFIGMAP_SELECTOR = f"type in ({','.join(FLINK_POD_TYPES)})"
+
+
+def watch_selectors(settings: kopf.OperatorSettings) -> None:
+    """Narrows kopf's pod and ConfigMap watches to Flink's objects, in the API server."""
+    settings.watching.label_selectors["v1", "pods"] = POD_SELECTOR
+    settings.watching.label_selectors["v1", "configmaps"] = CONFIGMAP_SELECTOR
 
 
 def _watched(cluster: Cluster, namespace: str | None) -> bool:
@@ -43,20 +48,8 @@ def _watched(cluster: Cluster, namespace: str | None) -> bool:
     return not namespaces or namespace in namespaces
 
 
-def _event_target(pod: Mapping[str, Any], deployment: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
-    """Where an Event about a new pod can go: its FlinkDeployment, else the pod's owner (the pod has no uid yet)."""
-    if deployment is not None:
-        return deployment
-    meta = pod.get("metadata") or {}
-    refs = meta.get("ownerReferences")
-    for ref in refs if isinstance(refs, list) else []:
-        if isinstance(ref, Mapping) and ref.get("uid") and ref.get("name"):
-            return {
-                "apiVersion": ref.get("apiVersion"),
-                "kind": ref.get("kind"),
-                "metadata": {"name": ref["name"], "namespace": meta.get("namespace"), "uid": ref["uid"]},
-            }
-    return None
+def _is_flink_configmap(name: str | None, **_: Any) -> bool:
+    return str(name or "").startswith(CONFIGMAP_PREFIX)
 
 
 def _register_login(registry: kopf.OperatorRegistry) -> None:
@@ -68,13 +61,37 @@ def _register_login(registry: kopf.OperatorRegistry) -> None:
     del login
 
 
-def admission_handlers(registry: kopf.OperatorRegistry, cluster: Cluster) -> None:
-    """The admission handlers: stateless, served by every replica."""
+def _feed_cache(registry: kopf.OperatorRegistry, cluster: Cluster, cache: SourceCache, prefix: str) -> None:
+    """Watches that keep `cache` current in a process that only needs the objects (a webhook replica)."""
+    resource = cluster.settings.resource
+
+    @kopf.on.event(resource.group, resource.version, resource.plural, id=f"{prefix}-deployments", registry=registry)
+    def cache_flinkdeployment(event: Mapping[str, Any], body: kopf.Body, **_: Any) -> None:
+        if event.get("type") == "DELETED":
+            cache.forget_deployment(str(body.metadata.namespace or ""), str(body.metadata.name or ""))
+        else:
+            cache.remember_deployment(body)
+
+    @kopf.on.event("", "v1", "configmaps", id=f"{prefix}-configmaps", when=_is_flink_configmap, registry=registry)
+    def cache_configmap(event: Mapping[str, Any], body: kopf.Body, **_: Any) -> None:
+        name = str(body.metadata.name or "").removeprefix(CONFIGMAP_PREFIX)
+        if event.get("type") == "DELETED":
+            cache.forget_configmap(str(body.metadata.namespace or ""), name)
+        else:
+            cache.remember_configmap(body)
+
+    del cache_flinkdeployment, cache_configmap
+
+
+def admission_handlers(registry: kopf.OperatorRegistry, cluster: Cluster, cache: SourceCache) -> None:
+    """The admission handlers (served by kopf's engine with `--admission-engine kopf`), and the watches
+    that keep this replica's source cache current. Stateless but for that cache; every replica serves."""
     settings = cluster.settings
     resource = settings.resource
     metrics = cluster.metrics
     background: set[asyncio.Task[None]] = set()
     _register_login(registry)
+    _feed_cache(registry, cluster, cache, "webhook-cache")
 
     # kopf's handler protocol names only some keyword arguments; `old` and `operation` come in **kwargs.
     @kopf.on.validate(  # type: ignore[arg-type]
@@ -119,63 +136,26 @@ def admission_handlers(registry: kopf.OperatorRegistry, cluster: Cluster) -> Non
             raise kopf.AdmissionError(decision.message, code=decision.code)
 
     async def mutate(body: kopf.Body, patch: kopf.Patch, warnings: list[str], dryrun: bool) -> None:
-        role = pod_role(body.metadata.labels)
-        if not settings.pod_mutation or role is None or not _watched(cluster, body.metadata.namespace):
+        if not settings.pod_mutation or not _watched(cluster, body.metadata.namespace):
             return
-        try:
-            found = main_container(body, settings.container_name)
-        except PodShapeError as exc:
-            await _fail_open(body, None, warnings, dryrun, f"{exc}", role.title)
-            return
-        if found is None:
-            reason = f"the pod has no container named {settings.container_name}"
-            await _fail_open(body, None, warnings, dryrun, reason, role.title)
-            return
-        located = await source_for_pod(
-            body, role, found[1], cluster, container_name=settings.container_name, resource_plural=resource.plural
+        admission = await admit_pod(
+            body, cache, container_name=settings.container_name, resource_plural=resource.plural
         )
-        source = located.source
-        if source is None:
-            reason = located.problem or located.missing or "no configuration source"
-            await _fail_open(body, located.deployment, warnings, dryrun, reason, role.title)
+        if admission is None:
             return
-        result = validate_role(source, role)
-        metrics.count_resolution("pod", "valid" if result.valid else result.conflicts[0].code)
-        if result.memory is None:
-            await _fail_open(
-                body,
-                located.deployment,
-                warnings,
-                dryrun,
-                f"{source.label} is invalid: {result.conflicts[0].message}",
-                role.title,
-            )
-            return
-        warnings.extend(line for n in source.notices for line in warning_lines(f"flinkmem: {n.message}"))
-        if result.conflicts:
-            # The memory itself resolved; the patch overrides what contradicts it (a -Xmx in the options).
-            reason = "; ".join(c.message for c in result.conflicts)
-            warnings.extend(warning_lines(f"flinkmem applied the derived memory over: {reason}"))
-        plan = plan_pod(body, result, source, settings.container_name)
-        if plan is not None and plan.changed:
-            patch.fns.append(lambda raw: apply_plan(cast(dict[str, Any], raw), plan))
-
-    async def _fail_open(
-        body: kopf.Body,
-        deployment: Mapping[str, Any] | None,
-        warnings: list[str],
-        dryrun: bool,
-        reason: str,
-        role: str,
-    ) -> None:
-        warnings.extend(warning_lines(f"flinkmem left this {role} pod unchanged: {reason}"))
-        target = _event_target(body, deployment)
-        if target is not None and not dryrun:
+        if admission.result is not None:
+            metrics.count_resolution("pod", admission.result)
+        warnings.extend(admission.warnings)
+        target = event_target(body, admission.deployment)
+        if admission.unchanged is not None and target is not None and not dryrun:
             # Admission tasks lack kopf's event-poster context; post directly, without delaying the answer.
-            message = f"{role} pod left unchanged: {reason}"
+            message = f"{admission.role} pod left unchanged: {admission.unchanged}"
             task = asyncio.create_task(cluster.post_event(target, "Warning", "MemoryNotApplied", message))
             background.add(task)
             task.add_done_callback(background.discard)
+        plan = admission.plan
+        if plan is not None and plan.changed:
+            patch.fns.append(lambda raw: apply_plan(cast(dict[str, Any], raw), plan))
 
     @kopf.on.mutate("", "v1", "pods", id=MUTATE_ID, operations=["CREATE"], registry=registry)
     async def mutate_flink_pod(body: kopf.Body, patch: kopf.Patch, warnings: list[str], dryrun: bool, **_: Any) -> None:
@@ -192,32 +172,19 @@ def admission_handlers(registry: kopf.OperatorRegistry, cluster: Cluster) -> Non
     del validate_flinkdeployment, mutate_flink_pod
 
 
-def controller_handlers(registry: kopf.OperatorRegistry, cluster: Cluster) -> None:
+def controller_handlers(registry: kopf.OperatorRegistry, cluster: Cluster, cache: SourceCache) -> None:
     """The reconciling handlers: annotations, Events and drift, run by one replica at a time."""
     settings = cluster.settings
     resource = settings.resource
     metrics = cluster.metrics
     drift_seen: set[tuple[str, tuple[str, ...]]] = set()
-    # The last-seen FlinkDeployments and Flink ConfigMaps, by (namespace, cluster id): the sources of the
-    # pods' drift checks (a miss falls back to a GET). Plain dicts, not kopf indices: kopf holds every
-    # handler back while any new object is being indexed, which under a burst costs quadratic time.
-    deployments: dict[tuple[str, str], Mapping[str, Any]] = {}
-    configmaps: dict[tuple[str, str], Mapping[str, Any]] = {}
+    # The FlinkDeployments and Flink's ConfigMaps, as the watches below last delivered them: the sources of
+    # the pods' drift checks. Plain dicts, not kopf indices: kopf holds every handler back while any new
+    # object is being indexed, which under a burst of creations costs time quadratic in the burst.
     differences_seen: dict[tuple[str, str], tuple[str, ...]] = {}
     throttle = TokenBucket(settings.controller_qps, settings.controller_burst)
     _register_login(registry)
-
-    class _Cached:
-        """sources.pods.SourceLookup over the controller's caches, falling back to the API server."""
-
-        async def flinkdeployment(self, namespace: str, name: str) -> Mapping[str, Any] | None:
-            return deployments.get((namespace, name)) or await cluster.get_deployment(namespace, name)
-
-        async def configmap(self, namespace: str, name: str) -> Mapping[str, Any] | None:
-            key = (namespace, name.removeprefix(CONFIGMAP_PREFIX))
-            return configmaps.get(key) or await cluster.get_configmap(namespace, name)
-
-    lookup = _Cached()
+    lookup = cache
 
     async def report_drift(pod: Mapping[str, Any], source: FlinkSource) -> None:
         meta = pod.get("metadata") or {}
@@ -264,7 +231,7 @@ def controller_handlers(registry: kopf.OperatorRegistry, cluster: Cluster) -> No
 
     async def compare_with_flink(namespace: str, name: str) -> None:
         """A FlinkDeployment and Flink's own ConfigMap of the same cluster, resolved side by side."""
-        deployment, configmap = deployments.get((namespace, name)), configmaps.get((namespace, name))
+        deployment, configmap = cache.cached_deployment(namespace, name), cache.cached_configmap(namespace, name)
         if deployment is None or configmap is None:
             return
         try:
@@ -297,13 +264,12 @@ def controller_handlers(registry: kopf.OperatorRegistry, cluster: Cluster) -> No
     async def reconcile_flinkdeployment(event: Mapping[str, Any], body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
         key = (str(body.metadata.namespace or ""), str(body.metadata.name or ""))
         if event.get("type") == "DELETED" or body.metadata.get("deletionTimestamp"):
-            deployments.pop(key, None)
+            cache.forget_deployment(*key)
             differences_seen.pop(key, None)
             return
         if not _watched(cluster, body.metadata.namespace):
             return
-        previous = deployments.get(key)
-        deployments[key] = copy.deepcopy(dict(body))
+        previous = cache.remember_deployment(body)
         result = reconcile_deployment(body, settings.container_name)
         if result.changed:
             rule = "valid" if result.validation.valid else result.validation.conflicts[0].code
@@ -320,28 +286,20 @@ def controller_handlers(registry: kopf.OperatorRegistry, cluster: Cluster) -> No
             except OwnerLookupError as exc:
                 logger.warning("checking the pods of %s/%s skipped: %s", key[0], key[1], exc)
 
-    @kopf.on.event(
-        "",
-        "v1",
-        "configmaps",
-        labels={"type": kopf.PRESENT},
-        when=lambda name, **_: str(name or "").startswith(CONFIGMAP_PREFIX),
-        registry=registry,
-    )
+    @kopf.on.event("", "v1", "configmaps", when=_is_flink_configmap, registry=registry)
     async def flink_configmap_event(event: Mapping[str, Any], body: kopf.Body, **_: Any) -> None:
         namespace, name = str(body.metadata.namespace or ""), str(body.metadata.name or "")
         key = (namespace, name.removeprefix(CONFIGMAP_PREFIX))
         if event.get("type") == "DELETED":
-            configmaps.pop(key, None)
+            cache.forget_configmap(*key)
             return
         if not _watched(cluster, namespace):
             return
-        previous = configmaps.get(key)
-        configmaps[key] = copy.deepcopy(dict(body))
+        previous = cache.remember_configmap(body)
         if previous is not None and previous.get("data") == body.get("data"):
             return
         try:
-            if key in deployments:
+            if cache.cached_deployment(*key) is not None:
                 await compare_with_flink(*key)
             else:
                 # Flink's client writes this ConfigMap after the JobManager Deployment, so its first pod
@@ -362,29 +320,17 @@ def controller_handlers(registry: kopf.OperatorRegistry, cluster: Cluster) -> No
         except OwnerLookupError as exc:
             logger.warning("drift check skipped: %s", exc)
 
-    def flink_labelled(labels: Mapping[str, str]) -> bool:
-        return labels.get("type") in FLINK_POD_TYPES and labels.get("component") in {r.key for r in ROLES}
+    # The watch itself is narrowed to Flink's components in the API server (watch_selectors); the filter
+    # here keeps the rest of that to Flink's pods and opted-in ones.
+    @kopf.on.event(
+        "",
+        "v1",
+        "pods",
+        labels={"component": kopf.PRESENT},
+        when=lambda labels, **_: pod_role(labels) is not None,
+        registry=registry,
+    )
+    async def flink_pod_event(event: Mapping[str, Any], body: kopf.Body, **_: Any) -> None:
+        await pod_event(event, body)
 
-    for role in ROLES:
-        # Two watches per role, so that the API server can filter: the labels Flink puts on its pods, and
-        # flinkmem's opt-in label (a label selector cannot say "one or the other").
-        @kopf.on.event(
-            "",
-            "v1",
-            "pods",
-            id=f"{role.key}-pod-event",
-            labels={"component": role.key, "type": lambda value, **_: value in FLINK_POD_TYPES},
-            registry=registry,
-        )
-        async def flink_pod_event(event: Mapping[str, Any], body: kopf.Body, **_: Any) -> None:
-            await pod_event(event, body)
-
-        @kopf.on.event(
-            "", "v1", "pods", id=f"{role.key}-opt-in-pod-event", labels={role.opt_in_label: "true"}, registry=registry
-        )
-        async def opted_in_pod_event(event: Mapping[str, Any], body: kopf.Body, **_: Any) -> None:
-            if flink_labelled(body.metadata.labels):
-                return  # already handled by the handler of Flink's own labels above
-            await pod_event(event, body)
-
-    del reconcile_flinkdeployment, flink_configmap_event
+    del reconcile_flinkdeployment, flink_configmap_event, flink_pod_event

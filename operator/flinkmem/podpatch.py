@@ -18,7 +18,7 @@ from typing import Any
 
 from flinkmem.jvmopts import role_opts, with_memory_flags
 from flinkmem.quantity import QuantityError, quantity_bytes
-from flinkmem.roles import FLINK_POD_TYPES, ROLES, Role
+from flinkmem.roles import FLINK_POD_TYPES, OPT_IN_LABEL, ROLES, Role
 from flinkmem.settings import ANNOTATION_PREFIX
 from flinkmem.sources.model import FlinkSource
 from flinkmem.validation import RoleValidation, Validation
@@ -49,11 +49,8 @@ class PodShapeError(ValueError):
 
 
 def pod_role(labels: Mapping[str, str]) -> Role | None:
-    """The role of a pod Flink labelled (component + type), or that opted in with flinkmem's label."""
-    for role in ROLES:
-        if labels.get(role.opt_in_label) == "true":
-            return role
-    if labels.get("type") in FLINK_POD_TYPES:
+    """The role of a pod Flink labelled (component + type), or that opted in (component + flinkmem's label)."""
+    if labels.get("type") in FLINK_POD_TYPES or labels.get(OPT_IN_LABEL) == "true":
         component = labels.get("component")
         return next((role for role in ROLES if role.key == component), None)
     return None
@@ -148,6 +145,31 @@ class PodPlan:
     def drift(self) -> tuple[str, ...]:
         """Changes that matter at run time (annotations alone do not)."""
         return tuple(c for c in self.changes if not c.startswith("annotation"))
+
+    def json_patch(self, pod: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """RFC 6902 operations turning `pod` into the planned pod, built from the plan (no copy, no diff)."""
+        base = f"/spec/containers/{self.container_index}"
+        container = pod["spec"]["containers"][self.container_index]
+        ops: list[dict[str, Any]] = [
+            {
+                "op": "replace" if "resources" in container else "add",
+                "path": f"{base}/resources",
+                "value": self.resources,
+            },
+            {"op": "replace" if "env" in container else "add", "path": f"{base}/env", "value": self.env},
+        ]
+        metadata = pod.get("metadata")
+        present = metadata.get("annotations") if isinstance(metadata, Mapping) else None
+        if not isinstance(metadata, Mapping):
+            ops.append({"op": "add", "path": "/metadata", "value": {"annotations": dict(self.annotations)}})
+        elif not isinstance(present, Mapping):
+            ops.append({"op": "add", "path": "/metadata/annotations", "value": dict(self.annotations)})
+        else:
+            for key, value in self.annotations.items():
+                # RFC 6901: "~" and "/" in a key are escaped as "~0" and "~1".
+                path = "/metadata/annotations/" + key.replace("~", "~0").replace("/", "~1")
+                ops.append({"op": "replace" if key in present else "add", "path": path, "value": value})
+        return ops
 
 
 def _bytes_of(value: Any) -> int | None:

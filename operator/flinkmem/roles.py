@@ -32,6 +32,7 @@ from flinkmem.engine.taskmanager import TOTAL_PROCESS as TM_TOTAL_PROCESS
 __all__ = [
     "FLINK_POD_TYPES",
     "JOBMANAGER",
+    "OPT_IN_LABEL",
     "ROLES",
     "TASKMANAGER",
     "ProcessMemory",
@@ -43,6 +44,9 @@ __all__ = [
 
 # The `type` label Flink puts on the pods it builds, natively and in the Apache operator's standalone mode.
 FLINK_POD_TYPES = ("flink-native-kubernetes", "flink-standalone-kubernetes")
+# A Flink pod that Flink did not build opts in with this label next to its `component` label, so that
+# one label selector (`component in (jobmanager,taskmanager)`) finds every pod flinkmem sizes.
+OPT_IN_LABEL = "flinkmem.io/opt-in"
 
 
 class ProcessMemory(Protocol):
@@ -99,7 +103,6 @@ class Role:
     java_opts_keys: tuple[str, ...]  # env.java.default-opts.<role>, env.java.opts.<role>
     legacy_heap_env: str  # 1.x: FLINK_JM_HEAP / FLINK_TM_HEAP
     limit_factor: DoubleOption
-    opt_in_label: str  # flinkmem.io/<role>=true selects a pod that Flink did not label
     resolve: Resolver
     with_dynamic_options: DynamicOptions = _on_top
 
@@ -120,7 +123,6 @@ JOBMANAGER = Role(
     java_opts_keys=("env.java.default-opts.jobmanager", "env.java.opts.jobmanager"),
     legacy_heap_env="FLINK_JM_HEAP",
     limit_factor=DoubleOption("kubernetes.jobmanager.memory.limit-factor", 1.0),
-    opt_in_label="flinkmem.io/jobmanager",
     resolve=_jobmanager,
 )
 
@@ -150,7 +152,6 @@ TASKMANAGER = Role(
     java_opts_keys=("env.java.default-opts.taskmanager", "env.java.opts.taskmanager"),
     legacy_heap_env=TM_LEGACY_HEAP_ENV,
     limit_factor=DoubleOption("kubernetes.taskmanager.memory.limit-factor", 1.0),
-    opt_in_label="flinkmem.io/taskmanager",
     resolve=_taskmanager,
     with_dynamic_options=_taskmanager_dynamic_options,
 )

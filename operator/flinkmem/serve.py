@@ -18,9 +18,12 @@ import kopf
 from flinkmem.certs import ensure_self_signed
 from flinkmem.cluster import Cluster, load_client
 from flinkmem.devsetup import install_crd_if_absent, register_webhooks
-from flinkmem.handlers import admission_handlers, controller_handlers
+from flinkmem.handlers import admission_handlers, controller_handlers, watch_selectors
 from flinkmem.metrics import Metrics, RelayedMetrics
+from flinkmem.refusals import RefusalLog
+from flinkmem.reviews import DirectAdmission
 from flinkmem.settings import ANNOTATION_PREFIX, PEERING_NAME, Settings
+from flinkmem.sourcecache import SourceCache
 from flinkmem.webserver import HealthServer, WebhookServer
 
 __all__ = ["run_controller", "run_webhooks", "serve_forever"]
@@ -103,6 +106,7 @@ def _base_kopf_settings() -> kopf.OperatorSettings:
     ks.posting.level = logging.WARNING
     ks.execution.max_workers = 8
     ks.networking.request_timeout = 30
+    watch_selectors(ks)
     return ks
 
 
@@ -110,7 +114,7 @@ async def run_controller(settings: Settings, relay: Any) -> None:
     api = load_client()
     cluster = Cluster(settings, RelayedMetrics(relay), api)
     registry = kopf.OperatorRegistry()
-    controller_handlers(registry, cluster)
+    controller_handlers(registry, cluster, SourceCache(cluster))
     ks = _base_kopf_settings()
     ks.peering.name = PEERING_NAME
     ks.peering.mandatory = False
@@ -132,6 +136,12 @@ async def _relay_metrics(relay: Any, metrics: Metrics) -> None:
         except queue.Empty:
             continue
         metrics.apply(record)
+
+
+async def _flush_refusals(refusals: RefusalLog) -> None:
+    while True:
+        await asyncio.sleep(refusals.interval)
+        refusals.flush()
 
 
 async def _watch_controller(controller: BaseProcess, stop: asyncio.Event) -> None:
@@ -170,7 +180,11 @@ async def run_webhooks(settings: Settings, controller: BaseProcess, relay: Any) 
     await health.start()
     registry = kopf.OperatorRegistry()
     cluster = Cluster(settings, metrics, api)
-    admission_handlers(registry, cluster)
+    cache = SourceCache(cluster)
+    admission_handlers(registry, cluster, cache)
+    refusals = RefusalLog(logging.getLogger("flinkmem.refusals"))
+    if settings.admission_engine == "direct":
+        server.direct = DirectAdmission(cluster, cache, refusals)
     ks = _base_kopf_settings()
     ks.admission.server = server  # type: ignore[assignment]  # kopf types only its own servers
     ks.admission.managed = None
@@ -178,6 +192,7 @@ async def run_webhooks(settings: Settings, controller: BaseProcess, relay: Any) 
     helpers = [
         asyncio.create_task(_relay_metrics(relay, metrics)),
         asyncio.create_task(_watch_controller(controller, stop)),
+        asyncio.create_task(_flush_refusals(refusals)),
     ]
     try:
         await kopf.operator(

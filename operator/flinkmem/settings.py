@@ -77,6 +77,7 @@ class Settings:
     service_account: str | None = None
     controller_qps: float = 10.0
     controller_burst: int = 30
+    admission_engine: str = "direct"  # or "kopf": every review through kopf's admission engine
 
     @property
     def clusterwide(self) -> bool:
@@ -181,6 +182,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="how many of those may go at once before the rate applies [FLINKMEM_CONTROLLER_BURST]",
     )
     parser.add_argument(
+        "--admission-engine",
+        choices=["direct", "kopf"],
+        default=env("FLINKMEM_ADMISSION_ENGINE", "direct"),
+        help="direct answers the two webhooks from flinkmem's decisions; kopf sends every review through "
+        "kopf's admission engine (several times the CPU per review) [FLINKMEM_ADMISSION_ENGINE]",
+    )
+    parser.add_argument(
         "--install-crd",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -224,4 +232,5 @@ def from_arguments(args: argparse.Namespace) -> Settings:
         controller_burst=args.controller_burst,
         install_crd=args.install_crd if args.install_crd is not None else _env_bool("FLINKMEM_INSTALL_CRD", False),
         service_account=args.service_account or None,
+        admission_engine=args.admission_engine,
     )

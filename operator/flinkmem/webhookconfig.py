@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flinkmem.roles import FLINK_POD_TYPES, ROLES
+from flinkmem.roles import FLINK_POD_TYPES, OPT_IN_LABEL, ROLES
 from flinkmem.settings import MUTATE_ID, VALIDATE_ID, ResourceRef
 
 __all__ = ["CONFIG_NAME", "mutating_configuration", "skip_own_annotation_writes", "validating_configuration"]
@@ -112,14 +112,16 @@ def mutating_configuration(base_url: str, ca_bundle: str, own_namespace: str | N
                     ]
                 },
             },
-            # A label selector cannot say "one label or the other": one webhook per opt-in label.
-            *(
-                {
-                    "name": f"opt-in-{role.key}.{MUTATE_ID}.flinkmem.io",
-                    **common,
-                    "objectSelector": {"matchLabels": {role.opt_in_label: "true"}},
-                }
-                for role in ROLES
-            ),
+            # A label selector cannot say "one label or the other": opted-in pods get a webhook of their own.
+            {
+                "name": f"opt-in.{MUTATE_ID}.flinkmem.io",
+                **common,
+                "objectSelector": {
+                    "matchExpressions": [
+                        {"key": "component", "operator": "In", "values": [role.key for role in ROLES]},
+                        {"key": OPT_IN_LABEL, "operator": "In", "values": ["true"]},
+                    ]
+                },
+            },
         ],
     }

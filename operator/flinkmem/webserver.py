@@ -16,7 +16,7 @@ import json
 import logging
 import ssl
 import time
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,8 @@ __all__ = ["HealthServer", "ReviewError", "WebhookServer", "check_review", "meta
 logger = logging.getLogger("flinkmem.webserver")
 
 _OPERATIONS = ("CREATE", "UPDATE", "DELETE", "CONNECT")
+
+DirectAnswer = Callable[[str, Mapping[str, Any]], Awaitable[dict[str, Any] | None]]
 
 
 class ReviewError(ValueError):
@@ -160,6 +162,9 @@ class WebhookServer:
         self.advertised_url = advertised_url or f"https://{addr}:{port}"
         self.ready = asyncio.Event()
         self.bound_port: int | None = None
+        # Answers the hot webhooks without kopf's admission engine (reviews.DirectAdmission); None
+        # for a review it leaves to kopf.
+        self.direct: DirectAnswer | None = None
 
     def _context(self) -> ssl.SSLContext:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -231,12 +236,15 @@ class WebhookServer:
                 decision = "allowed" if response["response"]["allowed"] else "denied"
                 return aiohttp.web.json_response(response)
             try:
-                response = await fn(
-                    data,
-                    webhook=webhook,
-                    headers=dict(request.headers),
-                    sslpeer=request.transport.get_extra_info("peercert") if request.transport else None,
-                )
+                answer = await self.direct(webhook, data) if self.direct is not None else None
+                if answer is None:
+                    answer = await fn(
+                        data,
+                        webhook=webhook,
+                        headers=dict(request.headers),
+                        sslpeer=request.transport.get_extra_info("peercert") if request.transport else None,
+                    )
+                response = answer
             except kopf_admission.UnknownResourceError as exc:
                 decision = "unknown-resource"
                 return aiohttp.web.json_response({"error": str(exc)}, status=404)

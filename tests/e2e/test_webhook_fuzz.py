@@ -403,7 +403,12 @@ def _big_deployment(target_bytes: int) -> dict[str, Any]:
         "apiVersion": "flink.apache.org/v1beta1",
         "kind": "FlinkDeployment",
         "metadata": {"name": "big", "namespace": "fuzz"},
-        "spec": {"flinkVersion": "v2_1", "flinkConfiguration": config, "jobManager": {"resource": {"memory": "2g"}}},
+        "spec": {
+            "flinkVersion": "v2_1",
+            "flinkConfiguration": config,
+            "jobManager": {"resource": {"memory": "2g"}},
+            "taskManager": {"resource": {"memory": "2g"}},
+        },
     }
 
 

@@ -354,3 +354,18 @@ def test_pod_of_a_missing_or_invalid_deployment_is_admitted_unchanged(
         ),
         what="a MemoryNotApplied event on the ReplicaSet",
     )
+
+
+def test_kopfs_admission_engine_gives_the_same_answers(cluster: Cluster, namespace: str, tmp_path: Path) -> None:
+    """`--admission-engine kopf` serves the same two webhooks through kopf's engine (the default answers
+    them directly): a refusal with its reason, a warning, and a pod sized alike."""
+    with running_flinkmem(cluster.kubeconfig, tmp_path / "kopf-engine", ["--admission-engine", "kopf"]):
+        refused = apply(cluster, namespace, EXAMPLES / "20-conflict-taskmanager-process-too-small.yaml")
+        assert refused.returncode != 0 and "at least 982 MiB" in refused.stderr
+        warned = apply(cluster, namespace, EXAMPLES / "04-valid-template-memory-replaced.yaml")
+        assert warned.returncode == 0 and "memory limit 1Gi is not used" in warned.stderr
+        assert apply(cluster, namespace, flinkdeployment("via-kopf", {}, memory="2g")).returncode == 0
+        assert apply(cluster, namespace, jobmanager_deployment("via-kopf")).returncode == 0
+        main = container(wait_pod(cluster, namespace, "via-kopf"), "flink-main-container")
+        assert env_of(main)["FLINK_ENV_JAVA_OPTS_JM"] == "-Xmx1530082096 -Xms1530082096 -XX:MaxMetaspaceSize=268435456"
+        assert main["resources"]["limits"]["memory"] in ("2Gi", "2048Mi")

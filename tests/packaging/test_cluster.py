@@ -287,7 +287,7 @@ def test_the_chart_rbac_is_enough_for_a_whole_scenario(scenario: Scenario) -> No
     # A pod that opts in by label: sized on creation, and kubectl shows no "left unchanged" warning
     # (an owner lookup refused by RBAC would only show up there, as a warning, since pods fail open).
     opted_in = _bare_jobmanager_pod("opted-in", "good")
-    opted_in["metadata"]["labels"] = {"app": "good", "flinkmem.io/jobmanager": "true"}
+    opted_in["metadata"]["labels"] = {"app": "good", "component": "jobmanager", "flinkmem.io/opt-in": "true"}
     created = apply(admin, ns, opted_in)
     assert created.returncode == 0 and "unchanged" not in created.stderr, created.stderr
     pod = _get(admin, ns, "pod", "opted-in")

@@ -29,8 +29,9 @@ def test_label_selector_operators_follow_kubernetes() -> None:
 def test_pods_go_to_the_webhook_flinkmem_registers_for_them() -> None:
     config = mutating_configuration("https://127.0.0.1:9443", "")
     jobmanager = objects.jobmanager_pod("jm", "fd", "ns")["metadata"]["labels"]
-    assert selecting_webhook_path(config, jobmanager) == "/mutate-jobmanager-pod"
-    assert selecting_webhook_path(config, {"flinkmem.io/jobmanager": "true"}) == "/mutate-jobmanager-pod"
+    assert selecting_webhook_path(config, jobmanager) == "/mutate-flink-pod"
+    opted_in = {"component": "taskmanager", "flinkmem.io/opt-in": "true"}
+    assert selecting_webhook_path(config, opted_in) == "/mutate-flink-pod"
     assert selecting_webhook_path(config, objects.unrelated_pod("web", "ns")["metadata"]["labels"]) is None
 
 

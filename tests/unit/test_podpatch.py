@@ -41,8 +41,9 @@ def test_selects_flink_jobmanager_pods_and_opt_in() -> None:
     assert pod_role({"component": "jobmanager", "type": "flink-standalone-kubernetes"}) is JOBMANAGER
     assert pod_role({"component": "jobmanager"}) is None
     assert pod_role({"component": "jobmanager", "type": "other"}) is None
-    assert pod_role({"flinkmem.io/jobmanager": "true"}) is JOBMANAGER
-    assert pod_role({"flinkmem.io/jobmanager": "yes"}) is None
+    assert pod_role({"component": "jobmanager", "flinkmem.io/opt-in": "true"}) is JOBMANAGER
+    assert pod_role({"component": "jobmanager", "flinkmem.io/opt-in": "yes"}) is None
+    assert pod_role({"flinkmem.io/opt-in": "true"}) is None  # the component says which role
     assert cluster_id({"app": "demo"}) == "demo"
     assert cluster_id({}) is None
 
@@ -190,7 +191,7 @@ def planned_tm(obj: dict[str, Any], pod: dict[str, Any]) -> PodPlan | None:
 def test_taskmanager_pods_are_selected_by_flinks_labels_and_opt_in() -> None:
     assert pod_role({"component": "taskmanager", "type": "flink-native-kubernetes"}) is TASKMANAGER
     assert pod_role({"component": "taskmanager", "type": "flink-standalone-kubernetes"}) is TASKMANAGER
-    assert pod_role({"flinkmem.io/taskmanager": "true"}) is TASKMANAGER
+    assert pod_role({"component": "taskmanager", "flinkmem.io/opt-in": "true"}) is TASKMANAGER
     assert pod_role({"component": "taskmanager"}) is None
 
 
