@@ -268,6 +268,7 @@ class _PodRunner(threading.Thread):
         self.transitions: dict[str, str] = {}
         self.posted: dict[str, Any] | None = None
         self.volumes_synced = 0.0
+        self.next_relist = 0.0
         self.volumes_ok = False
         self.tokens: dict[str, tuple[bytes, float]] = {}
         self._ready_probe: _Prober | None = None
@@ -315,12 +316,14 @@ class _PodRunner(threading.Thread):
     def _sync(self) -> bool:
         """One round; False once the pod is gone."""
         now = time.monotonic()
-        if now >= getattr(self, "_next_refresh", 0.0):
-            self._next_refresh = now + PLEG_PERIOD
+        relist = now >= self.next_relist
+        if relist:
+            self.next_relist = now + PLEG_PERIOD
             if not self._refresh_pod():
                 return False
         self._sync_volumes(now)
-        self._relist(now)
+        if relist:
+            self._relist(now)
         if self.run_ is None and self.volumes_ok and now >= self.next_start:
             self._start_container(now)
         if self.run_ is not None:
@@ -591,13 +594,16 @@ class _PodRunner(threading.Thread):
             self._exited(run, 137, "Error", time.monotonic())
 
     def _terminate(self, run: _Run, grace: float) -> None:
-        for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 10.0)):
-            if run.process.poll() is not None:
-                return
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(run.process.pid, sig)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                run.process.wait(timeout=wait)
+        """As a container runtime stops a container: SIGTERM to its main process only, then, after
+        the grace period, SIGKILL to everything in it."""
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(run.process.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            run.process.wait(timeout=grace)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(run.process.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            run.process.wait(timeout=10)
 
     def _stop_container(self, why: str, grace: float | None = None) -> None:
         run = self.run_
@@ -608,9 +614,6 @@ class _PodRunner(threading.Thread):
         with self.lock:
             self.run_ = None
             self.ready = False
-        # The kill above may leave nothing else of the group; make sure no stray child survives it.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(run.process.pid, signal.SIGKILL)
 
     # -- status
 
@@ -659,9 +662,17 @@ class _PodRunner(threading.Thread):
             "containerStatuses": [container_status],
         }
 
+    def _stored_ready(self) -> bool | None:
+        for condition in self.pod.get("status", {}).get("conditions") or []:
+            if condition.get("type") == "Ready":
+                return bool(condition.get("status") == "True")
+        return None
+
     def _post_status(self) -> None:
         status = self._status()
-        if status == self.posted:
+        # As the kubelet's status manager, also put right what someone else changed: the node
+        # lifecycle controller marks the pods of a node it lost touch with not ready.
+        if status == self.posted and self._stored_ready() == (self.ready and self.run_ is not None):
             return
         try:
             answer = self.rest.strategic_patch(
@@ -671,6 +682,7 @@ class _PodRunner(threading.Thread):
             return
         if answer.ok:
             self.posted = status
+            self.pod = answer.body
         elif answer.status != 404:
             logger.warning("pod %s: status update failed: %s", self.name_, answer.message)
 
