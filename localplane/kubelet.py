@@ -517,6 +517,8 @@ class _PodRunner(threading.Thread):
     # -- the container
 
     def _start_container(self, now: float) -> None:
+        if self.last_state:  # a container ran before: this start is a restart
+            self.restarts += 1
         (self.dir / "home").mkdir(parents=True, exist_ok=True)
         log = self.dir / f"{self.container['name']}-{self.restarts}.log"
         argv = [sys.executable, "-m", "flinkmem", "serve", *self.container.get("args", [])]
@@ -534,12 +536,10 @@ class _PodRunner(threading.Thread):
         with self.lock:
             self.run_ = _Run(process, now, _now(), log)
             self.ready = False
-        self._ready_probe = _Prober(self.readiness, result=False, due=now) if self.readiness else None
-        if self.liveness:
-            self._live_probe = _Prober(self.liveness, result=True, due=now + self.liveness.initial_delay)
-        if self.readiness:
-            assert self._ready_probe is not None
-            self._ready_probe.due = now + self.readiness.initial_delay
+        # Readiness starts failed, liveness passed; both are first probed after their initial delay.
+        ready, live = self.readiness, self.liveness
+        self._ready_probe = _Prober(ready, result=False, due=now + ready.initial_delay) if ready else None
+        self._live_probe = _Prober(live, result=True, due=now + live.initial_delay) if live else None
         self.kubelet.record(self.name_, "started", str(process.pid))
         logger.info("pod %s: container started, pid %s", self.name_, process.pid)
 
@@ -569,9 +569,8 @@ class _PodRunner(threading.Thread):
         self.next_start = now + self.backoff
         self.waiting_reason = "CrashLoopBackOff" if self.backoff else "ContainerCreating"
         self.backoff = BACKOFF_INITIAL if not self.backoff else min(self.backoff * 2, BACKOFF_MAX)
-        self.restarts += 1
         self.kubelet.record(self.name_, "exited", str(exit_code))
-        logger.info("pod %s: container exited with %s, restart %s", self.name_, exit_code, self.restarts)
+        logger.info("pod %s: container exited with %s; restart in %.0f s", self.name_, exit_code, self.next_start - now)
 
     def _probe(self, now: float) -> None:
         run = self.run_
@@ -646,7 +645,7 @@ class _PodRunner(threading.Thread):
         }
         address = self.node.address
         return {
-            "phase": "Running" if run is not None or self.restarts else "Pending",
+            "phase": "Running" if run is not None or self.last_state else "Pending",
             "hostIP": address,
             "hostIPs": [{"ip": address}],
             "podIP": address,
