@@ -20,6 +20,7 @@ as timings) and written to ``ha-figures.json`` in the plane's directory.
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ import pytest
 from localplane.controlplane import tool_dir
 from localplane.haplane import NODE_ADDRESSES, HaPlane, ha_plane
 from localplane.kubelet import Kubelet, Node
+from localplane.rest import Rest
 from tests.ha.harness import await_all
 
 RELEASE = "flinkmem"
@@ -51,13 +53,11 @@ class Ha:
     installed_in: float
 
     @property
-    def rest(self) -> Any:
+    def rest(self) -> Rest:
         return self.plane.rest
 
 
 def _helm(plane: HaPlane, *args: str) -> str:
-    import subprocess
-
     command = [str(tool_dir() / "helm"), "--kubeconfig", str(plane.cluster.kubeconfig), *args]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
     if result.returncode != 0:

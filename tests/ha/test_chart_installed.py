@@ -15,6 +15,7 @@ import yaml
 from cryptography import x509
 
 from localplane.haplane import NODE_ADDRESSES
+from tests.e2e.test_webhooks import flinkdeployment, jobmanager_deployment
 from tests.ha.conftest import RELEASE_NAMESPACE, REPLICAS, Ha
 from tests.ha.harness import RESOLVED, await_all, is_sized
 
@@ -98,8 +99,6 @@ def test_the_replicas_run_as_the_chart_service_account(ha: Ha) -> None:
 
 
 def test_webhook_calls_reach_the_replicas_through_the_service(ha: Ha) -> None:
-    from tests.e2e.test_webhooks import flinkdeployment, jobmanager_deployment
-
     ha.plane.cluster.kubectl("create", "namespace", "install-check")
     path = "/apis/flink.apache.org/v1beta1/namespaces/install-check/flinkdeployments"
     refused = ha.rest.post(path, flinkdeployment("too-small", {"jobmanager.memory.heap.size": "4g"}, memory="1g"))
