@@ -8,7 +8,8 @@
 #   kubernetes-<v>/{kube-apiserver,kube-controller-manager,kubectl}
 #   etcd-<v>/etcd
 #   helm-<v>/helm
-#   k8s-<v>_etcd-<v>_helm-<v>/   symlinks to all of the above: the tool directory
+#   cert-manager-<v>-<hash of hack/cert-manager>/cert-manager-{controller,cainjector,crds.yaml}
+#   k8s-<v>_etcd-<v>_helm-<v>_cert-manager-<v>-<hash>/   symlinks to all of the above: the tool directory
 # A component directory only appears once its build has fully succeeded (built in a scratch
 # directory, then renamed), so an interrupted build is simply redone on the next run.
 set -euo pipefail
@@ -17,14 +18,17 @@ shopt -s inherit_errexit
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=versions.env
 eval "$(grep -E '^[A-Z_]+=' "$here/versions.env" | sed -E 's/^([A-Z_]+)=(.*)$/: "${\1:=\2}"/')"
-: "${KUBERNETES_VERSION:?}" "${ETCD_VERSION:?}" "${HELM_VERSION:?}"
+: "${KUBERNETES_VERSION:?}" "${ETCD_VERSION:?}" "${HELM_VERSION:?}" "${CERT_MANAGER_VERSION:?}"
 
 cache=${FLINKMEM_CACHE:-$HOME/.cache/flinkmem}
 bin=$cache/bin
 k8s_dir=$bin/kubernetes-$KUBERNETES_VERSION
 etcd_dir=$bin/etcd-$ETCD_VERSION
 helm_dir=$bin/helm-$HELM_VERSION
-tool_dir=$bin/k8s-${KUBERNETES_VERSION}_etcd-${ETCD_VERSION}_helm-${HELM_VERSION}
+# cert-manager's commands are ours (hack/cert-manager): a change to them is a new build.
+cm_build=$CERT_MANAGER_VERSION-$(cat "$here"/cert-manager/*/main.go | sha256sum | cut -c1-8)
+cm_dir=$bin/cert-manager-$cm_build
+tool_dir=$bin/k8s-${KUBERNETES_VERSION}_etcd-${ETCD_VERSION}_helm-${HELM_VERSION}_cert-manager-${cm_build}
 
 if [[ ${1:-} == --dir ]]; then
     echo "$tool_dir"
@@ -33,7 +37,8 @@ fi
 
 complete() {
     [[ -x $tool_dir/kube-apiserver && -x $tool_dir/kube-controller-manager && -x $tool_dir/kubectl \
-        && -x $tool_dir/etcd && -x $tool_dir/helm ]]
+        && -x $tool_dir/etcd && -x $tool_dir/helm && -x $tool_dir/cert-manager-controller \
+        && -x $tool_dir/cert-manager-cainjector && -f $tool_dir/cert-manager-crds.yaml ]]
 }
 if complete; then
     echo "$tool_dir"
@@ -175,6 +180,48 @@ for r in json.load(open(sys.argv[1]))["Require"]:
     cd "$cache" && rm -rf "$work"
 }
 
+build_cert_manager() {
+    local v=$CERT_MANAGER_VERSION work=$cache/work/cert-manager-$cm_build started=$SECONDS
+    local module=github.com/cert-manager/cert-manager chart
+    log "building cert-manager $v (controller, cainjector) and rendering its CRDs"
+    new_module "$work" local.invalid/flinkmem-cert-manager
+    cd "$work"
+    # cert-manager's own commands are modules of their own (controller-binary, cainjector-binary)
+    # whose paths do not match their directories, so the module proxy cannot serve them. Its
+    # controllers are packages of the main module; hack/cert-manager holds two small commands of
+    # ours that run them.
+    cp -r "$here/cert-manager/controller" "$here/cert-manager/cainjector" .
+    quietly go get "$module@$v"
+    quietly go mod tidy
+    mkdir -p out
+    go build -trimpath -ldflags "-s -w -X $module/pkg/util.AppVersion=$v -X $module/pkg/util.AppGitState=clean" \
+        -o out/ ./controller ./cainjector
+    log "cert-manager built in $((SECONDS - started)) s"
+    # The CRDs as cert-manager's own Helm chart installs them (crds.enabled=true), from the same
+    # module. The chart carries a template of Chart.yaml whose version fields the release fills in.
+    chart=$work/chart
+    cp -r "$(go list -m -f '{{.Dir}}' "$module")/deploy/charts/cert-manager" "$chart"
+    chmod -R u+w "$chart"
+    sed -e "s/^version: .*/version: $v/" -e "s/^appVersion: .*/appVersion: $v/" -e 's/{{IS_PRERELEASE}}/false/' \
+        "$chart/Chart.template.yaml" >"$chart/Chart.yaml"
+    "$helm_dir/helm" template cert-manager "$chart" --namespace cert-manager --set crds.enabled=true \
+        --kube-version "$KUBERNETES_VERSION" >rendered.yaml
+    python3 - rendered.yaml out/crds.yaml <<'PY'
+import sys
+docs = open(sys.argv[1]).read().split("\n---\n")
+crds = [d.strip() for d in docs if "\nkind: CustomResourceDefinition\n" in "\n" + d + "\n"]
+if len(crds) != 6:
+    sys.exit(f"tools.sh: expected cert-manager's 6 CRDs, found {len(crds)}")
+open(sys.argv[2], "w").write("".join(f"---\n{d}\n" for d in crds))
+PY
+    mv out/controller out/cert-manager-controller
+    mv out/cainjector out/cert-manager-cainjector
+    mv out/crds.yaml out/cert-manager-crds.yaml
+    out/cert-manager-controller --version >&2
+    install_dir "$work/out" "$cm_dir"
+    cd "$cache" && rm -rf "$work"
+}
+
 main() {
     # Plain `if`s: in `test || build_x`, bash would run build_x with `set -e` switched off.
     if [[ ! -x $etcd_dir/etcd ]]; then
@@ -186,10 +233,15 @@ main() {
     if [[ ! -x $helm_dir/helm ]]; then
         build_helm
     fi
+    if [[ ! -x $cm_dir/cert-manager-controller || ! -x $cm_dir/cert-manager-cainjector \
+        || ! -f $cm_dir/cert-manager-crds.yaml ]]; then
+        build_cert_manager
+    fi
 
     mkdir -p "$tool_dir.tmp"
     for f in "$k8s_dir"/kube-apiserver "$k8s_dir"/kube-controller-manager "$k8s_dir"/kubectl \
-        "$etcd_dir"/etcd "$helm_dir"/helm; do
+        "$etcd_dir"/etcd "$helm_dir"/helm "$cm_dir"/cert-manager-controller "$cm_dir"/cert-manager-cainjector \
+        "$cm_dir"/cert-manager-crds.yaml; do
         ln -sfn "../$(basename "$(dirname "$f")")/$(basename "$f")" "$tool_dir.tmp/$(basename "$f")"
     done
     install_dir "$tool_dir.tmp" "$tool_dir"

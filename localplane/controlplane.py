@@ -379,8 +379,11 @@ def mint_serving_cert(pki_dir: Path, hosts: Sequence[str]) -> tuple[bytes, bytes
     return cert.public_bytes(serialization.Encoding.PEM), _pem_key(key)
 
 
-def create_pki(pki_dir: Path) -> Pki:
-    """A fresh CA, apiserver serving pair and service-account signing key in ``pki_dir``."""
+def create_pki(pki_dir: Path, extra_hosts: Sequence[str] = ()) -> Pki:
+    """A fresh CA, apiserver serving pair and service-account signing key in ``pki_dir``.
+
+    The serving certificate is valid for loopback, the `kubernetes` Service and ``extra_hosts``.
+    """
     pki = Pki(pki_dir)
     pki_dir.mkdir(parents=True, exist_ok=True)
     ca_key = ec.generate_private_key(ec.SECP256R1())
@@ -398,6 +401,7 @@ def create_pki(pki_dir: Path) -> Pki:
             "kubernetes.default",
             "kubernetes.default.svc",
             "kubernetes.default.svc.cluster.local",
+            *extra_hosts,
         ],
     )
     pki.serving_cert.write_bytes(cert)
@@ -616,13 +620,19 @@ def _etcd_args(binary: Path, layout: Layout, client: int, peer: int) -> list[str
     ]
 
 
-def _apiserver_args(binary: Path, layout: Layout, etcd_client: int, port: int) -> list[str]:
+def _apiserver_args(binary: Path, layout: Layout, etcd_client: int, port: int, address: str = "127.0.0.1") -> list[str]:
+    """Flags of kube-apiserver serving on ``address``:``port``.
+
+    On loopback nothing can reach the `kubernetes` Service, so its endpoints are left alone;
+    on any other address the API server maintains them as in a real cluster.
+    """
     pki = layout.pki
+    reconciler = ["--endpoint-reconciler-type=none"] if ipaddress.ip_address(address).is_loopback else []
     return [
         str(binary),
         f"--etcd-servers=http://127.0.0.1:{etcd_client}",
-        "--bind-address=127.0.0.1",
-        "--advertise-address=127.0.0.1",
+        f"--bind-address={address}",
+        f"--advertise-address={address}",
         f"--secure-port={port}",
         f"--cert-dir={layout.data / 'apiserver'}",
         f"--tls-cert-file={pki.serving_cert}",
@@ -633,8 +643,7 @@ def _apiserver_args(binary: Path, layout: Layout, etcd_client: int, port: int) -
         f"--service-account-key-file={pki.sa_pub}",
         f"--service-account-signing-key-file={pki.sa_key}",
         f"--service-cluster-ip-range={SERVICE_CIDR}",
-        # No kube-proxy or kubelet reach the `kubernetes` Service; leave its endpoints alone.
-        "--endpoint-reconciler-type=none",
+        *reconciler,
         "--allow-privileged=true",
         "--profiling=false",
         "--v=1",

@@ -1,7 +1,7 @@
 # Local Kubernetes control plane (etcd + kube-apiserver + kube-controller-manager on 127.0.0.1).
 # See docs/local-control-plane.md.
 
-.PHONY: tools cluster-up cluster-down cluster-status
+.PHONY: tools cluster-up cluster-down cluster-status test-ha
 
 # Builds the pinned binaries into $(FLINKMEM_CACHE)/bin once; the last line printed is their directory.
 # Needs only go, bash and python3 (no venv).
@@ -19,3 +19,8 @@ cluster-down:
 
 cluster-status: install
 	@$(PY) -m localplane status
+
+# The HA fault suite alone: flinkmem installed by its chart, with cert-manager, on a plane in a
+# network namespace of its own (needs root). `make test` runs it too.
+test-ha: install tools
+	$(PY) -m pytest tests/ha -q

@@ -7,9 +7,11 @@ webhook handlers run on kopf's event loop and a pod admission must not wait for 
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import logging
 import ssl
+import time
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -24,6 +26,9 @@ from flinkmem.settings import Settings
 __all__ = ["Cluster", "OwnerLookupError", "load_client"]
 
 logger = logging.getLogger("flinkmem.cluster")
+
+# How long an eviction is retried while the API server cannot take it (see Cluster.evict_pod).
+EVICTION_RETRY_SECONDS = 300.0
 
 
 class OwnerLookupError(RuntimeError):
@@ -165,13 +170,29 @@ class Cluster:
             logger.warning("posting the %s event failed: HTTP %s %s", reason, status, data)
 
     async def evict_pod(self, namespace: str, name: str) -> bool:
+        """Evicts the pod; True once the API server accepted it.
+
+        The drift check asks only once per pod, so what can pass is retried for a while: the API
+        server unreachable or restarting (a pod admitted unsized during its shutdown is evicted once
+        it is back), a 5xx, or 429 (a PodDisruptionBudget or throttling says not now). A 404 (the
+        pod is gone) or any other refusal ends it.
+        """
         eviction = {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": name, "namespace": namespace}}
-        try:
-            status, data = await self._request("POST", f"/api/v1/namespaces/{namespace}/pods/{name}/eviction", eviction)
-        except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
-            logger.warning("evicting pod %s/%s failed: %r", namespace, name, exc)
-            return False
-        if status not in (200, 201):
-            logger.warning("evicting pod %s/%s failed: HTTP %s %s", namespace, name, status, data)
-            return False
-        return True
+        path = f"/api/v1/namespaces/{namespace}/pods/{name}/eviction"
+        deadline = time.monotonic() + EVICTION_RETRY_SECONDS
+        delay = 1.0
+        while True:
+            try:
+                status, data = await self._request("POST", path, eviction)
+                failure = f"HTTP {status} {data}"
+            except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
+                status, failure = 0, repr(exc)
+            if status in (200, 201):
+                return True
+            retry = status == 0 or status == 429 or status >= 500
+            if not retry or time.monotonic() + delay > deadline:
+                logger.warning("evicting pod %s/%s failed: %s", namespace, name, failure)
+                return False
+            logger.info("evicting pod %s/%s failed, retrying in %.0f s: %s", namespace, name, delay, failure)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 15.0)

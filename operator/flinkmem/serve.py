@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import gc
+import itertools
 import logging
 import multiprocessing
 import os
 import queue
 import random
 import signal
+from collections.abc import Iterator
 from multiprocessing.process import BaseProcess
 from typing import Any
 
@@ -31,6 +34,10 @@ __all__ = ["run_controller", "run_webhooks", "serve_forever"]
 logger = logging.getLogger("flinkmem.serve")
 
 CONTROLLER_NICENESS = 10
+# How long a reconciling replica's peering keep-alive stays valid (kopf's default is 60 s). A replica
+# that dies without saying goodbye (SIGKILL, OOM, node loss) blocks the others until its keep-alive
+# expires; they resume within this time. Keep-alives go out every 5 to 10 s below it.
+PEERING_LIFETIME = 20
 
 
 class _RefusalsAreNotErrors(logging.Filter):
@@ -71,7 +78,7 @@ def serve_forever(settings: Settings, verbose: bool = False) -> int:
     context = multiprocessing.get_context("spawn")
     relay: multiprocessing.Queue[Any] = context.Queue()
     controller = context.Process(
-        target=_controller_main, args=(settings, verbose, relay), name="controller", daemon=True
+        target=_controller_main, args=(settings, verbose, relay, os.getpid()), name="controller", daemon=True
     )
     controller.start()
     _freeze_startup_objects()
@@ -84,7 +91,20 @@ def serve_forever(settings: Settings, verbose: bool = False) -> int:
     return 0 if healthy else 1
 
 
-def _controller_main(settings: Settings, verbose: bool, relay: Any) -> None:
+def _die_with(parent: int) -> None:
+    """SIGKILL for this process when `parent` dies, however it dies (Linux).
+
+    A container takes all its processes with it; outside one (local runs, tests, a SIGKILL sent to
+    the server alone) an orphaned controller would go on reconciling, and holding the peering.
+    """
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() != parent:  # it died before the request was in place
+        os._exit(1)
+
+
+def _controller_main(settings: Settings, verbose: bool, relay: Any, parent: int) -> None:
+    _die_with(parent)
     _configure_logging(verbose)
     # The parent decides when to stop; a terminal's Ctrl-C reaches both, and the parent's wins.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -93,6 +113,20 @@ def _controller_main(settings: Settings, verbose: bool, relay: Any) -> None:
     os.nice(CONTROLLER_NICENESS)
     _freeze_startup_objects()
     asyncio.run(run_controller(settings, relay))
+
+
+class _RetryForever:
+    """kopf's delays between attempts of a failed API request, without an end.
+
+    kopf's default gives up after about a minute, and its operator exits when a start-up request
+    or a watch cannot be made: an API server down for longer (an upgrade, an etcd restore) would
+    make every replica crash-loop, and the kubelet's back-off would keep them down for minutes
+    after it is back. Retrying every 10 s instead keeps the process up and /readyz false until the
+    API server answers.
+    """
+
+    def __iter__(self) -> Iterator[float]:
+        return itertools.chain((1, 1, 2, 3, 5, 8), itertools.repeat(10))
 
 
 def _base_kopf_settings() -> kopf.OperatorSettings:
@@ -106,6 +140,7 @@ def _base_kopf_settings() -> kopf.OperatorSettings:
     ks.posting.level = logging.WARNING
     ks.execution.max_workers = 8
     ks.networking.request_timeout = 30
+    ks.networking.error_backoffs = _RetryForever()
     watch_selectors(ks)
     return ks
 
@@ -119,6 +154,7 @@ async def run_controller(settings: Settings, relay: Any) -> None:
     ks.peering.name = PEERING_NAME
     ks.peering.mandatory = False
     ks.peering.clusterwide = settings.clusterwide
+    ks.peering.lifetime = PEERING_LIFETIME
     # Equal priorities make kopf freeze every replica; a random one elects a single reconciler.
     ks.peering.priority = random.randint(1, 10_000)
     try:

@@ -44,6 +44,16 @@ def test_sigterm_stops_both_processes(cluster: Cluster, tmp_path: Path) -> None:
         wait_until(lambda: not Path(f"/proc/{controller}").exists(), what="the controller process to end")
 
 
+def test_the_controller_dies_with_the_server_however_the_server_dies(cluster: Cluster, tmp_path: Path) -> None:
+    # Outside a container nothing else would end an orphaned controller, which would go on
+    # reconciling and holding the peering.
+    with running_flinkmem(cluster.kubeconfig, tmp_path) as operator:
+        controller = _controller_pid(operator.process.pid)
+        operator.process.send_signal(signal.SIGKILL)
+        operator.process.wait(timeout=30)
+        wait_until(lambda: not Path(f"/proc/{controller}").exists(), what="the orphaned controller to end")
+
+
 def _niceness(pid: int) -> int:
     # Field 19 of /proc/PID/stat; the command name (field 2) may hold spaces, so split after its ")".
     return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])

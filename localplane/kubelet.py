@@ -1,0 +1,857 @@
+"""The scheduler and kubelet for flinkmem's own pods on the HA plane, played by the harness.
+
+The HA plane (:mod:`localplane.haplane`) has no scheduler and no kubelet. For the pods of one
+Deployment (flinkmem's, as its chart installs it) this module does what those two would do, and the
+rest stays real: the ReplicaSet controller makes the pods, the EndpointSlice controller of
+kube-controller-manager turns their readiness into the Service's endpoints, and the API server
+routes webhook calls to those endpoints.
+
+As the scheduler: each pod is bound (``pods/binding``) to a node of its own, since the chart
+spreads replicas over nodes.
+
+As the kubelet, following the kubelet's documented behaviour:
+
+- registers one Node per address and renews its Lease every 10 s, so the node lifecycle controller
+  keeps it Ready;
+- waits with a container until its Secret volumes can be mounted (ContainerCreating), then writes
+  them as the kubelet's atomic writer does: the files of a version in a ``..<timestamp>`` directory,
+  ``..data`` a symlink to it, swapped by an atomic rename, the visible names symlinks into
+  ``..data``; it re-reads the Secret every ``volume_sync`` seconds (the kubelet: about a minute);
+- fills projected volumes (the ServiceAccount admission plugin's ``kube-api-access-*``: a token
+  bound to the pod from the TokenRequest API, renewed after 80 % of its lifetime, the cluster CA
+  and the namespace) and emptyDirs;
+- resolves the container's environment (values and ``fieldRef``) and starts its command;
+- relists containers every second (the generic PLEG): a container that exited makes the pod not
+  Ready at once and is restarted, the first time at once, then after 10 s, 20 s, ... up to 300 s
+  (CrashLoopBackOff); ten minutes of running reset that back-off;
+- runs the readiness and liveness probes with the pod's own settings (period, timeout, thresholds,
+  initial delay): readiness starts failed and is probed as soon as the container runs; a liveness
+  failure streak kills the container (SIGTERM, then SIGKILL after the grace period) and restarts it;
+- reports all of it in the pod's status (IP, conditions, container state, restart count), with a
+  strategic-merge patch as the kubelet's status manager does;
+- on deletion, stops the container with the pod's grace period and removes the pod.
+
+Deviations, each forced by running processes instead of containers (none changes what flinkmem sees
+through the API server):
+
+- a container is a local process group of ``python -m flinkmem serve`` (the image's entrypoint) with
+  the container's args, started as the test's user, not the pod's runAsUser;
+- all pods share the plane's network namespace, so each listens on its pod IP only (the environment
+  gets ``FLINKMEM_BIND_ADDRESS``) where a pod would listen on 0.0.0.0 of its own namespace;
+- volumes live in a per-pod directory, and environment values that name a path under a mountPath
+  are rewritten to that directory;
+- flinkmem finds that token and CA through a kubeconfig (``tokenFile``, ``certificate-authority``)
+  naming the API server's address: the client library's in-cluster paths are fixed
+  (/var/run/secrets/...), and no kube-proxy implements the ClusterIP of the ``kubernetes`` Service.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import ctypes
+import datetime as dt
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from localplane.rest import Answer, Rest, Unreachable
+
+__all__ = ["Kubelet", "Node", "PodView", "Probe", "write_atomically"]
+
+logger = logging.getLogger("localplane.kubelet")
+
+PLEG_PERIOD = 1.0
+LEASE_PERIOD = 10.0
+LEASE_DURATION = 40
+BACKOFF_INITIAL = 10.0
+BACKOFF_MAX = 300.0
+BACKOFF_RESET = 600.0
+SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+
+class HarnessError(RuntimeError):
+    """The pod asks for something this stand-in does not implement."""
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _micro_now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _die_with_parent() -> None:
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    address: str
+
+
+@dataclass(frozen=True)
+class Probe:
+    """An httpGet probe of a container spec, with Kubernetes' defaults for what it leaves out."""
+
+    path: str
+    port: int
+    period: float = 10.0
+    timeout: float = 1.0
+    failure_threshold: int = 3
+    success_threshold: int = 1
+    initial_delay: float = 0.0
+
+    @classmethod
+    def from_spec(cls, spec: Mapping[str, Any] | None, ports: Mapping[str, int]) -> Probe | None:
+        if not spec:
+            return None
+        get = spec.get("httpGet")
+        if not get:
+            raise HarnessError(f"only httpGet probes are implemented, not {sorted(spec)}")
+        port = get["port"]
+        return cls(
+            path=get.get("path", "/"),
+            port=ports[port] if isinstance(port, str) else int(port),
+            period=float(spec.get("periodSeconds", 10)),
+            timeout=float(spec.get("timeoutSeconds", 1)),
+            failure_threshold=int(spec.get("failureThreshold", 3)),
+            success_threshold=int(spec.get("successThreshold", 1)),
+            initial_delay=float(spec.get("initialDelaySeconds", 0)),
+        )
+
+    def check(self, address: str) -> bool:
+        """One probe: any answer from 200 to 399 within the timeout is a success."""
+        try:
+            url = f"http://{address}:{self.port}{self.path}"
+            with urllib.request.urlopen(url, timeout=self.timeout) as response:
+                return 200 <= int(response.status) < 400
+        except urllib.error.HTTPError as exc:
+            return 200 <= exc.code < 400
+        except OSError:
+            return False
+
+
+@dataclass
+class _Prober:
+    """Consecutive results of one probe and the verdict they add up to."""
+
+    probe: Probe
+    result: bool
+    successes: int = 0
+    failures: int = 0
+    due: float = 0.0
+
+    def run(self, address: str, now: float) -> bool:
+        self.due = now + self.probe.period
+        if self.probe.check(address):
+            self.successes, self.failures = self.successes + 1, 0
+            if self.successes >= self.probe.success_threshold:
+                self.result = True
+        else:
+            self.successes, self.failures = 0, self.failures + 1
+            if self.failures >= self.probe.failure_threshold:
+                self.result = False
+        return self.result
+
+
+def write_atomically(target: Path, files: Mapping[str, bytes], mode: int = 0o644) -> bool:
+    """Puts ``files`` into ``target`` as the kubelet updates a Secret volume; False if nothing changed.
+
+    The new version goes into a fresh ``..<timestamp>.<n>`` directory, the ``..data`` symlink is
+    swapped to it by renaming a new symlink over it (atomic: a reader sees the old set or the new
+    one, never a mix), and each visible name is a symlink into ``..data``.
+    """
+    target.mkdir(parents=True, exist_ok=True)
+    data_link = target / "..data"
+    if data_link.is_symlink():
+        current = target / os.readlink(data_link)
+        if {p.name: p.read_bytes() for p in current.iterdir()} == dict(files):
+            return False
+    else:
+        current = None
+    stamp = dt.datetime.now(dt.UTC).strftime("..%Y_%m_%d_%H_%M_%S.%f")
+    version = target / stamp
+    version.mkdir()
+    for name, data in files.items():
+        (version / name).write_bytes(data)
+        (version / name).chmod(mode)
+    tmp_link = target / "..data_tmp"
+    with contextlib.suppress(FileNotFoundError):
+        tmp_link.unlink()
+    tmp_link.symlink_to(stamp)
+    os.rename(tmp_link, data_link)
+    for name in files:
+        visible = target / name
+        if not visible.is_symlink():
+            visible.symlink_to(f"..data/{name}")
+    for stale in target.iterdir():
+        if stale.is_symlink() and not stale.name.startswith("..") and stale.name not in files:
+            stale.unlink()
+    if current is not None:
+        shutil.rmtree(current, ignore_errors=True)
+    return True
+
+
+@dataclass(frozen=True)
+class PodView:
+    """What the harness knows about one pod it runs."""
+
+    name: str
+    node: str
+    ip: str
+    pid: int | None
+    ready: bool
+    restarts: int
+    log: Path | None
+
+
+@dataclass
+class _Run:
+    """One run of the container: a process group with its log."""
+
+    process: subprocess.Popen[bytes]
+    started: float
+    started_at: str
+    log: Path
+
+
+class _PodRunner(threading.Thread):
+    """The kubelet's work for one pod bound to one node."""
+
+    def __init__(self, kubelet: Kubelet, pod: Mapping[str, Any], node: Node) -> None:
+        super().__init__(name=f"kubelet-{pod['metadata']['name']}", daemon=True)
+        self.kubelet = kubelet
+        self.rest = kubelet.rest
+        self.node = node
+        self.name_ = str(pod["metadata"]["name"])
+        self.namespace = str(pod["metadata"]["namespace"])
+        self.pod = dict(pod)
+        self.uid = str(pod["metadata"]["uid"])
+        self.dir = kubelet.workdir / "pods" / self.name_
+        spec = pod["spec"]
+        if len(spec["containers"]) != 1 or spec.get("initContainers"):
+            raise HarnessError("only pods with one container and no init containers are implemented")
+        self.container: dict[str, Any] = spec["containers"][0]
+        if self.container.get("command"):
+            raise HarnessError("containers that override the image's entrypoint are not implemented")
+        ports = {p["name"]: int(p["containerPort"]) for p in self.container.get("ports", []) if p.get("name")}
+        self.readiness = Probe.from_spec(self.container.get("readinessProbe"), ports)
+        self.liveness = Probe.from_spec(self.container.get("livenessProbe"), ports)
+        self.grace = float(spec.get("terminationGracePeriodSeconds", 30))
+        self.stopping = threading.Event()
+        self.lock = threading.Lock()
+        self.run_: _Run | None = None
+        self.restarts = 0
+        self.ready = False
+        self.backoff = 0.0
+        self.next_start = 0.0
+        self.last_state: dict[str, Any] = {}
+        self.waiting_reason = "ContainerCreating"
+        self.started_at = _now()
+        self.transitions: dict[str, str] = {}
+        self.posted: dict[str, Any] | None = None
+        self.volumes_synced = 0.0
+        self.next_relist = 0.0
+        self.volumes_ok = False
+        self.tokens: dict[str, tuple[bytes, float]] = {}
+        self._ready_probe: _Prober | None = None
+        self._live_probe: _Prober | None = None
+
+    # -- what tests see
+
+    def view(self) -> PodView:
+        with self.lock:
+            run = self.run_
+            return PodView(
+                self.name_,
+                self.node.name,
+                self.node.address,
+                run.process.pid if run else None,
+                self.ready and run is not None,
+                self.restarts,
+                run.log if run else None,
+            )
+
+    def kill(self, sig: signal.Signals = signal.SIGKILL) -> int:
+        """Sends ``sig`` to the whole container (its process group), as when a container is killed."""
+        with self.lock:
+            if self.run_ is None:
+                raise RuntimeError(f"pod {self.name_} has no running container")
+            pid = self.run_.process.pid
+        os.killpg(pid, sig)
+        return pid
+
+    # -- the loop
+
+    def run(self) -> None:
+        try:
+            while not self.stopping.is_set():
+                if not self._sync():
+                    return
+                self.stopping.wait(0.25)
+        except Exception as exc:
+            logger.exception("kubelet stand-in for pod %s failed", self.name_)
+            self.kubelet.failed(f"pod {self.name_}: {exc!r}")
+            raise
+        finally:
+            self._stop_container("the harness stopped")
+
+    def _sync(self) -> bool:
+        """One round; False once the pod is gone."""
+        now = time.monotonic()
+        relist = now >= self.next_relist
+        if relist:
+            self.next_relist = now + PLEG_PERIOD
+            if not self._refresh_pod():
+                return False
+        self._sync_volumes(now)
+        if relist:
+            self._relist(now)
+        if self.run_ is None and self.volumes_ok and now >= self.next_start:
+            self._start_container(now)
+        if self.run_ is not None:
+            self._probe(now)
+        self._post_status()
+        return True
+
+    def _refresh_pod(self) -> bool:
+        try:
+            answer = self.rest.get(f"/api/v1/namespaces/{self.namespace}/pods/{self.name_}")
+        except Unreachable:
+            return True  # the kubelet keeps its containers running while the API server is away
+        if answer.status == 404 or (answer.ok and answer.body["metadata"]["uid"] != self.uid):
+            self._stop_container("the pod was deleted")
+            return False
+        if not answer.ok:
+            return True
+        self.pod = answer.body
+        if self.pod["metadata"].get("deletionTimestamp"):
+            grace = self.pod["metadata"].get("deletionGracePeriodSeconds", self.grace)
+            self._stop_container("the pod is being deleted", grace=float(grace))
+            self.ready = False
+            self._post_status()
+            with contextlib.suppress(Unreachable):
+                body = {"apiVersion": "v1", "kind": "DeleteOptions", "gracePeriodSeconds": 0}
+                body["preconditions"] = {"uid": self.uid}
+                self.rest.delete(f"/api/v1/namespaces/{self.namespace}/pods/{self.name_}", body)
+            return False
+        return True
+
+    # -- volumes and credentials
+
+    def _volume_dir(self, name: str) -> Path:
+        return self.dir / "volumes" / name
+
+    def _sync_volumes(self, now: float) -> None:
+        if now < self.volumes_synced + self.kubelet.volume_sync and self.volumes_ok:
+            return
+        self.volumes_synced = now
+        ok = True
+        for volume in self.pod["spec"].get("volumes", []):
+            target = self._volume_dir(volume["name"])
+            if "emptyDir" in volume:
+                target.mkdir(parents=True, exist_ok=True)
+                files = None
+            elif "secret" in volume:
+                files = self._secret_files(volume["secret"])
+                mode = int(volume["secret"].get("defaultMode", 0o644))
+            elif "projected" in volume:
+                files = self._projected_files(volume["name"], volume["projected"], now)
+                mode = int(volume["projected"].get("defaultMode", 0o644))
+            else:
+                raise HarnessError(f"volume {volume['name']}: only secret, projected and emptyDir are implemented")
+            if files is None:
+                # Not readable now: a mounted volume keeps its content, a new one keeps the pod waiting.
+                ok = ok and ("emptyDir" in volume or (target / "..data").exists())
+            elif write_atomically(target, files, mode):
+                logger.info("pod %s: volume %s updated", self.name_, volume["name"])
+                self.kubelet.record(self.name_, "volume-updated", volume["name"])
+        if ok and not self.volumes_ok:
+            self._write_kubeconfig()
+            self.volumes_ok = True
+
+    def _read(self, path: str) -> dict[str, Any] | None:
+        try:
+            answer = self.rest.get(path)
+        except Unreachable:
+            return None
+        if not answer.ok:
+            if not self.volumes_ok:
+                logger.info("pod %s: MountVolume.SetUp waits for %s (%s)", self.name_, path, answer.status)
+            return None
+        body: dict[str, Any] = answer.body
+        return body
+
+    def _secret_files(self, source: Mapping[str, Any]) -> dict[str, bytes] | None:
+        secret = self._read(f"/api/v1/namespaces/{self.namespace}/secrets/{source['secretName']}")
+        if secret is None:
+            return None
+        data = {k: base64.b64decode(v) for k, v in (secret.get("data") or {}).items()}
+        return {item["path"]: data[item["key"]] for item in source["items"]} if source.get("items") else data
+
+    def _projected_files(self, volume: str, source: Mapping[str, Any], now: float) -> dict[str, bytes] | None:
+        files: dict[str, bytes] = {}
+        for part in source.get("sources", []):
+            if "serviceAccountToken" in part:
+                token = self._token(volume, part["serviceAccountToken"], now)
+                if token is None:
+                    return None
+                files[part["serviceAccountToken"]["path"]] = token
+            elif "configMap" in part:
+                config = self._read(f"/api/v1/namespaces/{self.namespace}/configmaps/{part['configMap']['name']}")
+                if config is None:
+                    return None
+                data = config.get("data") or {}
+                for item in part["configMap"].get("items") or [{"key": k, "path": k} for k in data]:
+                    files[item["path"]] = data[item["key"]].encode()
+            elif "downwardAPI" in part:
+                for item in part["downwardAPI"]["items"]:
+                    files[item["path"]] = self._field(item["fieldRef"]["fieldPath"]).encode()
+            else:
+                raise HarnessError(f"projected volume {volume}: only tokens, configMaps and downwardAPI")
+        return files
+
+    def _token(self, volume: str, source: Mapping[str, Any], now: float) -> bytes | None:
+        """A ServiceAccount token bound to the pod, renewed after 80 % of its lifetime as the kubelet does."""
+        kept = self.tokens.get(volume)
+        if kept is not None and now < kept[1]:
+            return kept[0]
+        seconds = int(source.get("expirationSeconds", 3600))
+        spec: dict[str, Any] = {
+            "expirationSeconds": seconds,
+            "boundObjectRef": {"apiVersion": "v1", "kind": "Pod", "name": self.name_, "uid": self.uid},
+        }
+        if source.get("audience"):
+            spec["audiences"] = [source["audience"]]
+        account = self.pod["spec"].get("serviceAccountName", "default")
+        request = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": spec}
+        try:
+            answer = self.rest.post(f"/api/v1/namespaces/{self.namespace}/serviceaccounts/{account}/token", request)
+        except Unreachable:
+            return kept[0] if kept else None
+        if not answer.ok:
+            logger.warning("pod %s: token request failed: %s", self.name_, answer.message)
+            return kept[0] if kept else None
+        token = str(answer.body["status"]["token"]).encode()
+        self.tokens[volume] = (token, now + 0.8 * seconds)
+        return token
+
+    def _write_kubeconfig(self) -> None:
+        """flinkmem's credentials: the token and CA of the pod's ServiceAccount volume, by path."""
+        mounts = {m["mountPath"].rstrip("/"): m["name"] for m in self.container.get("volumeMounts", [])}
+        volume = mounts.get(SERVICE_ACCOUNT_DIR)
+        if volume is None:
+            raise HarnessError(f"the container mounts no ServiceAccount volume at {SERVICE_ACCOUNT_DIR}")
+        credentials = self._volume_dir(volume)
+        cluster = {"server": self.kubelet.server, "certificate-authority": str(credentials / "ca.crt")}
+        kubeconfig = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "plane", "cluster": cluster}],
+            "users": [{"name": "pod", "user": {"tokenFile": str(credentials / "token")}}],
+            "contexts": [{"name": "pod", "context": {"cluster": "plane", "user": "pod", "namespace": self.namespace}}],
+            "current-context": "pod",
+        }
+        (self.dir / "kubeconfig").write_text(yaml.safe_dump(kubeconfig))
+
+    def _field(self, path: str) -> str:
+        fields = {
+            "metadata.name": self.name_,
+            "metadata.namespace": self.namespace,
+            "metadata.uid": self.uid,
+            "spec.nodeName": self.node.name,
+            "spec.serviceAccountName": str(self.pod["spec"].get("serviceAccountName", "default")),
+            "status.podIP": self.node.address,
+            "status.hostIP": self.node.address,
+        }
+        if path not in fields:
+            raise HarnessError(f"fieldRef {path} is not implemented")
+        return fields[path]
+
+    def _env(self) -> dict[str, str]:
+        mounts = {
+            m["mountPath"].rstrip("/"): self._volume_dir(m["name"]) for m in self.container.get("volumeMounts", [])
+        }
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(self.dir / "home"),
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONUNBUFFERED": "1",
+            "LANG": "C.UTF-8",
+        }
+        for item in self.container.get("env", []):
+            source = item.get("valueFrom")
+            if source is None:
+                value = str(item.get("value", ""))  # the API server drops empty values
+            elif "fieldRef" in source:
+                value = self._field(source["fieldRef"]["fieldPath"])
+            else:
+                raise HarnessError(f"env {item['name']}: only values and fieldRefs are implemented")
+            # The deepest mount a path lies under is the one that holds it.
+            for mount in sorted(mounts, key=len, reverse=True):
+                if value == mount or value.startswith(mount + "/"):
+                    value = str(mounts[mount]) + value[len(mount) :]
+                    break
+            env[item["name"]] = value
+        env["KUBECONFIG"] = str(self.dir / "kubeconfig")
+        env["FLINKMEM_BIND_ADDRESS"] = self.node.address
+        return env
+
+    # -- the container
+
+    def _start_container(self, now: float) -> None:
+        if self.last_state:  # a container ran before: this start is a restart
+            self.restarts += 1
+        (self.dir / "home").mkdir(parents=True, exist_ok=True)
+        log = self.dir / f"{self.container['name']}-{self.restarts}.log"
+        argv = [sys.executable, "-m", "flinkmem", "serve", *self.container.get("args", [])]
+        with log.open("ab") as out:
+            process = subprocess.Popen(
+                argv,
+                cwd=self.dir / "home",
+                env=self._env(),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+            )
+        with self.lock:
+            self.run_ = _Run(process, now, _now(), log)
+            self.ready = False
+        # Readiness starts failed, liveness passed; both are first probed after their initial delay.
+        ready, live = self.readiness, self.liveness
+        self._ready_probe = _Prober(ready, result=False, due=now + ready.initial_delay) if ready else None
+        self._live_probe = _Prober(live, result=True, due=now + live.initial_delay) if live else None
+        self.kubelet.record(self.name_, "started", str(process.pid))
+        logger.info("pod %s: container started, pid %s", self.name_, process.pid)
+
+    def _relist(self, now: float) -> None:
+        run = self.run_
+        if run is None or run.process.poll() is None:
+            return
+        code = run.process.returncode
+        exit_code = 128 - code if code < 0 else code
+        self._exited(run, exit_code, "Error" if exit_code else "Completed", now)
+
+    def _exited(self, run: _Run, exit_code: int, reason: str, now: float) -> None:
+        with self.lock:
+            self.run_ = None
+            self.ready = False
+        self.last_state = {
+            "terminated": {
+                "exitCode": exit_code,
+                "reason": reason,
+                "startedAt": run.started_at,
+                "finishedAt": _now(),
+                "containerID": f"local://{run.process.pid}",
+            }
+        }
+        if now - run.started >= BACKOFF_RESET:
+            self.backoff = 0.0
+        self.next_start = now + self.backoff
+        self.waiting_reason = "CrashLoopBackOff" if self.backoff else "ContainerCreating"
+        self.backoff = BACKOFF_INITIAL if not self.backoff else min(self.backoff * 2, BACKOFF_MAX)
+        self.kubelet.record(self.name_, "exited", str(exit_code))
+        logger.info("pod %s: container exited with %s; restart in %.0f s", self.name_, exit_code, self.next_start - now)
+
+    def _probe(self, now: float) -> None:
+        run = self.run_
+        assert run is not None
+        address = self.node.address
+        if self._ready_probe is not None and now >= self._ready_probe.due:
+            ready = self._ready_probe.run(address, now)
+            with self.lock:
+                if self.run_ is run and ready != self.ready:
+                    self.ready = ready
+                    self.kubelet.record(self.name_, "ready" if ready else "not-ready", "")
+        elif self._ready_probe is None:
+            self.ready = True
+        if self._live_probe is not None and now >= self._live_probe.due and not self._live_probe.run(address, now):
+            logger.info(
+                "pod %s: liveness probe failed %s times; killing the container", self.name_, self._live_probe.failures
+            )
+            self.kubelet.record(self.name_, "liveness-kill", "")
+            self._terminate(run, self.grace)
+            self._exited(run, 137, "Error", time.monotonic())
+
+    def _terminate(self, run: _Run, grace: float) -> None:
+        """As a container runtime stops a container: SIGTERM to its main process only, then, after
+        the grace period, SIGKILL to everything in it."""
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(run.process.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            run.process.wait(timeout=grace)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(run.process.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            run.process.wait(timeout=10)
+
+    def _stop_container(self, why: str, grace: float | None = None) -> None:
+        run = self.run_
+        if run is None:
+            return
+        logger.info("pod %s: stopping the container: %s", self.name_, why)
+        self._terminate(run, self.grace if grace is None else grace)
+        with self.lock:
+            self.run_ = None
+            self.ready = False
+
+    # -- status
+
+    def _condition(self, kind: str, status: bool) -> dict[str, Any]:
+        value = "True" if status else "False"
+        key = f"{kind}={value}"
+        if key not in self.transitions:
+            self.transitions = {k: v for k, v in self.transitions.items() if not k.startswith(kind + "=")}
+            self.transitions[key] = _now()
+        return {"type": kind, "status": value, "lastTransitionTime": self.transitions[key], "lastProbeTime": None}
+
+    def _status(self) -> dict[str, Any]:
+        run = self.run_
+        ready = self.ready and run is not None
+        state: dict[str, Any]
+        if run is not None:
+            state = {"running": {"startedAt": run.started_at}, "waiting": None, "terminated": None}
+        else:
+            state = {"waiting": {"reason": self.waiting_reason}, "running": None, "terminated": None}
+        container_status = {
+            "name": self.container["name"],
+            "image": self.container["image"],
+            "imageID": "",
+            "containerID": f"local://{run.process.pid}" if run else None,
+            "ready": ready,
+            "started": run is not None,
+            "restartCount": self.restarts,
+            "state": state,
+            "lastState": self.last_state,
+        }
+        address = self.node.address
+        return {
+            "phase": "Running" if run is not None or self.last_state else "Pending",
+            "hostIP": address,
+            "hostIPs": [{"ip": address}],
+            "podIP": address,
+            "podIPs": [{"ip": address}],
+            "startTime": self.started_at,
+            "conditions": [
+                self._condition("PodReadyToStartContainers", self.volumes_ok),
+                self._condition("Initialized", True),
+                self._condition("ContainersReady", ready),
+                self._condition("Ready", ready),
+                self._condition("PodScheduled", True),
+            ],
+            "containerStatuses": [container_status],
+        }
+
+    def _stored_ready(self) -> bool | None:
+        for condition in self.pod.get("status", {}).get("conditions") or []:
+            if condition.get("type") == "Ready":
+                return bool(condition.get("status") == "True")
+        return None
+
+    def _post_status(self) -> None:
+        status = self._status()
+        # As the kubelet's status manager, also put right what someone else changed: the node
+        # lifecycle controller marks the pods of a node it lost touch with not ready.
+        if status == self.posted and self._stored_ready() == (self.ready and self.run_ is not None):
+            return
+        try:
+            answer = self.rest.strategic_patch(
+                f"/api/v1/namespaces/{self.namespace}/pods/{self.name_}/status", {"status": status}
+            )
+        except Unreachable:
+            return
+        if answer.ok:
+            self.posted = status
+            self.pod = answer.body
+        elif answer.status != 404:
+            logger.warning("pod %s: status update failed: %s", self.name_, answer.message)
+
+
+@dataclass
+class _Record:
+    at: float
+    pod: str
+    what: str
+    detail: str
+
+
+@dataclass
+class Kubelet:
+    """Schedules and runs the pods that ``selector`` picks in ``namespace``, one per node."""
+
+    rest: Rest
+    namespace: str
+    selector: str
+    nodes: Sequence[Node]
+    workdir: Path
+    server: str
+    ca_file: Path
+    volume_sync: float = 5.0
+    _runners: dict[str, _PodRunner] = field(default_factory=dict)
+    _thread: threading.Thread | None = None
+    _stopping: threading.Event = field(default_factory=threading.Event)
+    _records: list[_Record] = field(default_factory=list)
+    _failures: list[str] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def failed(self, what: str) -> None:
+        with self._lock:
+            self._failures.append(what)
+
+    def check(self) -> None:
+        """Raises if the harness itself failed (a pod asked for something it does not implement)."""
+        with self._lock:
+            if self._failures:
+                raise HarnessError("; ".join(self._failures))
+
+    def record(self, pod: str, what: str, detail: str) -> None:
+        with self._lock:
+            self._records.append(_Record(time.monotonic(), pod, what, detail))
+
+    def records(self, since: float = 0.0) -> list[_Record]:
+        with self._lock:
+            return [r for r in self._records if r.at >= since]
+
+    def start(self) -> None:
+        for node in self.nodes:
+            self._register(node)
+        self._thread = threading.Thread(target=self._loop, name="kubelet", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        runners = list(self._runners.values())
+        for runner in runners:
+            runner.stopping.set()
+        for runner in runners:
+            runner.join(timeout=60)
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    def pods(self) -> list[PodView]:
+        return sorted((r.view() for r in list(self._runners.values()) if r.is_alive()), key=lambda v: v.name)
+
+    def pod(self, name: str) -> _PodRunner:
+        return self._runners[name]
+
+    # -- nodes
+
+    def _register(self, node: Node) -> None:
+        body = {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {
+                "name": node.name,
+                "labels": {"kubernetes.io/hostname": node.name, "kubernetes.io/os": "linux"},
+            },
+        }
+        answer = self.rest.post("/api/v1/nodes", body)
+        if not answer.ok and answer.status != 409:
+            raise HarnessError(f"registering node {node.name}: {answer.message}")
+        status = {
+            "status": {
+                "addresses": [
+                    {"type": "InternalIP", "address": node.address},
+                    {"type": "Hostname", "address": node.name},
+                ],
+                "capacity": {"cpu": "2", "memory": "8Gi", "pods": "110"},
+                "allocatable": {"cpu": "2", "memory": "8Gi", "pods": "110"},
+                "conditions": [
+                    {
+                        "type": "Ready",
+                        "status": "True",
+                        "reason": "KubeletReady",
+                        "message": "the flinkmem test harness runs this node's pods",
+                        "lastHeartbeatTime": _now(),
+                        "lastTransitionTime": _now(),
+                    }
+                ],
+            }
+        }
+        answer = self.rest.strategic_patch(f"/api/v1/nodes/{node.name}/status", status)
+        if not answer.ok:
+            raise HarnessError(f"node {node.name} status: {answer.message}")
+        self._renew(node)
+
+    def _renew(self, node: Node) -> None:
+        path = f"/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{node.name}"
+        spec = {"holderIdentity": node.name, "leaseDurationSeconds": LEASE_DURATION, "renewTime": _micro_now()}
+        try:
+            answer = self.rest.merge_patch(path, {"spec": spec})
+            if answer.status == 404:
+                lease = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": node.name}}
+                self.rest.post(
+                    "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases", {**lease, "spec": spec}
+                )
+        except Unreachable:
+            pass
+
+    # -- scheduling
+
+    def _loop(self) -> None:
+        next_lease = time.monotonic() + LEASE_PERIOD
+        while not self._stopping.wait(0.5):
+            if time.monotonic() >= next_lease:
+                next_lease = time.monotonic() + LEASE_PERIOD
+                for node in self.nodes:
+                    self._renew(node)
+            try:
+                self._schedule()
+            except Unreachable:
+                continue
+            except Exception:
+                logger.exception("the scheduler stand-in failed a round")
+
+    def _schedule(self) -> None:
+        answer: Answer = self.rest.get(f"/api/v1/namespaces/{self.namespace}/pods?labelSelector={self.selector}")
+        if not answer.ok:
+            return
+        for name in [n for n, r in self._runners.items() if not r.is_alive()]:
+            del self._runners[name]
+        by_node = {r.node.name: r for r in self._runners.values()}
+        for pod in answer.body["items"]:
+            meta, spec = pod["metadata"], pod["spec"]
+            if meta.get("deletionTimestamp") and not spec.get("nodeName"):
+                continue
+            node_name = spec.get("nodeName")
+            if node_name is None:
+                free = [n for n in self.nodes if n.name not in by_node]
+                if not free:
+                    continue
+                binding = {
+                    "apiVersion": "v1",
+                    "kind": "Binding",
+                    "metadata": {"name": meta["name"]},
+                    "target": {"apiVersion": "v1", "kind": "Node", "name": free[0].name},
+                }
+                bound = self.rest.post(f"/api/v1/namespaces/{self.namespace}/pods/{meta['name']}/binding", binding)
+                if not bound.ok:
+                    continue
+                pod = self.rest.get(f"/api/v1/namespaces/{self.namespace}/pods/{meta['name']}").body
+                node_name = free[0].name
+            node = next((n for n in self.nodes if n.name == node_name), None)
+            if node is None or meta["name"] in self._runners:
+                continue
+            runner = _PodRunner(self, pod, node)
+            self._runners[meta["name"]] = runner
+            by_node[node.name] = runner
+            runner.start()

@@ -1,0 +1,138 @@
+"""flinkmem installed the way users install it, on the HA plane, for the whole tests/ha package.
+
+The ``ha`` fixture:
+
+1. starts the HA plane (:mod:`localplane.haplane`) in a network namespace of its own: etcd,
+   kube-apiserver with aggregator routing, kube-controller-manager, cert-manager and its CA
+   injector. The test thread stays inside that namespace until the package is done: kubectl, helm,
+   the load generator and flinkmem all run inside, and nothing they send can leave it;
+2. starts the stand-in scheduler and kubelet (:mod:`localplane.kubelet`) for flinkmem's pods, one
+   node per replica on 192.0.2.211-213;
+3. runs ``helm install`` of charts/flinkmem with its defaults (two replicas, tls.mode=cert-manager,
+   kopf peering, PodDisruptionBudget) plus ``crd.install=true`` (no Flink operator here) and
+   ``evictDrifted=true``, into a namespace labelled for the restricted Pod Security Standard, and
+   waits (``--wait``) until the Deployment is available.
+
+The figures each fault case measures are printed at the end of the session (they are never asserted
+as timings) and written to ``ha-figures.json`` in the plane's directory.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from localplane.controlplane import tool_dir
+from localplane.haplane import NODE_ADDRESSES, HaPlane, ha_plane
+from localplane.kubelet import Kubelet, Node
+from localplane.rest import Rest
+from tests.ha.harness import await_all
+
+RELEASE = "flinkmem"
+RELEASE_NAMESPACE = "flinkmem"
+CHART = Path(__file__).resolve().parents[2] / "charts" / "flinkmem"
+VALUES: dict[str, Any] = {"crd": {"install": True}, "evictDrifted": True}
+SELECTOR = "app.kubernetes.io/instance=flinkmem,app.kubernetes.io/name=flinkmem"
+REPLICAS = 2  # the chart's default
+
+FIGURES = pytest.StashKey[list[dict[str, Any]]]()
+FIGURES_FILE = pytest.StashKey[Path]()
+
+
+@dataclass(frozen=True)
+class Ha:
+    plane: HaPlane
+    kubelet: Kubelet
+    installed_in: float
+
+    @property
+    def rest(self) -> Rest:
+        return self.plane.rest
+
+
+def _helm(plane: HaPlane, *args: str) -> str:
+    command = [str(tool_dir() / "helm"), "--kubeconfig", str(plane.cluster.kubeconfig), *args]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    if result.returncode != 0:
+        raise AssertionError(f"helm {' '.join(args)} failed:\n{result.stderr}")
+    return result.stdout
+
+
+@pytest.fixture(scope="package")
+def ha(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Ha]:
+    root = tmp_path_factory.mktemp("ha")
+    request.config.stash[FIGURES_FILE] = root / "ha-figures.json"
+    with ha_plane(root) as plane:
+        nodes = [Node(f"ha-node-{i + 1}", address) for i, address in enumerate(NODE_ADDRESSES)]
+        kubelet = Kubelet(
+            plane.rest, RELEASE_NAMESPACE, SELECTOR, nodes, root / "kubelet", plane.server, plane.cluster.ca_file
+        )
+        kubelet.start()
+        try:
+            plane.cluster.kubectl("create", "namespace", RELEASE_NAMESPACE)
+            plane.cluster.kubectl(
+                "label", "namespace", RELEASE_NAMESPACE, "pod-security.kubernetes.io/enforce=restricted"
+            )
+            values = root / "values.json"
+            values.write_text(json.dumps(VALUES))
+            started = time.monotonic()
+            _helm(plane, "install", RELEASE, str(CHART), "--namespace", RELEASE_NAMESPACE, "--values", str(values))
+            wait_available(plane, kubelet)
+            yield Ha(plane, kubelet, time.monotonic() - started)
+        finally:
+            kubelet.stop()
+
+
+def wait_available(plane: HaPlane, kubelet: Kubelet, timeout: float = 300.0) -> None:
+    """Until flinkmem's Deployment reports all its replicas available (the harness failing stops the wait)."""
+    path = f"/apis/apps/v1/namespaces/{RELEASE_NAMESPACE}/deployments/{RELEASE}"
+
+    def available() -> bool:
+        kubelet.check()
+        plane.check()
+        answer = plane.rest.get(path)
+        status = answer.body.get("status", {}) if answer.ok else {}
+        return bool(status.get("availableReplicas") == REPLICAS and status.get("updatedReplicas") == REPLICAS)
+
+    def injected() -> bool:
+        plane.check()
+        kinds = ("validatingwebhookconfigurations", "mutatingwebhookconfigurations")
+        configs = [plane.rest.get(f"/apis/admissionregistration.k8s.io/v1/{kind}/{RELEASE}") for kind in kinds]
+        return all(c.ok and all("caBundle" in w["clientConfig"] for w in c.body["webhooks"]) for c in configs)
+
+    await_all(available, timeout, "flinkmem's Deployment available")
+    await_all(injected, timeout, "cert-manager's CA injector to fill both webhook configurations")
+
+
+@pytest.fixture(scope="session")
+def figures(request: pytest.FixtureRequest) -> list[dict[str, Any]]:
+    """Where each case puts its figures (one dict per case, ``case`` first)."""
+    found = request.config.stash.get(FIGURES, None)
+    if found is None:
+        found = []
+        request.config.stash[FIGURES] = found
+    return found
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    found = config.stash.get(FIGURES, None)
+    if not found:
+        return
+    terminalreporter.section("HA fault suite: figures of this run (not assertions)")
+    for entry in found:
+        terminalreporter.write_line(f"{entry['case']}:")
+        for key, value in entry.items():
+            if key != "case":
+                shown = f"{value:.1f}" if isinstance(value, float) else str(value)
+                terminalreporter.write_line(f"    {key:<48} {shown}")
+    path = config.stash.get(FIGURES_FILE, None)
+    if path is not None:
+        path.write_text(json.dumps(found, indent=2))
+        terminalreporter.write_line(f"(also in {path})")

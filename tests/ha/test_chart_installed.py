@@ -1,0 +1,119 @@
+"""The chart installed as users install it: cert-manager issues the certificate and injects its CA,
+two replicas serve behind the Service, and webhook calls reach them through its endpoints."""
+
+from __future__ import annotations
+
+import base64
+import json
+import socket
+import ssl
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from cryptography import x509
+
+from localplane.haplane import NODE_ADDRESSES
+from tests.e2e.test_webhooks import flinkdeployment, jobmanager_deployment
+from tests.ha.conftest import RELEASE_NAMESPACE, REPLICAS, Ha
+from tests.ha.harness import RESOLVED, await_all, is_sized
+
+pytestmark = pytest.mark.e2e
+
+SERVICE_HOST = f"flinkmem.{RELEASE_NAMESPACE}.svc"
+
+
+def _get(ha: Ha, path: str) -> dict[str, Any]:
+    answer = ha.rest.get(path)
+    assert answer.ok, f"GET {path}: {answer.message}"
+    body: dict[str, Any] = answer.body
+    return body
+
+
+def _secret(ha: Ha, name: str) -> dict[str, bytes]:
+    data = _get(ha, f"/api/v1/namespaces/{RELEASE_NAMESPACE}/secrets/{name}")["data"]
+    return {key: base64.b64decode(value) for key, value in data.items()}
+
+
+def served_certificate(address: str, ca_pem: bytes) -> x509.Certificate:
+    """The certificate a replica presents for the Service's name, verified against ``ca_pem``."""
+    context = ssl.create_default_context(cadata=ca_pem.decode())
+    with (
+        socket.create_connection((address, 9443), timeout=5) as raw,
+        context.wrap_socket(raw, server_hostname=SERVICE_HOST) as tls,
+    ):
+        der = tls.getpeercert(binary_form=True)
+    assert der is not None
+    return x509.load_der_x509_certificate(der)
+
+
+def test_cert_manager_issues_the_serving_certificate_and_injects_its_ca(ha: Ha) -> None:
+    certificate = _get(ha, f"/apis/cert-manager.io/v1/namespaces/{RELEASE_NAMESPACE}/certificates/flinkmem-serving")
+    ready = {c["type"]: c["status"] for c in certificate["status"]["conditions"]}
+    assert ready["Ready"] == "True"
+    tls = _secret(ha, "flinkmem-tls")
+    leaf = x509.load_pem_x509_certificate(tls["tls.crt"])
+    names = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName)
+    assert sorted(names) == sorted([SERVICE_HOST, f"{SERVICE_HOST}.cluster.local"])
+    ca = x509.load_pem_x509_certificate(tls["ca.crt"])
+    assert leaf.issuer == ca.subject and ca.subject != leaf.subject, "signed by the chart's own CA"
+    assert _secret(ha, "flinkmem-ca")["tls.crt"] == tls["ca.crt"]
+    # The chart leaves caBundle out; cert-manager's CA injector filled it from the Certificate.
+    for kind in ("validatingwebhookconfigurations", "mutatingwebhookconfigurations"):
+        config = _get(ha, f"/apis/admissionregistration.k8s.io/v1/{kind}/flinkmem")
+        assert config["metadata"]["annotations"]["cert-manager.io/inject-ca-from"] == "flinkmem/flinkmem-serving"
+        for webhook in config["webhooks"]:
+            assert "url" not in webhook["clientConfig"]
+            assert webhook["clientConfig"]["service"]["name"] == "flinkmem"
+            assert base64.b64decode(webhook["clientConfig"]["caBundle"]) == tls["ca.crt"]
+
+
+def test_the_replicas_are_the_service_endpoints_and_serve_the_issued_certificate(ha: Ha) -> None:
+    pods = ha.kubelet.pods()
+    assert len(pods) == REPLICAS and all(p.ready for p in pods)
+    addresses = {p.ip for p in pods}
+    assert addresses <= set(NODE_ADDRESSES)
+    slices = _get(ha, f"/apis/discovery.k8s.io/v1/namespaces/{RELEASE_NAMESPACE}/endpointslices")["items"]
+    mine = [s for s in slices if s["metadata"]["labels"].get("kubernetes.io/service-name") == "flinkmem"]
+    ready = {e["addresses"][0] for s in mine for e in s["endpoints"] if e["conditions"]["ready"]}
+    assert ready == addresses
+    assert {p["port"] for s in mine for p in s["ports"] if p["name"] == "https"} == {9443}
+    tls = _secret(ha, "flinkmem-tls")
+    issued = x509.load_pem_x509_certificate(tls["tls.crt"])
+    for address in addresses:
+        assert served_certificate(address, tls["ca.crt"]).serial_number == issued.serial_number
+
+
+def test_the_replicas_run_as_the_chart_service_account(ha: Ha) -> None:
+    for pod in ha.kubelet.pods():
+        kubeconfig = yaml.safe_load((ha.kubelet.pod(pod.name).dir / "kubeconfig").read_text())
+        token = Path(kubeconfig["users"][0]["user"]["tokenFile"]).read_text()
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        assert claims["sub"] == "system:serviceaccount:flinkmem:flinkmem"
+        assert claims["kubernetes.io"]["pod"]["name"] == pod.name
+        log = pod.log.read_text() if pod.log else ""
+        for refusal in ("Forbidden", "forbidden", "status=403", "HTTP 403"):
+            assert refusal not in log, f"{pod.name} was refused something:\n{log[-3000:]}"
+
+
+def test_webhook_calls_reach_the_replicas_through_the_service(ha: Ha) -> None:
+    ha.plane.cluster.kubectl("create", "namespace", "install-check")
+    path = "/apis/flink.apache.org/v1beta1/namespaces/install-check/flinkdeployments"
+    refused = ha.rest.post(path, flinkdeployment("too-small", {"jobmanager.memory.heap.size": "4g"}, memory="1g"))
+    assert refused.status == 422 and "flinkmem refused" in refused.message
+    assert ha.rest.post(path, flinkdeployment("fine", {}, memory="2g")).ok
+
+    def annotated() -> bool:
+        found = _get(ha, f"{path}/fine")["metadata"].get("annotations", {})
+        return RESOLVED in found
+
+    await_all(annotated, 60, "the resolved-memory annotation")
+    assert ha.rest.post("/apis/apps/v1/namespaces/install-check/deployments", jobmanager_deployment("fine")).ok
+
+    def pod() -> dict[str, Any] | None:
+        items = _get(ha, "/api/v1/namespaces/install-check/pods?labelSelector=app%3Dfine")["items"]
+        return items[0] if items else None
+
+    assert is_sized(await_all(pod, 60, "the JobManager pod")[0])
