@@ -203,7 +203,9 @@ def controller_handlers(registry: kopf.OperatorRegistry, cluster: Cluster, cache
         evict = settings.evict_drifted and settings.validation_mode is ValidationMode.ENFORCE
         if evict and namespace and name and await cluster.evict_pod(namespace, name):
             metrics.count_eviction(namespace)
-            kopf.info(body, reason="MemoryDriftEvicted", message="Evicted so that it is recreated with flinkmem")
+            # Posted directly: kopf's poster only takes warnings (settings.posting.level).
+            message = "Evicted so that it is recreated with flinkmem"
+            await cluster.post_event(pod, "Normal", "MemoryDriftEvicted", message)
 
     async def check_pod(pod: Mapping[str, Any]) -> None:
         if not settings.pod_mutation:

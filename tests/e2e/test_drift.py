@@ -113,6 +113,7 @@ def test_a_flinkdeployment_created_after_its_pod_reports_and_replaces_it(
         )
         main = container(replacement, "flink-main-container")
         assert main["resources"]["limits"]["memory"] in ("2Gi", "2048Mi")  # the API server may canonicalize
+        assert wait_until(lambda: _events(cluster, namespace, "MemoryDriftEvicted") or None, what="the eviction Event")
         assert env_of(main)["FLINK_ENV_JAVA_OPTS_JM"] == "-Xmx1530082096 -Xms1530082096 -XX:MaxMetaspaceSize=268435456"
 
 
