@@ -74,10 +74,17 @@ def test_the_replicas_are_the_service_endpoints_and_serve_the_issued_certificate
     assert len(pods) == REPLICAS and all(p.ready for p in pods)
     addresses = {p.ip for p in pods}
     assert addresses <= set(NODE_ADDRESSES)
-    slices = _get(ha, f"/apis/discovery.k8s.io/v1/namespaces/{RELEASE_NAMESPACE}/endpointslices")["items"]
-    mine = [s for s in slices if s["metadata"]["labels"].get("kubernetes.io/service-name") == "flinkmem"]
-    ready = {e["addresses"][0] for s in mine for e in s["endpoints"] if e["conditions"]["ready"]}
-    assert ready == addresses
+
+    def flinkmem_slices() -> list[dict[str, Any]]:
+        slices = _get(ha, f"/apis/discovery.k8s.io/v1/namespaces/{RELEASE_NAMESPACE}/endpointslices")["items"]
+        return [s for s in slices if s["metadata"]["labels"].get("kubernetes.io/service-name") == "flinkmem"]
+
+    def ready_endpoints() -> set[str]:
+        return {e["addresses"][0] for s in flinkmem_slices() for e in s["endpoints"] if e["conditions"]["ready"]}
+
+    # The EndpointSlice controller follows pod readiness a moment later.
+    await_all(lambda: ready_endpoints() == addresses, 30, "the ready replicas as the Service's endpoints")
+    mine = flinkmem_slices()
     assert {p["port"] for s in mine for p in s["ports"] if p["name"] == "https"} == {9443}
     tls = _secret(ha, "flinkmem-tls")
     issued = x509.load_pem_x509_certificate(tls["tls.crt"])
