@@ -12,14 +12,13 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from flinkmem.engine.errors import MemoryConflict, Rule
-from flinkmem.engine.legacyheap import LegacyHeapOptions, map_legacy_heap
+from flinkmem.engine.legacyheap import LegacyHeapOptions, input_notices, map_legacy_heap
 from flinkmem.engine.options import (
     BooleanOption,
     Config,
     FloatOption,
     IntOption,
     MemoryOption,
-    java_text,
     option_value,
 )
 from flinkmem.engine.process import (
@@ -260,28 +259,7 @@ _DYNAMIC_CONFIGS_TEMPLATE = " ".join(f"-D {key}=%db" for key in _DYNAMIC_CONFIG_
 
 
 def _input_notices(config: Config, version: FlinkVersion, legacy_env: str | None) -> list[Notice]:
-    notices: list[Notice] = []
-    for key in _SIZE_KEY_NAMES:
-        raw = config.get(key)
-        if raw is None or isinstance(raw, (bool, float)):
-            continue
-        text = java_text(raw).strip()
-        if text.isdigit() and text.isascii() and text.strip("0"):
-            notices.append(
-                Notice(
-                    "bare-number-size",
-                    f"{key}={text} has no unit, so Flink reads it as {text} bytes; add a unit like 'm'",
-                )
-            )
-    if not version.has_legacy_heap_options:
-        for key in (LEGACY_HEAP.key, LEGACY_HEAP_MB.key):
-            if key in config:
-                notices.append(
-                    Notice("legacy-key-ignored", f"{key} is ignored by Flink {version}; use {TOTAL_PROCESS.key}")
-                )
-        if legacy_env is not None:
-            notices.append(Notice("legacy-key-ignored", f"{LEGACY_HEAP_ENV} is ignored by Flink {version}"))
-    return notices
+    return input_notices(config, version, _SIZE_KEY_NAMES, _LEGACY_HEAP_OPTIONS, legacy_env)
 
 
 def resolve_jobmanager(

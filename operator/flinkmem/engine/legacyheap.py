@@ -13,8 +13,9 @@ from flinkmem.engine.errors import InvalidOptionValue, OptionValue, Rule
 from flinkmem.engine.options import Config, IntOption, MemoryOption, RawValue, java_text
 from flinkmem.engine.process import Notice
 from flinkmem.engine.sizes import SizeParseError, format_size, parse_memory_size
+from flinkmem.engine.versions import FlinkVersion
 
-__all__ = ["LegacyHeapOptions", "map_legacy_heap", "read_legacy_heap"]
+__all__ = ["LegacyHeapOptions", "input_notices", "map_legacy_heap", "read_legacy_heap"]
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,34 @@ def read_legacy_heap(config: Config, options: LegacyHeapOptions, env_value: str 
             )
         return mebibytes << 20, options.heap_mb.key
     return None
+
+
+def input_notices(
+    config: Config, version: FlinkVersion, size_keys: tuple[str, ...], options: LegacyHeapOptions, env_value: str | None
+) -> list[Notice]:
+    """What a role's input deserves a word about: sizes without a unit, and legacy heap options 2.x ignores."""
+    notices: list[Notice] = []
+    for key in size_keys:
+        raw = config.get(key)
+        if raw is None or isinstance(raw, (bool, float)):
+            continue
+        text = java_text(raw).strip()
+        if text.isdigit() and text.isascii() and text.strip("0"):
+            notices.append(
+                Notice(
+                    "bare-number-size",
+                    f"{key}={text} has no unit, so Flink reads it as {text} bytes; add a unit like 'm'",
+                )
+            )
+    if not version.has_legacy_heap_options:
+        for key in (options.heap.key, options.heap_mb.key):
+            if key in config:
+                notices.append(
+                    Notice("legacy-key-ignored", f"{key} is ignored by Flink {version}; use {options.replacement.key}")
+                )
+        if env_value is not None:
+            notices.append(Notice("legacy-key-ignored", f"{options.env} is ignored by Flink {version}"))
+    return notices
 
 
 def map_legacy_heap(
