@@ -62,6 +62,7 @@ test: lint typecheck flink tools
 bench: install flink tools
 	$(PY) benchmarks/run.py
 	$(PY) benchmarks/webhook.py
+	$(PY) benchmarks/review_parts.py
 	$(PY) benchmarks/scale.py
 
 # Where a review's CPU goes: kopf's admission engine against our decisions in one process, and py-spy
