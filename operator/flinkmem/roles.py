@@ -23,11 +23,11 @@ from flinkmem.engine import (
     resolve_taskmanager,
 )
 from flinkmem.engine.options import DoubleOption
-from flinkmem.engine.taskmanager import LEGACY_HEAP_ENV as TM_LEGACY_HEAP_ENV
-from flinkmem.engine.taskmanager import MANAGED_SIZE as TM_MANAGED_SIZE
-from flinkmem.engine.taskmanager import TASK_HEAP as TM_TASK_HEAP
-from flinkmem.engine.taskmanager import TOTAL_FLINK as TM_TOTAL_FLINK
-from flinkmem.engine.taskmanager import TOTAL_PROCESS as TM_TOTAL_PROCESS
+from flinkmem.engine.taskmanager.options import LEGACY_HEAP_ENV as TM_LEGACY_HEAP_ENV
+from flinkmem.engine.taskmanager.options import MANAGED_SIZE as TM_MANAGED_SIZE
+from flinkmem.engine.taskmanager.options import TASK_HEAP as TM_TASK_HEAP
+from flinkmem.engine.taskmanager.options import TOTAL_FLINK as TM_TOTAL_FLINK
+from flinkmem.engine.taskmanager.options import TOTAL_PROCESS as TM_TOTAL_PROCESS
 
 __all__ = [
     "FLINK_POD_TYPES",

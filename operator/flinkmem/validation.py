@@ -29,8 +29,8 @@ from flinkmem.engine import (
     RawValue,
     resolve_jobmanager,
 )
-from flinkmem.engine.jobmanager import LEGACY_HEAP as JM_LEGACY_HEAP
-from flinkmem.engine.jobmanager import LEGACY_HEAP_MB as JM_LEGACY_HEAP_MB
+from flinkmem.engine.jobmanager.options import LEGACY_HEAP as JM_LEGACY_HEAP
+from flinkmem.engine.jobmanager.options import LEGACY_HEAP_MB as JM_LEGACY_HEAP_MB
 from flinkmem.engine.sizes import format_size
 from flinkmem.jvmopts import JvmMemoryFlag, java_opts_sources, memory_flags
 from flinkmem.quantity import format_mebibytes

@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 
 from flinkmem import batch
 from flinkmem.engine import FlinkVersion
-from flinkmem.engine.jobmanager import JOBMANAGER_MEMORY_KEYS, LEGACY_HEAP, LEGACY_HEAP_MB
-from flinkmem.engine.taskmanager import DEPRECATED_KEYS, TASKMANAGER_MEMORY_KEYS
+from flinkmem.engine.jobmanager.options import JOBMANAGER_MEMORY_KEYS, LEGACY_HEAP, LEGACY_HEAP_MB
+from flinkmem.engine.taskmanager.options import DEPRECATED_KEYS, TASKMANAGER_MEMORY_KEYS
 from tests.differential.cases import generate
 from tests.differential.tmcases import generate as generate_taskmanagers
 from tests.differential.tmvectors import scenario_records, vector_records

@@ -30,7 +30,7 @@ from flinkmem.engine import (
     Rule,
     resolve_jobmanager,
 )
-from flinkmem.engine.jobmanager import JOBMANAGER_MEMORY_KEYS, JOBMANAGER_OPTIONS, MIN_HEAP
+from flinkmem.engine.jobmanager.options import JOBMANAGER_MEMORY_KEYS, JOBMANAGER_OPTIONS, MIN_HEAP
 
 MIB = 1 << 20
 GIB = 1 << 30

@@ -26,7 +26,7 @@ from flinkmem.engine import (
     TaskManagerMemory,
     resolve_taskmanager,
 )
-from flinkmem.engine.taskmanager import (
+from flinkmem.engine.taskmanager.options import (
     LEGACY_HEAP_ENV,
     MIN_TASK_HEAP,
     TASKMANAGER_MEMORY_KEYS,

@@ -33,6 +33,7 @@ __all__ = [
     "LongOption",
     "MemoryOption",
     "RawValue",
+    "configured_text",
     "java_text",
     "option_value",
 ]
@@ -53,6 +54,15 @@ def java_text(raw: RawValue) -> str:
     if isinstance(raw, int):
         return str(raw)
     return java_double_to_string(raw)
+
+
+def configured_text(config: Config, *keys: str) -> str | None:
+    """The Java text of the first of `keys` that is configured, or None (for messages)."""
+    for key in keys:
+        raw = config.get(key)
+        if raw is not None:
+            return java_text(raw)
+    return None
 
 
 def _invalid(key: str, raw: RawValue, problem: str, fix: str) -> InvalidOptionValue:
