@@ -16,9 +16,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from flinkmem.certs import ensure_self_signed
-from flinkmem.settings import DEFAULT_RESOURCE
-from flinkmem.webhookconfig import mutating_configuration, validating_configuration
+from flinkmem.runtime.certs import ensure_self_signed
+from flinkmem.runtime.settings import DEFAULT_RESOURCE
+from flinkmem.runtime.webhookconfig import mutating_configuration, validating_configuration
 from localplane import controlplane
 from localplane.serve import free_port
 

@@ -52,21 +52,8 @@ def _caller_of(stack: list[str], callee: str, caller: str) -> bool:
     return any(caller in stack[i] and callee in stack[i + 1] for i in range(len(stack) - 1))
 
 
-_DECISION_MODULES = tuple(
-    f"flinkmem/{name}"
-    for name in (
-        "engine/",
-        "validation.py",
-        "admission.py",
-        "deployment.py",
-        "sizing.py",
-        "jvmopts.py",
-        "quantity.py",
-        "podpatch.py",
-        "controller.py",
-        "render.py",
-    )
-)
+# The layers below the runtime: the engine, the sources and the decisions (see docs/development.md).
+_DECISION_MODULES = ("flinkmem/engine/", "flinkmem/sources/", "flinkmem/decisions/")
 # Innermost frames where a thread waits rather than runs: py-spy --nonblocking cannot always tell.
 _IDLE = ("select (selectors.py", "_worker (concurrent/futures/thread.py", "wait (threading.py")
 
@@ -81,26 +68,32 @@ def _decision(stack: list[str]) -> bool:
 
 WEBHOOK_RULES: list[Rule] = [
     ("(idle: waiting for events; left out of the shares)", _idle),
-    ("owner GET, client side (cluster.py: aiohttp client, TLS, JSON)", lambda s: _any(s, "flinkmem/cluster.py")),
+    (
+        "owner GET, client side (cluster.py: aiohttp client, TLS, JSON)",
+        lambda s: _any(s, "flinkmem/runtime/cluster.py"),
+    ),
     ("kopf patch: deep copy of the body", lambda s: _any(s, "as_json_patch") and _any(s, "(copy.py")),
     ("kopf patch: JSON-patch diff (jsonpatch)", lambda s: _any(s, "as_json_patch") and _any(s, "jsonpatch")),
-    ("kopf patch: applying our plan (podpatch.apply_plan)", lambda s: _any(s, "as_json_patch") and _decision(s)),
+    ("kopf patch: applying our plan (podplan.apply_plan)", lambda s: _any(s, "as_json_patch") and _decision(s)),
     ("kopf patch: other", lambda s: _any(s, "as_json_patch")),
     ("logging", lambda s: _any(s, "logging/__init__.py")),
     ("metrics (prometheus_client)", lambda s: _any(s, "prometheus_client")),
     ("flinkmem: decision (validation, derivation, admission, pod plan)", _decision),
     ("flinkmem: review checks (check_review)", lambda s: _any(s, "check_review")),
-    ("JSON decode of the review", lambda s: _caller_of(s, "loads (json/__init__.py", "_serve (flinkmem/webserver.py")),
+    (
+        "JSON decode of the review",
+        lambda s: _caller_of(s, "loads (json/__init__.py", "handle_review (flinkmem/runtime/webserver.py"),
+    ),
     ("JSON encode of the answer", lambda s: _any(s, "json_response (aiohttp") or _any(s, "build_response", "dumps")),
     ("kopf: response building (build_response)", lambda s: _any(s, "build_response (kopf")),
-    ("flinkmem handlers (thin adapters)", lambda s: _any(s, "flinkmem/handlers.py")),
+    ("flinkmem admission service and transports", lambda s: _any(s, "flinkmem/runtime/admission/")),
     ("kopf: handler dispatch (execution, lifecycles, progression)", lambda s: _any(s, "kopf/_core/actions/")),
     (
         "kopf: admission request wrapping (bodies, diff, cause, memo, resource lookup)",
         lambda s: _any(s, "serve_admission_request (kopf"),
     ),
     ("kopf: other", lambda s: _any(s, "kopf/")),
-    ("flinkmem webserver (transport glue)", lambda s: _any(s, "flinkmem/webserver.py")),
+    ("flinkmem webserver (HTTP glue)", lambda s: _any(s, "flinkmem/runtime/webserver.py")),
     ("TLS (ssl, asyncio sslproto)", lambda s: _any(s, "ssl.py") or _any(s, "sslproto.py")),
     ("aiohttp server (HTTP parsing, request and response objects)", lambda s: _any(s, "aiohttp/")),
     ("asyncio event loop", lambda s: _any(s, "asyncio/")),
@@ -110,7 +103,7 @@ WEBHOOK_RULES: list[Rule] = [
 CONTROLLER_RULES: list[Rule] = [
     ("(idle: waiting for events; left out of the shares)", _idle),
     ("logging", lambda s: _any(s, "logging/__init__.py")),
-    ("flinkmem handlers and decisions", lambda s: _any(s, "flinkmem/handlers.py") or _decision(s)),
+    ("flinkmem controller and decisions", lambda s: _any(s, "flinkmem/runtime/controller.py") or _decision(s)),
     (
         "kopf: deep copy of every event body (diff-base essence for change detection)",
         lambda s: _any(s, "diffbase.py") and _any(s, "(copy.py"),

@@ -1,6 +1,6 @@
 """The CPU of each part of a review, in one process, without network or TLS: kopf's admission engine
 (`serve_admission_request`, running flinkmem's kopf handlers) against the direct answer flinkmem gives
-by default (`reviews.DirectAdmission`), both over the same decisions; the JSON around them; kopf's
+by default (`runtime.admission.direct`), both over the same admission service; the JSON around them; kopf's
 pod patch (deep copy and diff) against the one built from the plan; and the refusal log line. The
 sources of pods are answered from memory here (over the network: webhook.py, profile_reviews.py).
 Prints microseconds per review; asserts nothing.
@@ -29,24 +29,26 @@ from typing import Any, cast
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import kopf
-from kopf._cogs.structs import patches, references
-from kopf._core.engines import admission as kopf_admission
-from kopf._core.reactor import inventory
+from kopf._cogs.structs import patches
 
 from benchmarks import objects
-from flinkmem import serve as serve_module
-from flinkmem.cluster import Cluster
-from flinkmem.handlers import admission_handlers
-from flinkmem.metrics import Metrics
-from flinkmem.podpatch import apply_plan, plan_pod
-from flinkmem.refusals import RefusalLog
-from flinkmem.reviews import DirectAdmission
-from flinkmem.settings import MUTATE_ID, VALIDATE_ID, Settings
-from flinkmem.sourcecache import SourceCache
-from flinkmem.validation import validate_deployment
+from flinkmem.conventions import MUTATE_ID, VALIDATE_ID
+from flinkmem.decisions.podplan import apply_plan, plan_pod
+from flinkmem.decisions.validation import validate_deployment
+from flinkmem.runtime import serve as serve_module
+from flinkmem.runtime.admission.direct import DirectTransport
+from flinkmem.runtime.admission.kopfpath import InProcessKopf, KopfTransport, register_admission
+from flinkmem.runtime.admission.service import AdmissionService
+from flinkmem.runtime.cluster import Cluster
+from flinkmem.runtime.events import EventPoster
+from flinkmem.runtime.metrics import Metrics
+from flinkmem.runtime.refusals import RefusalLog
+from flinkmem.runtime.settings import Settings
+from flinkmem.runtime.webserver import Transport, handle_review
+from flinkmem.sources.cache import SourceCache
 
 OWNER = objects.flinkdeployment("owner", "bench")
-Serve = Callable[[dict[str, Any], str], Awaitable[dict[str, Any] | None]]
+Serve = Callable[[bytes, str], Awaitable[object]]
 
 
 class _OwnerFromMemory(Cluster):
@@ -57,49 +59,28 @@ class _OwnerFromMemory(Cluster):
         return None
 
 
-def _resources() -> references.Insights:
-    insights = references.Insights()
-    fd = references.Resource("flink.apache.org", "v1beta1", "flinkdeployments", kind="FlinkDeployment", namespaced=True)
-    pod = references.Resource("", "v1", "pods", kind="Pod", namespaced=True)
-    insights.webhook_resources.update({fd, pod})
-    return insights
-
-
 def engines(cached: bool) -> tuple[Serve, Serve]:
-    """kopf's admission entry point bound as `kopf.operator` binds it, and the direct answer; with
-    `cached`, the owner comes from the watch-fed cache (as in `flinkmem serve`), else from a 'GET'."""
-    registry = kopf.OperatorRegistry()
+    """One POST's work (`webserver.handle_review`) through kopf's engine and through the direct answer, over
+    one admission service; with `cached`, the owner comes from the watch-fed cache (as in `flinkmem serve`),
+    else from a 'GET'."""
     settings = Settings()
     cluster = _OwnerFromMemory(settings, Metrics(), None)  # type: ignore[arg-type]
     cache = SourceCache(cluster)
     if cached:
         cache.remember_deployment(OWNER)
-    admission_handlers(registry, cluster, cache)
-    kopf_settings = kopf.OperatorSettings()
-    insights = _resources()
-    memories = inventory.ResourceMemories()
-    memobase: Any = kopf.Memo()
-    indices: Any = {}
+    service = AdmissionService(
+        settings, cache, Metrics(), EventPoster(cluster), RefusalLog(logging.getLogger("bench.refusals"))
+    )
+    registry = kopf.OperatorRegistry()
+    register_admission(registry, service, settings.resource)
 
-    async def through_kopf(review: dict[str, Any], webhook: str) -> dict[str, Any] | None:
-        response = await kopf_admission.serve_admission_request(
-            review,  # type: ignore[arg-type]
-            webhook=webhook,  # type: ignore[arg-type]
-            settings=kopf_settings,
-            registry=registry,
-            insights=insights,
-            memories=memories,
-            memobase=memobase,
-            indices=indices,
-        )
-        return dict(response)
+    def bound(transport: Transport) -> Serve:
+        async def serve(raw: bytes, webhook: str) -> object:
+            return await handle_review(service, transport, webhook, raw)
 
-    direct = DirectAdmission(cluster, cache, RefusalLog(logging.getLogger("bench.refusals")))
+        return serve
 
-    async def directly(review: dict[str, Any], webhook: str) -> dict[str, Any] | None:
-        return await direct(webhook, review)
-
-    return through_kopf, directly
+    return bound(KopfTransport(InProcessKopf(registry, settings.resource))), bound(DirectTransport(service))
 
 
 def per_call_us(function: Callable[[], object], iterations: int) -> float:
@@ -112,7 +93,7 @@ def per_call_us(function: Callable[[], object], iterations: int) -> float:
 
 
 def _served(loop: asyncio.AbstractEventLoop, serve: Serve, raw: bytes, webhook: str) -> object:
-    return loop.run_until_complete(serve(json.loads(raw), webhook))
+    return loop.run_until_complete(serve(raw, webhook))
 
 
 def main() -> int:
@@ -155,7 +136,7 @@ def main() -> int:
     pod = objects.jobmanager_pod("jm", "owner", "bench")
     validation = validate_deployment(OWNER, settings.container_name)
     assert validation.source is not None and validation.jobmanager is not None
-    plan = plan_pod(pod, validation.jobmanager, validation.source, settings.container_name)
+    plan = plan_pod(pod, len(pod["spec"]["containers"]) - 1, validation.jobmanager, validation.source)
     assert plan is not None
     raw_pod: Any = pod
 
@@ -200,8 +181,8 @@ def main() -> int:
     for label, values in rows.items():
         print(f"| {label} | {statistics.median(values):.0f} |")
     print(
-        "\nkopf logs every refusal; the direct answer logs the first of each (namespace, name, rule) and counts "
-        "the repeats (refusals.RefusalLog)."
+        "\nBoth paths log the first refusal of each (namespace, name, rule) and count the repeats "
+        "(runtime.refusals.RefusalLog); kopf's engine also logs every refusal itself."
     )
     loop.close()
     return 0

@@ -36,9 +36,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import floor, gotools, objects, plane, procstat
 from benchmarks.labelselect import selecting_webhook_path
-from flinkmem.controller import reconcile_deployment
-from flinkmem.podpatch import RESOLVED_ANNOTATION
-from flinkmem.webhookconfig import mutating_configuration
+from flinkmem.conventions import RESOLVED_ANNOTATION
+from flinkmem.decisions.reconcile import reconcile_deployment
+from flinkmem.runtime.webhookconfig import mutating_configuration
 from localplane import controlplane
 from localplane.serve import RunningOperator, running_flinkmem
 

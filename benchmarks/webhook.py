@@ -38,8 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import floor, gotools, objects, plane, procstat
 from benchmarks.labelselect import selecting_webhook_path
-from flinkmem.devsetup import bundled_crd
-from flinkmem.settings import MUTATE_ID, VALIDATE_ID
+from flinkmem.conventions import MUTATE_ID, VALIDATE_ID
+from flinkmem.runtime.devsetup import bundled_crd
 from localplane import controlplane
 from localplane.serve import RunningOperator, running_flinkmem
 

@@ -193,9 +193,9 @@ def test_refusals_name_the_same_rule(run: Run) -> None:
 
 def _flinkmem_pod_memory(record: Record, version: str) -> tuple[int, int] | str:
     """flinkmem's view of Flink's native-Kubernetes pod memory: (request MiB, limit MiB) or an error."""
+    from flinkmem.decisions.container import container_memory
     from flinkmem.engine import DeploymentMode, FlinkMemError, FlinkVersion, resolve_jobmanager
-    from flinkmem.roles import JOBMANAGER
-    from flinkmem.sizing import container_memory
+    from flinkmem.sources.roles import JOBMANAGER
 
     config: dict[str, str] = record["config"]
     flink_version = FlinkVersion.parse(record.get("flinkVersion") or version)

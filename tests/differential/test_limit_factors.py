@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
+from flinkmem.decisions.validation import validate_role
 from flinkmem.engine import DeploymentMode, FlinkVersion
-from flinkmem.roles import TASKMANAGER
 from flinkmem.sources.model import FlinkSource
-from flinkmem.validation import validate_role
+from flinkmem.sources.roles import TASKMANAGER
 from tests.differential.flinkref import run_reference
 from tests.support.flinkdist import FLINK_VERSIONS
 

@@ -21,7 +21,7 @@ from typing import Any, Final
 
 import pytest
 
-from flinkmem.podpatch import RESOLVED_ANNOTATION
+from flinkmem.conventions import RESOLVED_ANNOTATION
 from localplane.controlplane import Cluster, wait_until
 from localplane.serve import RunningOperator, running_flinkmem
 from tests.e2e.nativeflink import (
@@ -36,6 +36,7 @@ from tests.e2e.nativeflink import (
 )
 from tests.support.flinkdist import FLINK_VERSIONS
 from tests.support.localjobmanager import running_jobmanager
+from tests.support.privileges import user_namespace_problem
 from tests.support.startscript import derive_jobmanager, derive_taskmanager, run_container, write_config_dir
 
 pytestmark = pytest.mark.e2e
@@ -396,6 +397,9 @@ def test_taskmanager_pods_made_by_a_real_jobmanager(
     cluster: Cluster, namespace: str, flinkmem: RunningOperator, tmp_path: Path, version: str
 ) -> None:
     """Flink's resource manager, in a real JobManager process, creates a TaskManager pod through the API server."""
+    problem = user_namespace_problem("the local Flink JobManager of this test")
+    if problem is not None:
+        pytest.skip(problem)
     template_file = tmp_path / "taskmanager-template.yaml"
     template_file.write_text(json.dumps(TM_TEMPLATE))
     config = {

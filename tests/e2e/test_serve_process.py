@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from flinkmem.serve import CONTROLLER_NICENESS
+from flinkmem.runtime.serve import CONTROLLER_NICENESS
 from localplane.controlplane import Cluster, wait_until
 from localplane.serve import running_flinkmem
 from tests.unit.fixtures import flinkdeployment

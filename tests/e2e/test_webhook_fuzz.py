@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from flinkmem.settings import MUTATE_ID, VALIDATE_ID
+from flinkmem.conventions import MUTATE_ID, VALIDATE_ID
 from localplane.controlplane import Cluster
 from localplane.serve import RunningOperator, running_flinkmem
 

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
-from flinkmem.devsetup import register_webhooks
-from flinkmem.settings import Settings
+from flinkmem.runtime.devsetup import register_webhooks
+from flinkmem.runtime.settings import Settings
 from localplane.controlplane import Cluster, wait_until
 from localplane.serve import RunningOperator, running_flinkmem
 from tests.differential.flinkref import run_reference

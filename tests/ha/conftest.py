@@ -34,6 +34,7 @@ from localplane.haplane import NODE_ADDRESSES, HaPlane, ha_plane
 from localplane.kubelet import Kubelet, Node
 from localplane.rest import Rest
 from tests.ha.harness import await_all
+from tests.support.privileges import network_namespace_problem
 
 RELEASE = "flinkmem"
 RELEASE_NAMESPACE = "flinkmem"
@@ -67,6 +68,9 @@ def _helm(plane: HaPlane, *args: str) -> str:
 
 @pytest.fixture(scope="package")
 def ha(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Ha]:
+    problem = network_namespace_problem("tests/ha (the chart on a plane of its own)", "sudo make test-ha")
+    if problem is not None:
+        pytest.skip(problem)
     root = tmp_path_factory.mktemp("ha")
     request.config.stash[FIGURES_FILE] = root / "ha-figures.json"
     with ha_plane(root) as plane:

@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from flinkmem.certs import ensure_self_signed
+from flinkmem.runtime.certs import ensure_self_signed
 from localplane.serve import RunningOperator, serve_process
 
 __all__ = ["Flinkmem", "running"]

@@ -20,8 +20,15 @@ import yaml
 from cryptography import x509
 
 from flinkmem.cli import build_parser
-from flinkmem.settings import DEFAULT_RESOURCE, PEERING_NAME, ResourceRef, Settings, ValidationMode, from_arguments
-from flinkmem.webhookconfig import mutating_configuration, validating_configuration
+from flinkmem.conventions import PEERING_NAME
+from flinkmem.decisions.policy import ValidationMode
+from flinkmem.runtime.settings import (
+    DEFAULT_RESOURCE,
+    ResourceRef,
+    Settings,
+    from_arguments,
+)
+from flinkmem.runtime.webhookconfig import mutating_configuration, validating_configuration
 from tests.packaging.chart import (
     CHART,
     CRD_SOURCE,

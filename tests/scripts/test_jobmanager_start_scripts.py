@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from flinkmem.podpatch import plan_pod
-from flinkmem.validation import validate_deployment
+from flinkmem.decisions.podplan import plan_pod
+from flinkmem.decisions.validation import validate_deployment
 from tests.scripts.launch import dynamic_configs, effective_flags, run_start_script
 from tests.unit.fixtures import flinkdeployment, jobmanager_pod
 
@@ -35,7 +35,8 @@ def _run(
     result = validation.jobmanager
     # Conflicts outside the engine (a stray -Xmx) still resolve; the pod patch overrides them.
     assert validation.source is not None and result is not None and result.memory is not None, validation.reason
-    plan = plan_pod(jobmanager_pod(), result, validation.source, "flink-main-container")
+    pod = jobmanager_pod()
+    plan = plan_pod(pod, len(pod["spec"]["containers"]) - 1, result, validation.source)
     assert plan is not None
     env = {e["name"]: e["value"] for e in plan.env}
     args = run_start_script(tmp_path, version, validation.source.config, env, command)

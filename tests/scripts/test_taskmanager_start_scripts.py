@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
+from flinkmem.decisions.podplan import plan_pod
+from flinkmem.decisions.validation import validate_deployment
 from flinkmem.engine import TaskManagerMemory
-from flinkmem.podpatch import plan_pod
-from flinkmem.roles import TASKMANAGER
-from flinkmem.validation import validate_deployment
+from flinkmem.sources.roles import TASKMANAGER
 from tests.scripts.launch import dynamic_configs, effective_flags, run_start_script
 from tests.unit.fixtures import flinkdeployment, jobmanager_pod
 
@@ -37,7 +37,8 @@ def _sized(deployment: dict[str, Any]) -> tuple[TaskManagerMemory, dict[str, str
     result = validation.role(TASKMANAGER)
     assert validation.source is not None and result is not None and result.memory is not None, validation.reason
     assert isinstance(result.memory, TaskManagerMemory)
-    plan = plan_pod(_taskmanager_pod(), result, validation.source, "flink-main-container")
+    pod = _taskmanager_pod()
+    plan = plan_pod(pod, len(pod["spec"]["containers"]) - 1, result, validation.source)
     assert plan is not None
     env = {e["name"]: e["value"] for e in plan.env}
     return result.memory, env, dict(validation.source.config)

@@ -26,7 +26,6 @@ from __future__ import annotations
 import os
 import select
 import shlex
-import shutil
 import signal
 import subprocess
 import sys
@@ -40,6 +39,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from tests.support import flinkdist
+from tests.support.privileges import user_namespace_command, user_namespace_problem
 from tests.support.startscript import StartScriptError, container_environment, write_config_dir
 
 __all__ = ["LocalJobManager", "LocalJobManagerError", "running_jobmanager"]
@@ -128,8 +128,9 @@ def running_jobmanager(
     `flink_config` and `pod_templates` are the data of Flink's two ConfigMaps (the second may be
     empty). The process is killed (SIGKILL, so that it leaves its TaskManager pods alone) on exit.
     """
-    if shutil.which("unshare") is None:
-        raise LocalJobManagerError("`unshare` (util-linux) is needed for the JobManager's own namespaces")
+    problem = user_namespace_problem("a local Flink JobManager")
+    if problem is not None:
+        raise LocalJobManagerError(problem)
     home = flinkdist.flink_home(version)
     args = list(container.get("args") or [])
     if len(args) != 3 or args[:2] != ["bash", "-c"]:
@@ -167,9 +168,7 @@ def running_jobmanager(
         )
         if "JAVA_HOME" in os.environ:
             env["JAVA_HOME"] = os.environ["JAVA_HOME"]
-        namespaces = ["unshare", "--mount", "--net", "--fork"]
-        if os.geteuid() != 0:
-            namespaces[1:1] = ["--user", "--map-root-user"]
+        namespaces = user_namespace_command()
         log_path = workdir / "jobmanager.out"
         with log_path.open("wb") as log:
             jobmanager = subprocess.Popen(

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flinkmem import batch
-from flinkmem.batch import auto_jobs, resolve_line, resolve_lines, resolve_record, run_batch, usable_cpus
+from flinkmem.cli import batch
+from flinkmem.cli.batch import auto_jobs, resolve_line, resolve_lines, resolve_record, run_batch, usable_cpus
 from flinkmem.engine import FlinkVersion
 
 V2 = FlinkVersion(2, 3)

@@ -10,7 +10,7 @@ import time
 
 from benchmarks import objects, procstat
 from benchmarks.labelselect import matches, selecting_webhook_path
-from flinkmem.webhookconfig import mutating_configuration
+from flinkmem.runtime.webhookconfig import mutating_configuration
 
 
 def test_label_selector_operators_follow_kubernetes() -> None:

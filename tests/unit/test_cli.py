@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import io
 import json
 import select
@@ -190,7 +191,8 @@ def test_version_flag(capsys: Capture) -> None:
     with pytest.raises(SystemExit) as info:
         main(["--version"])
     assert info.value.code == 0
-    assert capsys.readouterr().out.strip() == "flinkmem 0.1.0"
+    # The installed distribution's version, which pyproject.toml reads from flinkmem.__version__.
+    assert capsys.readouterr().out.strip() == f"flinkmem {importlib.metadata.version('flinkmem')}"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,120 +1,171 @@
+"""The controller's checks as methods: the annotation and Event per FlinkDeployment, drift reported once
+per difference, eviction only where flinkmem enforces, a FlinkDeployment against Flink's ConfigMap, and
+its writes going through the token bucket."""
+
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
+from collections.abc import Mapping
 from typing import Any
 
-from flinkmem.controller import options_that_differ, pod_drift, reconcile_deployment, source_differences
-from flinkmem.engine import DeploymentMode, FlinkVersion
-from flinkmem.podpatch import RESOLVED_ANNOTATION, apply_plan, plan_pod
-from flinkmem.sources.flinkdeployment import from_flinkdeployment
-from flinkmem.sources.model import FlinkSource
-from flinkmem.validation import validate_deployment
+from flinkmem.conventions import RESOLVED_ANNOTATION
+from flinkmem.decisions.policy import ValidationMode
+from flinkmem.runtime.controller import Controller
+from flinkmem.runtime.events import EventPoster
+from flinkmem.runtime.metrics import Metrics
+from flinkmem.runtime.settings import Settings
+from flinkmem.sources.cache import SourceCache
+from tests.unit.admission_harness import RecordedEvents
 from tests.unit.fixtures import flinkdeployment, jobmanager_pod
 
-CONTAINER = "flink-main-container"
+
+class FakeApi:
+    def __init__(self, pods: list[dict[str, Any]] | None = None) -> None:
+        self.pods = pods or []
+        self.evicted: list[str] = []
+        self.listed: list[tuple[str, str]] = []
+
+    async def list_pods(self, namespace: str, label_selector: str) -> list[Mapping[str, Any]]:
+        self.listed.append((namespace, label_selector))
+        return list(self.pods)
+
+    async def evict_pod(self, namespace: str, name: str) -> bool:
+        self.evicted.append(f"{namespace}/{name}")
+        return True
+
+    async def get_deployment(self, namespace: str, name: str) -> Mapping[str, Any] | None:
+        return None
+
+    async def get_configmap(self, namespace: str, name: str) -> Mapping[str, Any] | None:
+        return None
 
 
-def test_valid_deployment_resolves_with_normal_event() -> None:
-    result = reconcile_deployment(flinkdeployment(memory="1600m"), CONTAINER)
-    assert result.changed
-    assert (result.event_type, result.reason) == ("Normal", "MemoryResolved")
-    data = json.loads(result.annotation)
-    assert data["valid"] is True
-    assert data["jobmanager"]["memory"]["jvmHeap"] == 1073741824  # spec vector C01
-    assert "JobManager: total process 1.56 GiB" in result.message
-    assert "-Xmx1073741824" in result.message
+def make(settings: Settings | None = None, pods: list[dict[str, Any]] | None = None) -> tuple[Controller, Any]:
+    api = FakeApi(pods)
+    sink = RecordedEvents()
+    controller = Controller(settings or Settings(controller_qps=0), api, SourceCache(api), Metrics(), EventPoster(sink))
+    return controller, sink
 
 
-def test_conflict_gives_warning_event() -> None:
-    result = reconcile_deployment(flinkdeployment({"jobmanager.memory.heap.size": "2g"}, memory="1g"), CONTAINER)
-    assert (result.event_type, result.reason) == ("Warning", "MemoryConflict")
-    assert json.loads(result.annotation)["valid"] is False
-    assert "jobmanager.memory.process.size" in result.message
+def run(controller: Controller, coroutine: Any) -> Any:
+    async def go() -> Any:
+        result = await coroutine
+        await controller.events.drain()
+        return result
+
+    return asyncio.run(go())
 
 
-def test_unchanged_annotation_means_no_new_work() -> None:
-    obj = flinkdeployment(memory="1600m")
-    first = reconcile_deployment(obj, CONTAINER)
-    obj = copy.deepcopy(obj)
-    obj["metadata"]["annotations"] = {RESOLVED_ANNOTATION: first.annotation}
-    assert not reconcile_deployment(obj, CONTAINER).changed
-
-
-def _sized(pod: dict[str, Any], deployment: dict[str, Any]) -> None:
-    validation = validate_deployment(deployment)
-    assert validation.source is not None and validation.jobmanager is not None
-    plan = plan_pod(pod, validation.jobmanager, validation.source, CONTAINER)
-    assert plan is not None
-    apply_plan(pod, plan)
-
-
-def _source(deployment: dict[str, Any]) -> FlinkSource:
-    return from_flinkdeployment(deployment)
-
-
-def test_unmutated_pod_drifts_and_mutated_pod_does_not() -> None:
-    deployment = flinkdeployment(memory="2g")
+def named_pod(name: str = "demo-jm-1", uid: str = "pod-1") -> dict[str, Any]:
     pod = jobmanager_pod()
-    drift = pod_drift(pod, _source(deployment), CONTAINER)
-    assert drift is not None
-    assert any(d.startswith("limits.memory") for d in drift.differences)
-    assert "FLINK_ENV_JAVA_OPTS_JM" in drift.message
-    assert drift.message.startswith("JobManager pod ")
-    assert "FlinkDeployment jobs/demo" in drift.message
-    _sized(pod, deployment)
-    assert pod_drift(pod, _source(deployment), CONTAINER) is None
+    pod["metadata"].update({"name": name, "uid": uid})
+    return pod
 
 
-def test_annotations_alone_are_not_drift() -> None:
-    deployment = flinkdeployment(memory="2g")
-    pod = jobmanager_pod()
-    _sized(pod, deployment)
-    del pod["metadata"]["annotations"]
-    assert pod_drift(pod, _source(deployment), CONTAINER) is None
+def test_a_new_flinkdeployment_is_annotated_once_with_an_event() -> None:
+    controller, sink = make()
+    obj = flinkdeployment(memory="2g")
+    annotation = run(controller, controller.on_flinkdeployment("ADDED", obj))
+    assert annotation is not None and json.loads(annotation)["jobmanager"]["memory"]["jvmHeap"] == 1530082096
+    assert [(name, reason) for name, _, reason, _ in sink.posted] == [("demo", "MemoryResolved")]
+    annotated = copy.deepcopy(obj)
+    annotated["metadata"]["annotations"] = {RESOLVED_ANNOTATION: annotation}
+    assert run(controller, controller.on_flinkdeployment("MODIFIED", annotated)) is None
+    assert len(sink.posted) == 1
 
 
-def test_pod_sized_for_an_older_spec_drifts_once_the_spec_changes() -> None:
-    pod = jobmanager_pod()
-    _sized(pod, flinkdeployment(memory="2g"))
-    drift = pod_drift(pod, _source(flinkdeployment(memory="4g")), CONTAINER)
-    assert drift is not None
-    assert "requests.memory=4096Mi" in drift.differences
+def test_a_conflict_is_a_warning_event_and_deletion_forgets_the_deployment() -> None:
+    controller, sink = make()
+    obj = flinkdeployment({"jobmanager.memory.heap.size": "2g"}, memory="1g")
+    assert run(controller, controller.on_flinkdeployment("ADDED", obj)) is not None
+    assert [(kind, reason) for _, kind, reason, _ in sink.posted] == [("Warning", "MemoryConflict")]
+    assert controller.cache.cached_deployment("jobs", "demo") is not None
+    run(controller, controller.on_flinkdeployment("DELETED", obj))
+    assert controller.cache.cached_deployment("jobs", "demo") is None
 
 
-def test_pods_that_are_not_flink_pods_never_drift() -> None:
-    pod = jobmanager_pod()
-    pod["metadata"]["labels"] = {"app": "demo"}
-    assert pod_drift(pod, _source(flinkdeployment(memory="2g")), CONTAINER) is None
+def test_out_of_scope_deployments_are_neither_annotated_nor_checked() -> None:
+    controller, sink = make(Settings(namespaces=("other",), controller_qps=0), [named_pod()])
+    assert run(controller, controller.on_flinkdeployment("ADDED", flinkdeployment(memory="2g"))) is None
+    assert sink.posted == [] and controller.api.listed == []  # type: ignore[attr-defined]
 
 
-def test_a_flink_configmap_that_resolves_alike_is_no_difference() -> None:
-    ours = _source(flinkdeployment(memory="2g"))
-    same = FlinkSource(
-        "ConfigMap",
-        "flink-config-demo",
-        "jobs",
-        {"jobmanager.memory.process.size": "2048m", "taskmanager.memory.process.size": "1728m"},
-        ours.version,
-        ours.mode,
-    )
-    assert source_differences(ours, same) == ()
-    other = FlinkSource(
-        "ConfigMap",
-        "flink-config-demo",
-        "jobs",
-        {
-            "jobmanager.memory.process.size": "2048m",
-            "jobmanager.memory.jvm-metaspace.size": "512m",
-            "taskmanager.memory.process.size": "1728m",
-        },
-        FlinkVersion(1, 20),
-        DeploymentMode.NATIVE,
-    )
-    found = source_differences(ours, other)
-    assert found and all(f.startswith("JobManager ") for f in found)
-    assert any("JVM flags" in f and "MaxMetaspaceSize=536870912" in f for f in found)
-    assert options_that_differ(ours, other, ("jobmanager.memory.",)) == (
-        "jobmanager.memory.jvm-metaspace.size",
-        "jobmanager.memory.process.size",
-    )
+def test_pods_admitted_before_their_deployment_are_checked_when_it_arrives_and_told_once() -> None:
+    controller, sink = make(pods=[named_pod()])
+    run(controller, controller.on_flinkdeployment("ADDED", flinkdeployment(memory="2g")))
+    assert controller.api.listed == [("jobs", "app=demo")]  # type: ignore[attr-defined]
+    drift = [message for _, _, reason, message in sink.posted if reason == "MemoryDrift"]
+    assert len(drift) == 1 and "needs requests.memory=2048Mi" in drift[0]
+    # The same pod seen again by its watch: already reported.
+    assert run(controller, controller.check_pod(named_pod())) is not None
+    assert sum(reason == "MemoryDrift" for _, _, reason, _ in sink.posted) == 1
+    # Deleted, it is forgotten, so the set stays as small as the live pods.
+    run(controller, controller.on_pod("DELETED", named_pod()))
+    assert controller.drift_seen == set()
+
+
+def test_drifted_pods_are_evicted_only_in_enforce_mode_with_evict_drifted() -> None:
+    for mode, evict, expected in (
+        (ValidationMode.ENFORCE, True, ["jobs/demo-jm-1"]),
+        (ValidationMode.WARN, True, []),
+        (ValidationMode.ENFORCE, False, []),
+    ):
+        controller, sink = make(Settings(validation_mode=mode, evict_drifted=evict, controller_qps=0))
+        controller.cache.remember_deployment(flinkdeployment(memory="2g"))
+        run(controller, controller.check_pod(named_pod()))
+        assert controller.api.evicted == expected  # type: ignore[attr-defined]
+        reasons = [reason for _, _, reason, _ in sink.posted]
+        assert reasons == (["MemoryDrift", "MemoryDriftEvicted"] if expected else ["MemoryDrift"])
+
+
+def test_without_pod_sizing_no_pod_drifts() -> None:
+    controller, sink = make(Settings(pod_mutation=False, controller_qps=0))
+    controller.cache.remember_deployment(flinkdeployment(memory="2g"))
+    assert run(controller, controller.check_pod(named_pod())) is None
+    assert sink.posted == []
+
+
+def _configmap(text: str) -> dict[str, Any]:
+    return {
+        "metadata": {"name": "flink-config-demo", "namespace": "jobs", "labels": {"type": "flink-native-kubernetes"}},
+        "data": {"config.yaml": text},
+    }
+
+
+def test_a_configmap_that_resolves_differently_is_reported_once_per_difference() -> None:
+    controller, sink = make()
+    run(controller, controller.on_flinkdeployment("ADDED", flinkdeployment(memory="2g")))
+    sink.posted.clear()
+    same = "jobmanager.memory.process.size: 2048m\ntaskmanager.memory.process.size: 1728m\n"
+    run(controller, controller.on_configmap("ADDED", _configmap(same)))
+    assert sink.posted == []
+    other = same + "jobmanager.memory.jvm-metaspace.size: 512m\n"
+    run(controller, controller.on_configmap("MODIFIED", _configmap(other)))
+    run(controller, controller.on_configmap("MODIFIED", _configmap(other)))  # the same data again
+    differs = [message for _, _, reason, message in sink.posted if reason == "MemoryConfigDiffers"]
+    assert len(differs) == 1 and "jobmanager.memory.jvm-metaspace.size" in differs[0]
+
+
+def test_a_configmap_without_a_deployment_checks_the_clusters_pods() -> None:
+    controller, sink = make(pods=[named_pod()])
+    run(controller, controller.on_configmap("ADDED", _configmap("jobmanager.memory.process.size: 2g\n")))
+    assert controller.api.listed == [("jobs", "app=demo")]  # type: ignore[attr-defined]
+    assert [reason for _, _, reason, _ in sink.posted] == ["MemoryDrift"]
+
+
+def test_writes_go_through_the_token_bucket() -> None:
+    controller, _ = make(Settings(controller_qps=5, controller_burst=2))
+    reserved: list[float] = []
+    original = controller.throttle.reserve
+
+    def counting() -> float:
+        reserved.append(original())
+        return 0.0
+
+    controller.throttle.reserve = counting  # type: ignore[method-assign]
+    for index in range(3):
+        run(controller, controller.on_flinkdeployment("ADDED", flinkdeployment(memory="2g", name=f"fd-{index}")))
+    # One token per annotated FlinkDeployment; the third waits (a burst of two, five a second).
+    assert len(reserved) == 3 and reserved[:2] == [0.0, 0.0] and reserved[2] > 0

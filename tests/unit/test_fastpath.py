@@ -20,7 +20,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flinkmem import batch
+from flinkmem.cli import batch
 from flinkmem.engine import FlinkVersion
 from flinkmem.engine.jobmanager.options import JOBMANAGER_MEMORY_KEYS, LEGACY_HEAP, LEGACY_HEAP_MB
 from flinkmem.engine.taskmanager.options import DEPRECATED_KEYS, TASKMANAGER_MEMORY_KEYS
@@ -141,7 +141,7 @@ def test_fallback_errors_propagate() -> None:
 
 
 def test_switched_off_by_environment() -> None:
-    code = "from flinkmem import batch; print(batch.FASTPATH)"
+    code = "from flinkmem.cli import batch; print(batch.FASTPATH)"
     env = {**os.environ, "FLINKMEM_NO_FASTPATH": "1"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -12,6 +12,7 @@ from fractions import Fraction
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from flinkmem.decisions.container import container_memory
 from flinkmem.engine import (
     Config,
     DeploymentMode,
@@ -25,8 +26,7 @@ from flinkmem.engine import (
 )
 from flinkmem.engine.javatext import JavaNumberFormatError, parse_java_float
 from flinkmem.engine.sizes import SizeParseError, parse_memory_size
-from flinkmem.roles import JOBMANAGER
-from flinkmem.sizing import container_memory
+from flinkmem.sources.roles import JOBMANAGER
 
 MIB = 1 << 20
 GIB = 1 << 30

@@ -7,7 +7,7 @@ from fractions import Fraction
 
 import pytest
 
-from flinkmem.quantity import QuantityError, format_mebibytes, parse_quantity, quantity_bytes
+from flinkmem.sources.quantity import QuantityError, format_mebibytes, parse_quantity, quantity_bytes
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from flinkmem.ratelimit import TokenBucket
+from flinkmem.runtime.ratelimit import TokenBucket
 
 
 class FakeClock:
@@ -54,7 +54,7 @@ def test_acquire_sleeps_for_the_reserved_delay(monkeypatch: pytest.MonkeyPatch) 
     async def record(delay: float) -> None:
         slept.append(delay)
 
-    monkeypatch.setattr("flinkmem.ratelimit.asyncio.sleep", record)
+    monkeypatch.setattr("flinkmem.runtime.ratelimit.asyncio.sleep", record)
     clock = FakeClock()
     bucket = TokenBucket(rate=20, burst=1, clock=clock)
 

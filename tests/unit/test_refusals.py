@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from flinkmem.refusals import RefusalLog
+from flinkmem.runtime.refusals import RefusalLog
 
 
 class Clock:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from flinkmem.cli.render import memory_bar, memory_table
+from flinkmem.decisions.container import ContainerMemory
 from flinkmem.engine import DeploymentMode, FlinkVersion, JobManagerMemory, Notice
-from flinkmem.render import memory_bar, memory_table
-from flinkmem.sizing import ContainerMemory
 
 MIB = 1 << 20
 GIB = 1 << 30

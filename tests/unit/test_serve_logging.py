@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from flinkmem import serve
+from flinkmem.runtime import serve
 
 
 class Collect(logging.Handler):

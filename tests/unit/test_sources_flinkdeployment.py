@@ -11,16 +11,16 @@ from typing import Any
 
 import pytest
 
+from flinkmem.conventions import DEFAULT_CONTAINER
 from flinkmem.engine import DeploymentMode, FlinkVersion, JobManagerMemory, MemoryConflict, Rule, resolve_jobmanager
-from flinkmem.roles import JOBMANAGER
 from flinkmem.sources.flinkdeployment import (
-    DEFAULT_CONTAINER,
     SpecError,
     flatten_configuration,
     from_flinkdeployment,
     operator_memory_bytes,
 )
 from flinkmem.sources.model import FlinkSource
+from flinkmem.sources.roles import JOBMANAGER
 
 MIB = 1 << 20
 GIB = 1 << 30

@@ -7,11 +7,21 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
+import pytest
+
+from flinkmem.decisions.validation import validate_role
 from flinkmem.engine import DeploymentMode, FlinkVersion
-from flinkmem.roles import JOBMANAGER, TASKMANAGER
 from flinkmem.sources.model import dynamic_properties
-from flinkmem.sources.pods import PodSource, pod_mode, source_for_pod
-from flinkmem.validation import validate_role
+from flinkmem.sources.pods import (
+    OpenedPod,
+    PodShapeError,
+    cluster_id,
+    main_container,
+    open_pod,
+    pod_mode,
+    pod_role,
+)
+from flinkmem.sources.roles import JOBMANAGER, TASKMANAGER
 from tests.unit.fixtures import flinkdeployment, jobmanager_pod
 
 CONTAINER = "flink-main-container"
@@ -34,9 +44,10 @@ class Lookup:
         return self.configmaps.get(name)
 
 
-def locate(pod: dict[str, Any], lookup: Lookup) -> PodSource:
-    main = next(c for c in pod["spec"]["containers"] if c["name"] == CONTAINER)
-    return asyncio.run(source_for_pod(pod, JOBMANAGER, main, lookup, container_name=CONTAINER))
+def locate(pod: dict[str, Any], lookup: Lookup) -> OpenedPod:
+    opened = asyncio.run(open_pod(pod, lookup, container_name=CONTAINER, resource_plural="flinkdeployments"))
+    assert opened is not None
+    return opened
 
 
 def flink_configmap(text: str) -> dict[str, Any]:
@@ -79,23 +90,24 @@ def test_container_dynamic_properties_override_the_file() -> None:
 
 def test_no_source_says_what_was_looked_for() -> None:
     found = locate(jobmanager_pod(), Lookup())
-    assert found.source is None
-    assert found.missing is not None
-    assert "'demo'" in found.missing and "'flink-config-demo'" in found.missing
+    assert found.source is None and found.role is JOBMANAGER
+    assert found.reason is not None
+    assert "'demo'" in found.reason and "'flink-config-demo'" in found.reason
     pod = jobmanager_pod()
     del pod["metadata"]["labels"]["app"]
-    assert "no app label" in (locate(pod, Lookup()).missing or "")
+    assert "no app label" in (locate(pod, Lookup()).reason or "")
 
 
 def test_an_invalid_flinkdeployment_is_a_problem_not_a_fallback() -> None:
     broken = flinkdeployment(version="v9_9")
     found = locate(jobmanager_pod(), Lookup({"demo": broken}, {"flink-config-demo": flink_configmap("a: b\n")}))
-    assert found.source is None and found.problem is not None and "spec.flinkVersion" in found.problem
+    assert found.source is None and found.reason is not None and "spec.flinkVersion" in found.reason
+    assert found.deployment is broken  # Events about the pod still go to its FlinkDeployment
 
 
 def test_an_unreadable_configmap_is_a_problem() -> None:
     found = locate(jobmanager_pod(), Lookup(configmaps={"flink-config-demo": {"metadata": {"name": "x"}}}))
-    assert found.source is None and "has no data" in (found.problem or "")
+    assert found.source is None and "has no data" in (found.reason or "")
 
 
 def test_mode_follows_flinks_type_label() -> None:
@@ -141,11 +153,69 @@ def test_a_native_taskmanagers_pinned_options_give_exactly_its_jvm_flags() -> No
     main = pod["spec"]["containers"][-1]
     main["image"] = "flink:2.3.0"
     main["args"] = ["bash", "-c", REAL_TM_ARGS]
-    found = asyncio.run(source_for_pod(pod, TASKMANAGER, main, lookup, container_name=CONTAINER))
-    assert found.source is not None
+    found = locate(pod, lookup)
+    assert found.role is TASKMANAGER and found.source is not None
     assert "taskmanager.memory.process.size" not in found.source.config
     memory = validate_role(found.source, TASKMANAGER).memory
     assert memory is not None
     assert memory.jvm_args == REAL_TM_JVM_MEM_OPTS
     # ... and the same -D options, in Flink's order, as the resource manager put on the command line.
     assert memory.dynamic_configs == REAL_TM_ARGS[REAL_TM_ARGS.index("-D taskmanager.memory.network.min") :]
+
+
+def test_selects_flink_jobmanager_pods_and_opt_in() -> None:
+    assert pod_role({"component": "jobmanager", "type": "flink-native-kubernetes"}) is JOBMANAGER
+    assert pod_role({"component": "jobmanager", "type": "flink-standalone-kubernetes"}) is JOBMANAGER
+    assert pod_role({"component": "jobmanager"}) is None
+    assert pod_role({"component": "jobmanager", "type": "other"}) is None
+    assert pod_role({"component": "jobmanager", "flinkmem.io/opt-in": "true"}) is JOBMANAGER
+    assert pod_role({"component": "jobmanager", "flinkmem.io/opt-in": "yes"}) is None
+    assert pod_role({"flinkmem.io/opt-in": "true"}) is None  # the component says which role
+    assert cluster_id({"app": "demo"}) == "demo"
+    assert cluster_id({}) is None
+
+
+@pytest.mark.parametrize(
+    ("spec", "field"),
+    [
+        ([], "spec"),
+        ({"containers": {}}, "spec.containers"),
+        ({"containers": [None]}, "spec.containers[0]"),
+        ({"containers": [{"name": CONTAINER, "resources": []}]}, "spec.containers[0].resources"),
+        ({"containers": [{"name": CONTAINER, "resources": {"limits": "1Gi"}}]}, "spec.containers[0].resources.limits"),
+        ({"containers": [{"name": CONTAINER, "env": {"A": "b"}}]}, "spec.containers[0].env"),
+        ({"containers": [{"name": CONTAINER, "env": [{"value": "x"}]}]}, "spec.containers[0].env[0]"),
+        ({"containers": [{"name": CONTAINER, "args": "bash"}]}, "spec.containers[0].args"),
+    ],
+)
+def test_mistyped_pods_name_the_field(spec: Any, field: str) -> None:
+    with pytest.raises(PodShapeError) as info:
+        main_container({"spec": spec}, CONTAINER)
+    assert info.value.field == field
+
+
+def test_pods_without_spec_or_main_container_have_none() -> None:
+    assert main_container({}, CONTAINER) is None
+    assert main_container({"spec": {"containers": None}}, CONTAINER) is None
+    assert main_container({"spec": {"containers": [{"name": "other", "resources": []}]}}, CONTAINER) is None
+
+
+def test_taskmanager_pods_are_selected_by_flinks_labels_and_opt_in() -> None:
+    assert pod_role({"component": "taskmanager", "type": "flink-native-kubernetes"}) is TASKMANAGER
+    assert pod_role({"component": "taskmanager", "type": "flink-standalone-kubernetes"}) is TASKMANAGER
+    assert pod_role({"component": "taskmanager", "flinkmem.io/opt-in": "true"}) is TASKMANAGER
+    assert pod_role({"component": "taskmanager"}) is None
+
+
+def test_only_flink_pods_are_opened_and_a_malformed_one_says_why() -> None:
+    other = jobmanager_pod()
+    other["metadata"]["labels"] = {"app": "demo"}
+    assert asyncio.run(open_pod(other, Lookup(), container_name=CONTAINER, resource_plural="x")) is None
+    mistyped = jobmanager_pod()
+    mistyped["spec"]["containers"] = {"name": CONTAINER}
+    found = locate(mistyped, Lookup({"demo": flinkdeployment(memory="2g")}))
+    assert found.source is None and found.reason == "spec.containers must be a list"
+    without = jobmanager_pod()
+    without["spec"]["containers"] = [{"name": "sidecar"}]
+    found = locate(without, Lookup({"demo": flinkdeployment(memory="2g")}))
+    assert found.source is None and found.reason == f"the pod has no container named {CONTAINER}"

@@ -9,11 +9,8 @@ from typing import Any
 
 import pytest
 
-from flinkmem.engine import DeploymentMode, FlinkVersion
-from flinkmem.roles import TASKMANAGER
-from flinkmem.sources.flinkdeployment import DEFAULT_CONTAINER
-from flinkmem.sources.model import FlinkSource
-from flinkmem.validation import (
+from flinkmem.conventions import DEFAULT_CONTAINER
+from flinkmem.decisions.validation import (
     WARNING_LIMIT,
     RoleValidation,
     Validation,
@@ -21,6 +18,9 @@ from flinkmem.validation import (
     validate_role,
     warning_lines,
 )
+from flinkmem.engine import DeploymentMode, FlinkVersion
+from flinkmem.sources.model import FlinkSource
+from flinkmem.sources.roles import TASKMANAGER
 
 MIB = 1 << 20
 GIB = 1 << 30

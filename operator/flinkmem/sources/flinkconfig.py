@@ -20,17 +20,15 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from flinkmem.conventions import CONFIGMAP_PREFIX, VERSION_ANNOTATION
 from flinkmem.engine import DeploymentMode, FlinkVersion, Notice, RawValue, UnsupportedInput
 from flinkmem.engine.configfile import ConfigFileError, parse_config_yaml, parse_legacy_flink_conf
 from flinkmem.engine.options import java_text
 from flinkmem.engine.versions import LATEST
-from flinkmem.settings import ANNOTATION_PREFIX
 from flinkmem.sources.model import FlinkSource, MainContainer
 
 __all__ = [
-    "CONFIGMAP_PREFIX",
     "LEGACY_FILE",
-    "VERSION_ANNOTATION",
     "ConfigMapError",
     "configmap_name",
     "from_config_file",
@@ -39,8 +37,6 @@ __all__ = [
     "version_from_image",
 ]
 
-CONFIGMAP_PREFIX = "flink-config-"
-VERSION_ANNOTATION = f"{ANNOTATION_PREFIX}/flink-version"
 _NEW_FILE = "config.yaml"
 LEGACY_FILE = "flink-conf.yaml"
 _IMAGE_OPTIONS = ("kubernetes.container.image.ref", "kubernetes.container.image")

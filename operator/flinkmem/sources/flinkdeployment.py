@@ -15,23 +15,21 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from flinkmem.conventions import DEFAULT_CONTAINER
 from flinkmem.engine import DeploymentMode, FlinkVersion, Notice, UnsupportedInput
 from flinkmem.engine.javatext import java_trim
 from flinkmem.engine.options import java_text
 from flinkmem.engine.sizes import MAX_BYTES, SizeParseError, parse_memory_size
-from flinkmem.quantity import QuantityError, parse_quantity, quantity_bytes
-from flinkmem.roles import ROLES, Role
 from flinkmem.sources.model import FlinkSource, MainContainer
+from flinkmem.sources.quantity import QuantityError, parse_quantity, quantity_bytes
+from flinkmem.sources.roles import ROLES, Role
 
 __all__ = [
-    "DEFAULT_CONTAINER",
     "SpecError",
     "flatten_configuration",
     "from_flinkdeployment",
     "operator_memory_bytes",
 ]
-
-DEFAULT_CONTAINER = "flink-main-container"
 
 
 class SpecError(ValueError):

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flinkmem.engine import DeploymentMode, FlinkVersion, Notice, RawValue
-from flinkmem.roles import Role
+from flinkmem.sources.roles import Role
 
 __all__ = [
     "FlinkSource",

@@ -1,7 +1,9 @@
-"""Which source configures a Flink pod, looked up in the precedence of the package docstring.
+"""A Flink pod as flinkmem reads it, and which source configures it.
 
-The lookups themselves (a GET, a cache) are the caller's; this module only decides, so the webhook,
-the controller and the tests share one order.
+`open_pod` is the one way into a pod for the webhook and the controller alike: its role (from Flink's
+labels or the opt-in label), its main container (checked field by field, since a pod under review is
+only JSON), and the source of its configuration in the precedence of the package docstring. The
+lookups themselves (a cache, a GET) are the caller's; this module only decides.
 """
 
 from __future__ import annotations
@@ -10,13 +12,32 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
+from flinkmem.conventions import (
+    APP_LABEL,
+    COMPONENT_LABEL,
+    FLINK_POD_TYPES,
+    OPT_IN_LABEL,
+    STANDALONE_TYPE,
+    TYPE_LABEL,
+)
 from flinkmem.engine import DeploymentMode
-from flinkmem.roles import Role
 from flinkmem.sources.flinkconfig import ConfigMapError, configmap_name, from_flink_configmap
 from flinkmem.sources.flinkdeployment import SpecError, from_flinkdeployment
 from flinkmem.sources.model import FlinkSource, MainContainer, dynamic_properties
+from flinkmem.sources.roles import ROLES, Role
 
-__all__ = ["PodSource", "SourceLookup", "cluster_id", "pod_mode", "source_for_pod", "with_pod_options"]
+__all__ = [
+    "OpenedPod",
+    "PodShapeError",
+    "SourceLookup",
+    "cluster_id",
+    "main_container",
+    "open_pod",
+    "pod_env",
+    "pod_mode",
+    "pod_role",
+    "with_pod_options",
+]
 
 
 class SourceLookup(Protocol):
@@ -27,24 +48,82 @@ class SourceLookup(Protocol):
     async def configmap(self, namespace: str, name: str) -> Mapping[str, Any] | None: ...
 
 
-@dataclass(frozen=True)
-class PodSource:
-    """The outcome of the lookup: a source, or why there is none (`missing`) or it is unusable (`problem`)."""
+class PodShapeError(ValueError):
+    """A field of the pod flinkmem reads has the wrong type; `field` names it."""
 
-    source: FlinkSource | None
-    deployment: Mapping[str, Any] | None = None
-    missing: str | None = None
-    problem: str | None = None
+    def __init__(self, field_path: str, problem: str) -> None:
+        super().__init__(f"{field_path} {problem}")
+        self.field = field_path
+
+
+def pod_role(labels: Mapping[str, str]) -> Role | None:
+    """The role of a pod Flink labelled (component + type), or that opted in (component + flinkmem's label)."""
+    if labels.get(TYPE_LABEL) in FLINK_POD_TYPES or labels.get(OPT_IN_LABEL) == "true":
+        component = labels.get(COMPONENT_LABEL)
+        return next((role for role in ROLES if role.key == component), None)
+    return None
 
 
 def cluster_id(labels: Mapping[str, str]) -> str | None:
     """Flink labels every pod of a cluster `app=<cluster-id>`; the operator uses the FlinkDeployment's name."""
-    name = labels.get("app")
+    name = labels.get(APP_LABEL)
     return name if name else None
 
 
 def pod_mode(labels: Mapping[str, str]) -> DeploymentMode:
-    return DeploymentMode.STANDALONE if labels.get("type") == "flink-standalone-kubernetes" else DeploymentMode.NATIVE
+    return DeploymentMode.STANDALONE if labels.get(TYPE_LABEL) == STANDALONE_TYPE else DeploymentMode.NATIVE
+
+
+def main_container(pod: Mapping[str, Any], container_name: str) -> tuple[int, Mapping[str, Any]] | None:
+    """The index and body of the pod's main container; PodShapeError where the pod is mistyped."""
+    spec = pod.get("spec")
+    if spec is None:
+        return None
+    if not isinstance(spec, Mapping):
+        raise PodShapeError("spec", "must be an object")
+    containers = spec.get("containers")
+    if containers is None:
+        return None
+    if not isinstance(containers, list):
+        raise PodShapeError("spec.containers", "must be a list")
+    for index, container in enumerate(containers):
+        if not isinstance(container, Mapping):
+            raise PodShapeError(f"spec.containers[{index}]", "must be an object")
+        if container.get("name") == container_name:
+            _check_container(container, f"spec.containers[{index}]")
+            return index, container
+    return None
+
+
+def _check_container(container: Mapping[str, Any], path: str) -> None:
+    resources = container.get("resources")
+    if resources is not None:
+        if not isinstance(resources, Mapping):
+            raise PodShapeError(f"{path}.resources", "must be an object")
+        for kind in ("requests", "limits"):
+            values = resources.get(kind)
+            if values is not None and not isinstance(values, Mapping):
+                raise PodShapeError(f"{path}.resources.{kind}", "must be an object")
+    env = container.get("env")
+    if env is not None:
+        if not isinstance(env, list):
+            raise PodShapeError(f"{path}.env", "must be a list")
+        for index, item in enumerate(env):
+            if not isinstance(item, Mapping) or not isinstance(item.get("name"), str):
+                raise PodShapeError(f"{path}.env[{index}]", "must be an object with a name")
+    for part in ("command", "args"):
+        values = container.get(part)
+        if values is not None and not isinstance(values, list):
+            raise PodShapeError(f"{path}.{part}", "must be a list")
+
+
+def pod_env(container: Mapping[str, Any]) -> dict[str, str]:
+    """The container's literal environment values (valueFrom entries are not known at admission)."""
+    return {
+        item["name"]: item["value"]
+        for item in container.get("env") or []
+        if isinstance(item, Mapping) and isinstance(item.get("name"), str) and isinstance(item.get("value"), str)
+    }
 
 
 def with_pod_options(source: FlinkSource, container: Mapping[str, Any], role: Role) -> FlinkSource:
@@ -55,44 +134,52 @@ def with_pod_options(source: FlinkSource, container: Mapping[str, Any], role: Ro
     return replace(source, config=role.with_dynamic_options(source.config, properties))
 
 
-def _pod_container(container: Mapping[str, Any]) -> MainContainer:
-    env = {
-        item["name"]: item["value"]
-        for item in container.get("env") or []
-        if isinstance(item, Mapping) and isinstance(item.get("name"), str) and isinstance(item.get("value"), str)
-    }
-    return MainContainer(env=env)
+@dataclass(frozen=True)
+class OpenedPod:
+    """A Flink pod opened for sizing: its role, and either the source of its main container's process
+    (with the container's `-D` options applied) or the reason there is none."""
+
+    role: Role
+    source: FlinkSource | None = None
+    container_index: int | None = None
+    deployment: Mapping[str, Any] | None = None  # its FlinkDeployment, where Events about it go
+    reason: str | None = None  # why there is no source: nothing found, unusable, or a malformed pod
 
 
-async def source_for_pod(
-    pod: Mapping[str, Any],
-    role: Role,
-    container: Mapping[str, Any],
-    lookup: SourceLookup,
-    *,
-    container_name: str,
-    resource_plural: str = "flinkdeployments",
-) -> PodSource:
+async def open_pod(
+    pod: Mapping[str, Any], lookup: SourceLookup, *, container_name: str, resource_plural: str
+) -> OpenedPod | None:
+    """The pod's role, main container and source; None when it is not a Flink pod. Lookups may raise."""
     metadata = pod.get("metadata") or {}
     labels = metadata.get("labels") or {}
+    role = pod_role(labels)
+    if role is None:
+        return None
+    try:
+        found = main_container(pod, container_name)
+    except PodShapeError as exc:
+        return OpenedPod(role, reason=str(exc))
+    if found is None:
+        return OpenedPod(role, reason=f"the pod has no container named {container_name}")
+    index, container = found
     namespace = str(metadata.get("namespace") or "")
     name = cluster_id(labels)
     if name is None or not namespace:
-        return PodSource(None, missing="the pod has no app label naming its Flink cluster")
+        return OpenedPod(role, container_index=index, reason="the pod has no app label naming its Flink cluster")
     deployment = await lookup.flinkdeployment(namespace, name)
     if deployment is not None:
         try:
             source = from_flinkdeployment(deployment, container_name)
         except SpecError as exc:
-            return PodSource(None, deployment, problem=f"FlinkDeployment {name} is invalid: {exc}")
-        return PodSource(with_pod_options(source, container, role), deployment)
+            return OpenedPod(role, None, index, deployment, f"FlinkDeployment {name} is invalid: {exc}")
+        return OpenedPod(role, with_pod_options(source, container, role), index, deployment)
     configmap = await lookup.configmap(namespace, configmap_name(name))
     if configmap is None:
-        return PodSource(
-            None,
-            missing=f"no {resource_plural} named {name!r} and no ConfigMap {configmap_name(name)!r} in namespace "
-            f"{namespace!r} (from the pod's app label)",
+        missing = (
+            f"no {resource_plural} named {name!r} and no ConfigMap {configmap_name(name)!r} in namespace "
+            f"{namespace!r} (from the pod's app label)"
         )
+        return OpenedPod(role, container_index=index, reason=missing)
     try:
         source = from_flink_configmap(
             configmap,
@@ -100,8 +187,8 @@ async def source_for_pod(
             pod_annotations=metadata.get("annotations") or {},
             image=container.get("image"),
             role_key=role.key,
-            container=_pod_container(container),
+            container=MainContainer(env=pod_env(container)),
         )
     except ConfigMapError as exc:
-        return PodSource(None, problem=str(exc))
-    return PodSource(with_pod_options(source, container, role), None)
+        return OpenedPod(role, container_index=index, reason=str(exc))
+    return OpenedPod(role, with_pod_options(source, container, role), index)

@@ -1,0 +1,66 @@
+"""`flinkmem check`: every FlinkDeployment and Flink configuration file in the files, with the webhook's rules."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+from flinkmem.cli.inputs import config_file_source, load_yaml_documents, maybe_deployments, mode, parse_version
+from flinkmem.decisions.validation import Validation, validate_deployment, validate_source
+from flinkmem.sources.flinkconfig import LEGACY_FILE
+
+__all__ = ["cmd_check"]
+
+EXIT_OK, EXIT_INVALID = 0, 1
+
+
+def _print_validation(label: str, validation: Validation) -> bool:
+    """A line per role (✔, or ✘ with the rule), then the warnings; True when everything is valid."""
+    for problem in validation.problems:
+        print(f"✘ {label}: {problem.message} (rule: {problem.code})")
+    for result in validation.roles:
+        memory, container = result.memory, result.container
+        if result.valid and memory is not None and container is not None:
+            print(
+                f"✔ {label}: {result.role}: heap {memory.jvm_heap} B, total process {memory.total_process} B, "
+                f"container {container.request}/{container.limit}"
+            )
+        for conflict in result.conflicts:
+            print(f"✘ {label}: {conflict.message} (rule: {conflict.code})")
+    for warning in validation.warnings:
+        print(f"  warning: {warning.message}")
+    return validation.valid
+
+
+def _check_targets(path: Path, args: argparse.Namespace) -> list[tuple[str, Validation]]:
+    """What one file holds: FlinkDeployments (also in a List), or a Flink configuration file."""
+    deployments = maybe_deployments(path)
+    if not deployments and path.name != LEGACY_FILE:
+        documents = load_yaml_documents(path)
+        if any(isinstance(d, Mapping) and ("kind" in d or "apiVersion" in d) for d in documents):
+            return []  # Kubernetes objects, none of them a FlinkDeployment
+    if deployments:
+        found = []
+        for doc in deployments:
+            meta = doc.get("metadata")
+            meta = meta if isinstance(meta, Mapping) else {}
+            namespace = f"{meta['namespace']}/" if meta.get("namespace") else ""
+            found.append((f"{path}: {namespace}{meta.get('name', '?')}", validate_deployment(doc, args.container)))
+        return found
+    source = config_file_source(path, parse_version(args.flink_version), mode(args.mode), {})
+    return [(str(path), validate_source(source))]
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    invalid = 0
+    total = 0
+    for name in args.files:
+        for label, validation in _check_targets(Path(name), args):
+            total += 1
+            if not _print_validation(label, validation):
+                invalid += 1
+    if total == 0:
+        print("flinkmem: no FlinkDeployment or Flink configuration file found in the given files", file=sys.stderr)
+    return EXIT_INVALID if invalid else EXIT_OK

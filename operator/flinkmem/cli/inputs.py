@@ -1,0 +1,131 @@
+"""What the user hands the CLI: files (FlinkDeployments, `config.yaml`, `flink-conf.yaml`), `-D` values,
+a Flink version and a mode, read into sources. Anything unusable is a `UsageError` (exit code 2)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from flinkmem.engine import DeploymentMode, FlinkVersion, UnsupportedInput
+from flinkmem.engine.configfile import ConfigFileError
+from flinkmem.engine.versions import LATEST
+from flinkmem.sources.flinkconfig import LEGACY_FILE, from_config_file
+from flinkmem.sources.flinkdeployment import SpecError, from_flinkdeployment
+from flinkmem.sources.model import FlinkSource
+
+__all__ = [
+    "UsageError",
+    "config_file_source",
+    "load_yaml_documents",
+    "maybe_deployments",
+    "mode",
+    "parse_dynamic",
+    "parse_version",
+    "resolve_source",
+]
+
+
+class UsageError(Exception):
+    """Input flinkmem cannot use at all; exit code 2."""
+
+
+def load_yaml_documents(path: Path) -> list[Any]:
+    text = read_text(path)
+    try:
+        return [d for d in yaml.safe_load_all(text) if d is not None]
+    except yaml.YAMLError as exc:
+        raise UsageError(f"{path} is not valid YAML: {' '.join(str(exc).split())}") from None
+
+
+def read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read {path}: {exc}") from None
+
+
+def maybe_deployments(path: Path) -> list[Mapping[str, Any]]:
+    """FlinkDeployments in a file that may also be a Flink config.yaml, which PyYAML cannot always load."""
+    if path.name == LEGACY_FILE:
+        return []  # not YAML to Flink 1.x but lines of `key: value`, so never parsed as YAML
+    try:
+        return flink_deployments(list(yaml.safe_load_all(read_text(path))))
+    except yaml.YAMLError:
+        # A YAML 1.1 loader chokes on some valid YAML 1.2 (like a plain `=`); the Flink parser decides.
+        return []
+
+
+def parse_version(text: str | None) -> FlinkVersion | None:
+    if text is None:
+        return None
+    try:
+        return FlinkVersion.parse(text)
+    except UnsupportedInput as exc:
+        raise UsageError(str(exc)) from None
+
+
+def flink_deployments(documents: Sequence[Any]) -> list[Mapping[str, Any]]:
+    found: list[Mapping[str, Any]] = []
+    for doc in documents:
+        if not isinstance(doc, Mapping):
+            continue
+        if doc.get("kind") == "List" and isinstance(doc.get("items"), list):
+            found.extend(flink_deployments(doc["items"]))
+        elif doc.get("kind") == "FlinkDeployment":
+            found.append(doc)
+    return found
+
+
+def parse_dynamic(pairs: Sequence[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"-D expects key=value, got {pair!r}")
+        out[key] = value
+    return out
+
+
+def config_file_source(
+    path: Path, version: FlinkVersion | None, mode: DeploymentMode, dynamic: Mapping[str, str]
+) -> FlinkSource:
+    try:
+        return from_config_file(str(path), read_text(path), version=version, mode=mode, dynamic=dynamic)
+    except ConfigFileError as exc:
+        raise UsageError(f"{path}: {exc}") from None
+
+
+def mode(text: str | None) -> DeploymentMode:
+    try:
+        return DeploymentMode.parse(text)
+    except UnsupportedInput as exc:
+        raise UsageError(str(exc)) from None
+
+
+def resolve_source(args: argparse.Namespace) -> FlinkSource:
+    """The source `resolve` works on: a manifest or a Flink configuration file, with -D values on top."""
+    dynamic = parse_dynamic(args.dynamic)
+    version = parse_version(args.flink_version)
+    if not args.config_file:
+        return FlinkSource("flags", "-D", "", dynamic, version or LATEST, mode(args.mode))
+    path = Path(args.config_file)
+    deployments = maybe_deployments(path)
+    if not deployments:
+        return config_file_source(path, version, mode(args.mode), dynamic)
+    if len(deployments) > 1:
+        raise UsageError(f"{path} holds {len(deployments)} FlinkDeployments; use 'flinkmem check' for several")
+    try:
+        source = from_flinkdeployment(deployments[0])
+    except SpecError as exc:
+        raise UsageError(f"{path}: {exc}") from None
+    return replace(
+        source,
+        config={**source.config, **dynamic},
+        version=version or source.version,
+        mode=mode(args.mode) if args.mode else source.mode,
+    )

@@ -1,0 +1,57 @@
+"""Every name flinkmem reads or writes on the wire, in one place.
+
+Annotation keys, labels, webhook ids, Event reasons and the names Flink itself puts on its objects:
+a rename here is one edit, and no two modules spell a prefix twice. Nothing here imports anything.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# --- flinkmem's own names ------------------------------------------------------------------------
+
+ANNOTATION_PREFIX: Final = "flinkmem.io"
+# On FlinkDeployments and pods: what flinkmem resolved (JSON), and on pods the JVM flags it set.
+RESOLVED_ANNOTATION: Final = f"{ANNOTATION_PREFIX}/resolved-memory"
+JVM_FLAGS_ANNOTATION: Final = f"{ANNOTATION_PREFIX}/jvm-flags"
+# On pods of clusters deployed with Flink's native client: the Flink release line they run.
+VERSION_ANNOTATION: Final = f"{ANNOTATION_PREFIX}/flink-version"
+# A Flink pod that Flink did not build opts in with this label next to its `component` label.
+OPT_IN_LABEL: Final = f"{ANNOTATION_PREFIX}/opt-in"
+# kopf's own bookkeeping, kept under flinkmem's prefix (status belongs to the Apache operator).
+KOPF_DIFFBASE_KEY: Final = "last-handled-configuration"
+KOPF_FINALIZER: Final = f"{ANNOTATION_PREFIX}/finalizer"
+# The kopf peering object through which the controller processes of all replicas agree.
+PEERING_NAME: Final = "flinkmem"
+
+# The webhooks: the path each is served on, and the name it has in the webhook configurations.
+VALIDATE_ID: Final = "validate-flinkdeployment"
+MUTATE_ID: Final = "mutate-flink-pod"
+WEBHOOK_CONFIG_NAME: Final = "flinkmem"
+VALIDATE_WEBHOOK_NAME: Final = f"{VALIDATE_ID}.{ANNOTATION_PREFIX}"
+MUTATE_WEBHOOK_NAME: Final = f"{MUTATE_ID}.{ANNOTATION_PREFIX}"
+OPT_IN_MUTATE_WEBHOOK_NAME: Final = f"opt-in.{MUTATE_ID}.{ANNOTATION_PREFIX}"
+
+# Events flinkmem posts (component `flinkmem`), by reason.
+EVENT_COMPONENT: Final = "flinkmem"
+REASON_RESOLVED: Final = "MemoryResolved"  # a FlinkDeployment's memory, resolved
+REASON_CONFLICT: Final = "MemoryConflict"  # a FlinkDeployment in conflict (admitted by warn/audit, or before)
+REASON_REFUSED: Final = "MemoryRefused"  # an UPDATE refused at admission
+REASON_NOT_APPLIED: Final = "MemoryNotApplied"  # a Flink pod admitted without sizing, and why
+REASON_DRIFT: Final = "MemoryDrift"  # a running pod that does not match its source
+REASON_DRIFT_EVICTED: Final = "MemoryDriftEvicted"
+REASON_CONFIG_DIFFERS: Final = "MemoryConfigDiffers"  # a FlinkDeployment and Flink's ConfigMap disagree
+
+# --- names Flink and the Apache operator put on their objects -------------------------------------
+
+# Flink labels every pod of a cluster `app=<cluster-id>`, `component=jobmanager|taskmanager` and `type`.
+APP_LABEL: Final = "app"
+COMPONENT_LABEL: Final = "component"
+TYPE_LABEL: Final = "type"
+NATIVE_TYPE: Final = "flink-native-kubernetes"
+STANDALONE_TYPE: Final = "flink-standalone-kubernetes"
+FLINK_POD_TYPES: Final = (NATIVE_TYPE, STANDALONE_TYPE)
+# Flink's native client writes a cluster's effective configuration into this ConfigMap.
+CONFIGMAP_PREFIX: Final = "flink-config-"
+# The main container of every Flink pod, in Flink's pod templates and the operator's.
+DEFAULT_CONTAINER: Final = "flink-main-container"

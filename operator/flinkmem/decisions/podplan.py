@@ -1,0 +1,159 @@
+"""Sizing a Flink pod: the change its main container needs to match the derived memory.
+
+Only the main container is touched. Its memory request and limit are raised to at least what
+`decisions.container.container_memory` derives (never lowered), and the role's Java-options variable
+(`FLINK_ENV_JAVA_OPTS_JM`, `FLINK_ENV_JAVA_OPTS_TM`) is set to the user's options for that role with
+every memory flag replaced by the derived ones. Flink's start scripts read that variable instead of
+`env.java.(default-)opts.<role>` and append it after the flags they compute, so the derived flags are
+the ones the JVM keeps. Planning the same pod twice yields no further change.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Mapping, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from flinkmem.conventions import JVM_FLAGS_ANNOTATION, RESOLVED_ANNOTATION
+from flinkmem.decisions.javaopts import role_opts, with_memory_flags
+from flinkmem.decisions.validation import RoleValidation
+from flinkmem.sources.model import FlinkSource
+from flinkmem.sources.quantity import QuantityError, quantity_bytes
+
+__all__ = ["PodPlan", "apply_plan", "plan_pod", "role_annotation"]
+
+
+def role_annotation(result: RoleValidation, source: FlinkSource | None) -> str:
+    """The pod's record of what flinkmem resolved for it (role, source, memory, container)."""
+    data: dict[str, Any] = {"role": result.role.key, "valid": result.valid}
+    if source is not None:
+        data["source"] = source.label
+    if result.memory is not None:
+        data.update(result.memory.to_dict())
+    if result.container is not None:
+        data["container"] = result.container.to_dict()
+    if result.conflicts:
+        data["conflicts"] = [c.message for c in result.conflicts]
+    return json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class PodPlan:
+    """The target state of the main container; `changes` is empty when the pod already matches."""
+
+    container_index: int
+    resources: dict[str, Any]
+    env: list[dict[str, Any]]
+    annotations: dict[str, str]
+    changes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.changes)
+
+    @property
+    def drift(self) -> tuple[str, ...]:
+        """Changes that matter at run time (annotations alone do not)."""
+        return tuple(c for c in self.changes if not c.startswith("annotation"))
+
+    def json_patch(self, pod: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """RFC 6902 operations turning `pod` into the planned pod, built from the plan (no copy, no diff)."""
+        base = f"/spec/containers/{self.container_index}"
+        container = pod["spec"]["containers"][self.container_index]
+        ops: list[dict[str, Any]] = [
+            {
+                "op": "replace" if "resources" in container else "add",
+                "path": f"{base}/resources",
+                "value": self.resources,
+            },
+            {"op": "replace" if "env" in container else "add", "path": f"{base}/env", "value": self.env},
+        ]
+        metadata = pod.get("metadata")
+        present = metadata.get("annotations") if isinstance(metadata, Mapping) else None
+        if not isinstance(metadata, Mapping):
+            ops.append({"op": "add", "path": "/metadata", "value": {"annotations": dict(self.annotations)}})
+        elif not isinstance(present, Mapping):
+            ops.append({"op": "add", "path": "/metadata/annotations", "value": dict(self.annotations)})
+        else:
+            for key, value in self.annotations.items():
+                # RFC 6901: "~" and "/" in a key are escaped as "~0" and "~1".
+                path = "/metadata/annotations/" + key.replace("~", "~0").replace("/", "~1")
+                ops.append({"op": "replace" if key in present else "add", "path": path, "value": value})
+        return ops
+
+
+def _bytes_of(value: Any) -> int | None:
+    if value is None or isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        return None
+    try:
+        return quantity_bytes(str(value))
+    except QuantityError:
+        return None
+
+
+def plan_pod(pod: Mapping[str, Any], index: int, result: RoleValidation, source: FlinkSource) -> PodPlan | None:
+    """The plan for the main container at `index` (as `sources.pods.main_container` found it), or None
+    when nothing resolved."""
+    memory, container = result.memory, result.container
+    if memory is None or container is None:
+        return None
+    current = pod["spec"]["containers"][index]
+    role = result.role
+    changes: list[str] = []
+
+    resources = {k: v for k, v in (current.get("resources") or {}).items()}
+    requests = dict(resources.get("requests") or {})
+    limits = dict(resources.get("limits") or {})
+    request_bytes = _bytes_of(requests.get("memory"))
+    if request_bytes is None or request_bytes < container.request_bytes:
+        requests["memory"] = container.request
+        request_bytes = container.request_bytes
+        changes.append(f"requests.memory={container.request}")
+    limit_bytes = _bytes_of(limits.get("memory"))
+    wanted_limit = max(container.limit_bytes, request_bytes)
+    if limit_bytes is None or limit_bytes < wanted_limit:
+        limits["memory"] = container.limit if wanted_limit == container.limit_bytes else requests["memory"]
+        changes.append(f"limits.memory={limits['memory']}")
+    resources["requests"] = requests
+    resources["limits"] = limits
+
+    env = [dict(e) for e in (current.get("env") or [])]
+    existing = next((e for e in env if e.get("name") == role.java_opts_env), None)
+    if existing is not None and isinstance(existing.get("value"), str) and existing["value"].strip():
+        base = existing["value"]
+    else:
+        base = " ".join(text for _, text in role_opts(source.config, {}, role) if text.strip())
+    wanted_opts = with_memory_flags(base, memory)
+    if existing is None:
+        env.append({"name": role.java_opts_env, "value": wanted_opts})
+        changes.append(f"env {role.java_opts_env}")
+    elif existing.get("value") != wanted_opts or "valueFrom" in existing:
+        existing.pop("valueFrom", None)
+        existing["value"] = wanted_opts
+        changes.append(f"env {role.java_opts_env}")
+
+    annotations = {
+        RESOLVED_ANNOTATION: role_annotation(result, source),
+        JVM_FLAGS_ANNOTATION: memory.jvm_args,
+    }
+    metadata = pod.get("metadata")
+    present = metadata.get("annotations") if isinstance(metadata, Mapping) else None
+    present = present if isinstance(present, Mapping) else {}
+    for key, value in annotations.items():
+        if present.get(key) != value:
+            changes.append(f"annotation {key}")
+    return PodPlan(index, resources, env, annotations, tuple(changes))
+
+
+def apply_plan(pod: MutableMapping[str, Any], plan: PodPlan) -> None:
+    """Writes the plan into a pod body in place (used on a copy, to compute a JSON patch)."""
+    container = pod["spec"]["containers"][plan.container_index]
+    container["resources"] = copy.deepcopy(plan.resources)
+    container["env"] = copy.deepcopy(plan.env)
+    metadata = pod.setdefault("metadata", {})
+    annotations = metadata.get("annotations")
+    if not isinstance(annotations, dict):
+        annotations = metadata["annotations"] = {}
+    annotations.update(plan.annotations)

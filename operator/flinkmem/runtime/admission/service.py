@@ -1,0 +1,167 @@
+"""The admission service: every review is answered here, once, whichever transport carried it.
+
+After a review is parsed (`review.check_review`), everything else happens in `AdmissionService`:
+which webhook and resource it is for, namespace scope, the decision (`decisions.deployment`,
+`decisions.pod`), the resolution metric, refusal logging, Events, and the failure rules. FlinkDeployments
+fail closed (a review flinkmem cannot answer is refused, so nothing unchecked is admitted); pods fail
+open (a pod is never refused because flinkmem could not size it; the controller reports what was
+missed). The transports (`direct`, `kopfpath`) only translate the `Answer`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from flinkmem.conventions import MUTATE_ID, REASON_NOT_APPLIED, REASON_REFUSED, VALIDATE_ID
+from flinkmem.decisions.deployment import review_flinkdeployment
+from flinkmem.decisions.pod import admit_pod, event_target
+from flinkmem.decisions.podplan import PodPlan
+from flinkmem.decisions.validation import warning_lines
+from flinkmem.runtime.admission.review import AdmissionRequest, ReviewError
+from flinkmem.runtime.cluster import OwnerLookupError
+from flinkmem.runtime.events import EventPoster
+from flinkmem.runtime.metrics import Metrics
+from flinkmem.runtime.refusals import RefusalLog
+from flinkmem.runtime.settings import Settings
+from flinkmem.sources.pods import SourceLookup
+
+__all__ = ["AdmissionService", "Answer"]
+
+logger = logging.getLogger("flinkmem.admission")
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What to tell the API server: allowed or not (with an HTTP-style code and message), the kubectl
+    warnings, and for a pod the plan its patch is built from."""
+
+    allowed: bool
+    code: int = 200
+    message: str = ""
+    warnings: tuple[str, ...] = ()
+    plan: PodPlan | None = None
+
+
+def _name_of(obj: Mapping[str, Any] | None) -> str:
+    meta = (obj or {}).get("metadata") or {}
+    return str(meta.get("name") or meta.get("generateName") or "")
+
+
+class AdmissionService:
+    def __init__(
+        self,
+        settings: Settings,
+        lookup: SourceLookup,
+        metrics: Metrics,
+        events: EventPoster,
+        refusals: RefusalLog,
+    ) -> None:
+        self.settings = settings
+        self.lookup = lookup
+        self.metrics = metrics
+        self.events = events
+        self.refusals = refusals
+
+    # --- before either transport -------------------------------------------------------------------
+
+    def screen(self, request: AdmissionRequest) -> Answer | None:
+        """Checks that the review is one this webhook takes; an answer when its object cannot be read.
+
+        Raises ReviewError (404 for an unknown webhook, 400 for a resource it does not review).
+        """
+        wanted = self.settings.resource
+        if request.webhook == VALIDATE_ID:
+            key = request.resource
+            if (key.group, key.version, key.plural) != (wanted.group, wanted.version, wanted.plural):
+                raise ReviewError(f"{VALIDATE_ID} reviews {wanted}, not {key.plural}.{key.version}.{key.group}")
+        elif request.webhook == MUTATE_ID:
+            if (request.resource.group, request.resource.plural) != ("", "pods"):
+                raise ReviewError(f"{MUTATE_ID} reviews pods, not {request.resource.plural}")
+        else:
+            raise ReviewError(f"no webhook {request.webhook!r}; flinkmem serves {VALIDATE_ID} and {MUTATE_ID}", 404)
+        problem = request.metadata_problem
+        if problem is not None:
+            return self.failure(request.webhook, f"{problem}.", code=422)
+        return None
+
+    def failure(self, webhook: str, message: str, code: int = 500) -> Answer:
+        """The answer when a review cannot be decided: pods are admitted unchanged, FlinkDeployments refused."""
+        if webhook == MUTATE_ID:
+            return Answer(True, warnings=(f"flinkmem: pod left unchanged: {message}",))
+        prefix = "flinkmem failed" if code >= 500 else "flinkmem refused this object"
+        return Answer(False, code, f"{prefix}: {message}")
+
+    # --- the decision ------------------------------------------------------------------------------
+
+    async def answer(self, request: AdmissionRequest) -> Answer:
+        """The answer to a screened review; never raises."""
+        try:
+            if request.webhook == VALIDATE_ID:
+                return self._validate(request)
+            return await self._mutate(request)
+        except Exception as exc:  # an answer is owed for anything; failurePolicy must not decide
+            logger.exception("answering a %s review failed", request.webhook)
+            return self.failure(request.webhook, f"internal error {type(exc).__name__} (see flinkmem logs)")
+
+    def _validate(self, request: AdmissionRequest) -> Answer:
+        settings = self.settings
+        if not settings.scope.covers(request.namespace):
+            return Answer(True)
+        new = request.object
+        decision = review_flinkdeployment(
+            request.operation,
+            new,
+            request.old_object,
+            settings.validation_mode,
+            settings.container_name,
+            actor=request.username,
+            own_identity=settings.service_account,
+        )
+        validation = decision.validation
+        if validation is not None:
+            self.metrics.count_resolution("webhook", "valid" if validation.valid else validation.conflicts[0].code)
+        if decision.conflicts and decision.outcome.reports_conflict:
+            name = _name_of(new)
+            key = (str(request.namespace or ""), name, decision.conflicts[0].code)
+            reasons = "; ".join(c.message for c in decision.conflicts)
+            told = self.refusals.refused(
+                key, decision.message or f"{decision.outcome.value} FlinkDeployment {name}: {reasons}"
+            )
+            # An UPDATE's object exists, so a refusal can also be an Event on it (one per interval).
+            meta = (new or {}).get("metadata") or {}
+            existing = request.operation == "UPDATE" and bool(meta.get("uid")) and not request.dry_run
+            if told and not decision.allowed and existing and new is not None:
+                self.events.post(new, "Warning", REASON_REFUSED, decision.message)
+        if decision.allowed:
+            return Answer(True, warnings=decision.warnings)
+        return Answer(False, decision.code, decision.message, decision.warnings)
+
+    async def _mutate(self, request: AdmissionRequest) -> Answer:
+        settings = self.settings
+        pod = request.object
+        if request.operation != "CREATE" or not isinstance(pod, Mapping) or not settings.pod_mutation:
+            return Answer(True)
+        if not settings.scope.covers(request.namespace):
+            return Answer(True)
+        try:
+            admission = await admit_pod(
+                pod, self.lookup, container_name=settings.container_name, resource_plural=settings.resource.plural
+            )
+        except OwnerLookupError as exc:
+            logger.warning("Flink pod admitted unchanged: %s", exc)
+            return Answer(True, warnings=tuple(warning_lines(f"flinkmem left this pod unchanged: {exc}")))
+        if admission is None:
+            return Answer(True)
+        if admission.result is not None:
+            self.metrics.count_resolution("pod", admission.result)
+        if admission.unchanged is not None:
+            target = event_target(pod, admission.deployment)
+            if target is not None and not request.dry_run:
+                message = f"{admission.role} pod left unchanged: {admission.unchanged}"
+                self.events.post(target, "Warning", REASON_NOT_APPLIED, message)
+            return Answer(True, warnings=admission.warnings)
+        plan = admission.plan if admission.changed else None
+        return Answer(True, warnings=admission.warnings, plan=plan)

@@ -1,0 +1,198 @@
+"""The few Kubernetes API calls flinkmem makes itself (the rest goes through kopf).
+
+Kept in one place so the RBAC it needs is easy to read off: get FlinkDeployments and ConfigMaps, list
+pods, create Events and pod evictions. Calls are asynchronous over one pooled aiohttp session, since
+webhook handlers run on kopf's event loop and a pod admission must not wait for a free thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import logging
+import ssl
+import time
+import urllib.parse
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from kubernetes import client, config
+
+from flinkmem.runtime.metrics import Metrics
+from flinkmem.runtime.settings import Settings
+
+__all__ = ["Cluster", "OwnerLookupError", "load_client"]
+
+logger = logging.getLogger("flinkmem.cluster")
+
+# How long an eviction is retried while the API server cannot take it (see Cluster.evict_pod).
+EVICTION_RETRY_SECONDS = 300.0
+
+
+class OwnerLookupError(RuntimeError):
+    """An object a pod's memory depends on (FlinkDeployment, ConfigMap, pods) could not be read.
+
+    For example a timeout, an RBAC refusal or the API server being down.
+    """
+
+
+def load_client() -> client.ApiClient:
+    """In-cluster credentials when running in a pod, else the kubeconfig ($KUBECONFIG)."""
+    try:
+        config.load_incluster_config()  # type: ignore[no-untyped-call]
+    except config.ConfigException:
+        config.load_kube_config()  # type: ignore[no-untyped-call]
+    return client.ApiClient()
+
+
+@dataclass
+class Cluster:
+    """Everything the handlers need besides the request itself."""
+
+    settings: Settings
+    metrics: Metrics
+    api: client.ApiClient
+    _session: aiohttp.ClientSession | None = field(default=None, init=False, repr=False)
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        cfg = self.api.configuration
+        context = (
+            ssl.create_default_context(cafile=cfg.ssl_ca_cert) if cfg.ssl_ca_cert else ssl.create_default_context()
+        )
+        if not cfg.verify_ssl:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        if cfg.cert_file:
+            context.load_cert_chain(cfg.cert_file, cfg.key_file)
+        return context
+
+    def _headers(self) -> dict[str, str]:
+        cfg = self.api.configuration
+        if cfg.refresh_api_key_hook is not None:
+            cfg.refresh_api_key_hook(cfg)  # in-cluster tokens rotate; the client library re-reads them
+        # The client library stores tokens under "BearerToken" (in-cluster and kubeconfig); older ones used
+        # "authorization". Without the header every call would be anonymous and refused.
+        token = cfg.get_api_key_with_prefix("BearerToken") or cfg.get_api_key_with_prefix("authorization")
+        return {"Authorization": token} if token else {}
+
+    async def _request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(ssl=self._ssl_context(), limit=64)
+            self._session = aiohttp.ClientSession(connector=connector)
+        url = f"{self.api.configuration.host}{path}"
+        timeout = aiohttp.ClientTimeout(total=self.settings.owner_lookup_timeout)
+        async with self._session.request(method, url, json=body, headers=self._headers(), timeout=timeout) as r:
+            data = await r.json(content_type=None) if r.content_length != 0 else None
+            return r.status, data
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def get_deployment(self, namespace: str, name: str) -> Mapping[str, Any] | None:
+        resource = self.settings.resource
+        path = f"/apis/{resource.group}/{resource.version}/namespaces/{namespace}/{resource.plural}/{name}"
+        return await self._get_object(path, f"{resource.plural} {namespace}/{name}")
+
+    # The two reads of sources.pods.SourceLookup.
+    async def flinkdeployment(self, namespace: str, name: str) -> Mapping[str, Any] | None:
+        return await self.get_deployment(namespace, name)
+
+    async def configmap(self, namespace: str, name: str) -> Mapping[str, Any] | None:
+        return await self.get_configmap(namespace, name)
+
+    async def _get_object(self, path: str, what: str) -> Mapping[str, Any] | None:
+        try:
+            # resourceVersion=0 is answered from the API server's watch cache, without a read from etcd.
+            # An object created a moment ago may not be there yet, so a miss asks etcd before giving up.
+            status, data = await self._request("GET", f"{path}?resourceVersion=0")
+            if status == 404:
+                status, data = await self._request("GET", path)
+        except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
+            raise OwnerLookupError(f"reading {what} failed: {exc!r}") from None
+        if status == 404:
+            return None
+        if status != 200 or not isinstance(data, dict):
+            raise OwnerLookupError(f"reading {what} failed: HTTP {status}")
+        return data
+
+    async def get_configmap(self, namespace: str, name: str) -> Mapping[str, Any] | None:
+        return await self._get_object(
+            f"/api/v1/namespaces/{namespace}/configmaps/{name}", f"ConfigMap {namespace}/{name}"
+        )
+
+    async def list_pods(self, namespace: str, label_selector: str) -> list[Mapping[str, Any]]:
+        """Pods matching a label selector, from the watch cache (the controller's view is not fresher)."""
+        query = urllib.parse.urlencode({"labelSelector": label_selector, "resourceVersion": "0"})
+        try:
+            status, data = await self._request("GET", f"/api/v1/namespaces/{namespace}/pods?{query}")
+        except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
+            raise OwnerLookupError(f"listing pods {label_selector} in {namespace} failed: {exc!r}") from None
+        if status != 200 or not isinstance(data, dict) or not isinstance(data.get("items"), list):
+            raise OwnerLookupError(f"listing pods {label_selector} in {namespace} failed: HTTP {status}")
+        # List items carry no kind: give them back what a watch event has, for Events about them.
+        return [{"apiVersion": "v1", "kind": "Pod", **item} for item in data["items"] if isinstance(item, dict)]
+
+    async def post_event(self, target: Mapping[str, Any], type_: str, reason: str, message: str) -> None:
+        """Posts a core/v1 Event about `target` (used where kopf's own poster is not available)."""
+        meta = target.get("metadata") or {}
+        namespace = meta.get("namespace") or "default"
+        now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{meta.get('name', 'flinkmem')}.", "namespace": namespace},
+            "involvedObject": {
+                "apiVersion": target.get("apiVersion"),
+                "kind": target.get("kind"),
+                "name": meta.get("name"),
+                "namespace": namespace,
+                "uid": meta.get("uid"),
+            },
+            "reason": reason,
+            "message": message[:1024],
+            "type": type_,
+            "source": {"component": "flinkmem"},
+            "reportingComponent": "flinkmem",
+            "reportingInstance": "flinkmem",
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
+        try:
+            status, data = await self._request("POST", f"/api/v1/namespaces/{namespace}/events", event)
+        except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
+            logger.warning("posting the %s event failed: %r", reason, exc)
+            return
+        if status != 201:
+            logger.warning("posting the %s event failed: HTTP %s %s", reason, status, data)
+
+    async def evict_pod(self, namespace: str, name: str) -> bool:
+        """Evicts the pod; True once the API server accepted it.
+
+        The drift check asks only once per pod, so what can pass is retried for a while: the API
+        server unreachable or restarting (a pod admitted unsized during its shutdown is evicted once
+        it is back), a 5xx, or 429 (a PodDisruptionBudget or throttling says not now). A 404 (the
+        pod is gone) or any other refusal ends it.
+        """
+        eviction = {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": name, "namespace": namespace}}
+        path = f"/api/v1/namespaces/{namespace}/pods/{name}/eviction"
+        deadline = time.monotonic() + EVICTION_RETRY_SECONDS
+        delay = 1.0
+        while True:
+            try:
+                status, data = await self._request("POST", path, eviction)
+                failure = f"HTTP {status} {data}"
+            except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
+                status, failure = 0, repr(exc)
+            if status in (200, 201):
+                return True
+            retry = status == 0 or status == 429 or status >= 500
+            if not retry or time.monotonic() + delay > deadline:
+                logger.warning("evicting pod %s/%s failed: %s", namespace, name, failure)
+                return False
+            logger.info("evicting pod %s/%s failed, retrying in %.0f s: %s", namespace, name, delay, failure)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 15.0)

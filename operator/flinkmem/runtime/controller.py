@@ -1,0 +1,257 @@
+"""The controller: what one replica at a time does with FlinkDeployments, Flink's ConfigMaps and pods.
+
+It records each FlinkDeployment's resolved memory (an annotation and an Event), reports Flink pods
+whose memory does not match their source (and, with `--evict-drifted` in enforce mode, evicts them so
+that they come back through the webhook), and reports where a FlinkDeployment and Flink's own
+ConfigMap of the same cluster resolve differently. Its writes are informational, so they go through a
+token bucket. The conclusions are `decisions.reconcile`'s; this class holds the state between events
+and acts on them. `register` hooks it into kopf's watches.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+import kopf
+
+from flinkmem.conventions import (
+    APP_LABEL,
+    COMPONENT_LABEL,
+    CONFIGMAP_PREFIX,
+    REASON_CONFIG_DIFFERS,
+    REASON_DRIFT,
+    REASON_DRIFT_EVICTED,
+    RESOLVED_ANNOTATION,
+)
+from flinkmem.decisions.deployment import memory_inputs
+from flinkmem.decisions.policy import ValidationMode
+from flinkmem.decisions.reconcile import (
+    MEMORY_OPTION_PREFIXES,
+    Drift,
+    options_that_differ,
+    pod_drift,
+    reconcile_deployment,
+    source_differences,
+)
+from flinkmem.runtime.cluster import OwnerLookupError
+from flinkmem.runtime.events import EventPoster
+from flinkmem.runtime.kopfsetup import is_flink_configmap
+from flinkmem.runtime.metrics import Metrics
+from flinkmem.runtime.ratelimit import TokenBucket
+from flinkmem.runtime.settings import Settings
+from flinkmem.sources.cache import SourceCache
+from flinkmem.sources.flinkconfig import ConfigMapError, from_flink_configmap
+from flinkmem.sources.flinkdeployment import SpecError, from_flinkdeployment
+from flinkmem.sources.model import MainContainer
+from flinkmem.sources.pods import open_pod, pod_role
+from flinkmem.sources.roles import JOBMANAGER
+
+__all__ = ["ClusterApi", "Controller", "register"]
+
+logger = logging.getLogger("flinkmem.controller")
+
+DELETED = "DELETED"
+
+
+class ClusterApi(Protocol):
+    """The API calls the controller makes besides Events."""
+
+    async def list_pods(self, namespace: str, label_selector: str) -> list[Mapping[str, Any]]: ...
+
+    async def evict_pod(self, namespace: str, name: str) -> bool: ...
+
+
+def _key(body: Mapping[str, Any]) -> tuple[str, str]:
+    meta = body.get("metadata") or {}
+    return str(meta.get("namespace") or ""), str(meta.get("name") or "")
+
+
+class Controller:
+    def __init__(
+        self,
+        settings: Settings,
+        api: ClusterApi,
+        cache: SourceCache,
+        metrics: Metrics,
+        events: EventPoster,
+    ) -> None:
+        self.settings = settings
+        self.api = api
+        self.cache = cache
+        self.metrics = metrics
+        self.events = events
+        self.throttle = TokenBucket(settings.controller_qps, settings.controller_burst)
+        # (pod uid, differences) already reported, so a pod is told about once per difference.
+        self.drift_seen: set[tuple[str, tuple[str, ...]]] = set()
+        # Per cluster, what its FlinkDeployment and Flink's ConfigMap were last found to disagree on.
+        self.differences_seen: dict[tuple[str, str], tuple[str, ...]] = {}
+
+    @property
+    def evicts(self) -> bool:
+        """Eviction replaces drifted pods only where flinkmem enforces (warn and audit only report)."""
+        return self.settings.evict_drifted and self.settings.validation_mode is ValidationMode.ENFORCE
+
+    # --- FlinkDeployments --------------------------------------------------------------------------
+
+    async def on_flinkdeployment(self, event_type: str, body: Mapping[str, Any]) -> str | None:
+        """Handles a watch event; returns the resolved-memory annotation to write, if it changed."""
+        key = _key(body)
+        if event_type == DELETED or (body.get("metadata") or {}).get("deletionTimestamp"):
+            self.cache.forget_deployment(*key)
+            self.differences_seen.pop(key, None)
+            return None
+        if not self.settings.scope.covers(key[0]):
+            return None
+        previous = self.cache.remember_deployment(body)
+        annotation: str | None = None
+        result = reconcile_deployment(body, self.settings.container_name)
+        if result.changed:
+            rule = "valid" if result.validation.valid else result.validation.conflicts[0].code
+            self.metrics.count_resolution("controller", rule)
+            await self.throttle.acquire()
+            annotation = result.annotation
+            self.events.post(body, result.event_type, result.reason, result.message)
+        # Pods admitted before this FlinkDeployment existed, or before its memory changed, were sized
+        # from something else (or not at all).
+        if previous is None or memory_inputs(previous) != memory_inputs(body):
+            try:
+                await self.check_cluster_pods(*key)
+                await self.compare_with_flink(*key)
+            except OwnerLookupError as exc:
+                logger.warning("checking the pods of %s/%s skipped: %s", key[0], key[1], exc)
+        return annotation
+
+    # --- Flink's ConfigMaps ------------------------------------------------------------------------
+
+    async def on_configmap(self, event_type: str, body: Mapping[str, Any]) -> None:
+        namespace, name = _key(body)
+        key = (namespace, name.removeprefix(CONFIGMAP_PREFIX))
+        if event_type == DELETED:
+            self.cache.forget_configmap(*key)
+            return
+        if not self.settings.scope.covers(namespace):
+            return
+        previous = self.cache.remember_configmap(body)
+        if previous is not None and previous.get("data") == body.get("data"):
+            return
+        try:
+            if self.cache.cached_deployment(*key) is not None:
+                await self.compare_with_flink(*key)
+            else:
+                # Flink's client writes this ConfigMap after the JobManager Deployment, so its first pod
+                # was usually admitted before there was anything to size it from.
+                await self.check_cluster_pods(*key)
+        except OwnerLookupError as exc:
+            logger.warning("checking the pods of cluster %s/%s skipped: %s", key[0], key[1], exc)
+
+    async def compare_with_flink(self, namespace: str, name: str) -> None:
+        """A FlinkDeployment and Flink's own ConfigMap of the same cluster, resolved side by side."""
+        deployment = self.cache.cached_deployment(namespace, name)
+        configmap = self.cache.cached_configmap(namespace, name)
+        if deployment is None or configmap is None:
+            return
+        try:
+            ours = from_flinkdeployment(deployment, self.settings.container_name)
+            flinks = from_flink_configmap(
+                configmap,
+                mode=ours.mode,
+                pod_annotations={},
+                image=None,
+                role_key=JOBMANAGER.key,
+                container=MainContainer(),
+                version=ours.version,
+            )
+        except (SpecError, ConfigMapError):
+            return
+        found = source_differences(ours, flinks)
+        if self.differences_seen.get((namespace, name)) == found:
+            return
+        self.differences_seen[(namespace, name)] = found
+        if not found:
+            return
+        options = options_that_differ(ours, flinks, MEMORY_OPTION_PREFIXES)
+        message = f"Flink's ConfigMap {flinks.name} resolves differently: {'; '.join(found)}"
+        if options:
+            message += f" (options that differ: {', '.join(options)})"
+        await self.throttle.acquire()
+        self.events.post(deployment, "Warning", REASON_CONFIG_DIFFERS, message)
+
+    # --- pods --------------------------------------------------------------------------------------
+
+    async def on_pod(self, event_type: str, body: Mapping[str, Any]) -> None:
+        if event_type == DELETED:
+            # Forget what was reported for the pod, so the set stays as small as the live Flink pods.
+            uid = str((body.get("metadata") or {}).get("uid"))
+            self.drift_seen = {key for key in self.drift_seen if key[0] != uid}
+            return
+        try:
+            await self.check_pod(body)
+        except OwnerLookupError as exc:
+            logger.warning("drift check skipped: %s", exc)
+
+    async def check_cluster_pods(self, namespace: str, name: str) -> None:
+        """Every Flink pod of a cluster, against its source: for sources that arrive after their pods."""
+        for pod in await self.api.list_pods(namespace, f"{APP_LABEL}={name}"):
+            await self.check_pod(pod)
+
+    async def check_pod(self, pod: Mapping[str, Any]) -> Drift | None:
+        """The pod's drift from its source, reported once (and acted on); None when it matches."""
+        settings = self.settings
+        if not settings.pod_mutation:
+            return None  # without pod sizing every Flink pod would "drift"; nothing is expected of them
+        meta = pod.get("metadata") or {}
+        if meta.get("deletionTimestamp") or not settings.scope.covers(meta.get("namespace")):
+            return None
+        opened = await open_pod(
+            pod, self.cache, container_name=settings.container_name, resource_plural=settings.resource.plural
+        )
+        drift = pod_drift(pod, opened) if opened is not None else None
+        if drift is not None:
+            await self.report_drift(pod, drift)
+        return drift
+
+    async def report_drift(self, pod: Mapping[str, Any], drift: Drift) -> None:
+        meta = pod.get("metadata") or {}
+        seen = (str(meta.get("uid")), drift.differences)
+        if seen in self.drift_seen:
+            return
+        self.drift_seen.add(seen)
+        namespace, name = str(meta.get("namespace") or ""), str(meta.get("name") or "")
+        self.metrics.count_drift(namespace)
+        await self.throttle.acquire()
+        self.events.post(pod, "Warning", REASON_DRIFT, drift.message)
+        if self.evicts and namespace and name and await self.api.evict_pod(namespace, name):
+            self.metrics.count_eviction(namespace)
+            self.events.post(pod, "Normal", REASON_DRIFT_EVICTED, "Evicted so that it is recreated with flinkmem")
+
+
+def register(registry: kopf.OperatorRegistry, controller: Controller) -> None:
+    """The controller's watches: FlinkDeployments, Flink's ConfigMaps and Flink's pods."""
+    resource = controller.settings.resource
+
+    @kopf.on.event(resource.group, resource.version, resource.plural, registry=registry)
+    async def flinkdeployment_event(event: Mapping[str, Any], body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
+        annotation = await controller.on_flinkdeployment(str(event.get("type")), body)
+        if annotation is not None:
+            patch.metadata.annotations[RESOLVED_ANNOTATION] = annotation  # kopf writes it after the handler
+
+    @kopf.on.event("", "v1", "configmaps", when=is_flink_configmap, registry=registry)
+    async def configmap_event(event: Mapping[str, Any], body: kopf.Body, **_: Any) -> None:
+        await controller.on_configmap(str(event.get("type")), body)
+
+    # The watch is narrowed to Flink's components in the API server (kopfsetup.POD_SELECTOR); the
+    # filter here keeps the rest of that to Flink's pods and opted-in ones.
+    @kopf.on.event(
+        "",
+        "v1",
+        "pods",
+        labels={COMPONENT_LABEL: kopf.PRESENT},
+        when=lambda labels, **_: pod_role(labels) is not None,
+        registry=registry,
+    )
+    async def pod_event(event: Mapping[str, Any], body: kopf.Body, **_: Any) -> None:
+        await controller.on_pod(str(event.get("type")), body)
+
+    del flinkdeployment_event, configmap_event, pod_event

@@ -1,0 +1,107 @@
+"""What both processes set up in kopf: its settings, the login, the watch selectors and the source cache's feed.
+
+kopf runs the operator in each process (the webhook server's lifecycle, login, peering, the watches);
+the admission transport and the controller register their own handlers (`admission.kopfpath`,
+`controller`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import kopf
+
+from flinkmem.conventions import (
+    ANNOTATION_PREFIX,
+    COMPONENT_LABEL,
+    CONFIGMAP_PREFIX,
+    FLINK_POD_TYPES,
+    KOPF_DIFFBASE_KEY,
+    KOPF_FINALIZER,
+    TYPE_LABEL,
+)
+from flinkmem.runtime.settings import ResourceRef
+from flinkmem.sources.cache import SourceCache
+from flinkmem.sources.roles import ROLES
+
+__all__ = [
+    "CONFIGMAP_SELECTOR",
+    "POD_SELECTOR",
+    "base_settings",
+    "feed_cache",
+    "is_flink_configmap",
+    "register_login",
+]
+
+# Filtered in the API server, so that other pods and ConfigMaps never reach flinkmem's watches: every pod
+# flinkmem sizes carries one of these components (Flink's own label, or next to the opt-in label), and
+# Flink labels its ConfigMaps with its type.
+POD_SELECTOR = f"{COMPONENT_LABEL} in ({','.join(role.key for role in ROLES)})"
+CONFIGMAP_SELECTOR = f"{TYPE_LABEL} in ({','.join(FLINK_POD_TYPES)})"
+
+
+class _RetryForever:
+    """kopf's delays between attempts of a failed API request, without an end.
+
+    kopf's default gives up after about a minute, and its operator exits when a start-up request
+    or a watch cannot be made: an API server down for longer (an upgrade, an etcd restore) would
+    make every replica crash-loop, and the kubelet's back-off would keep them down for minutes
+    after it is back. Retrying every 10 s instead keeps the process up and /readyz false until the
+    API server answers.
+    """
+
+    def __iter__(self) -> Iterator[float]:
+        return itertools.chain((1, 1, 2, 3, 5, 8), itertools.repeat(10))
+
+
+def base_settings() -> kopf.OperatorSettings:
+    """kopf's settings shared by the webhook and controller processes."""
+    ks = kopf.OperatorSettings()
+    # kopf's own bookkeeping stays in annotations under our prefix; `status` belongs to the Apache operator.
+    ks.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=ANNOTATION_PREFIX)
+    ks.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=ANNOTATION_PREFIX, key=KOPF_DIFFBASE_KEY)
+    ks.persistence.finalizer = KOPF_FINALIZER
+    ks.posting.level = logging.WARNING
+    ks.execution.max_workers = 8
+    ks.networking.request_timeout = 30
+    ks.networking.error_backoffs = _RetryForever()
+    ks.watching.label_selectors["v1", "pods"] = POD_SELECTOR
+    ks.watching.label_selectors["v1", "configmaps"] = CONFIGMAP_SELECTOR
+    return ks
+
+
+def is_flink_configmap(name: str | None, **_: Any) -> bool:
+    return str(name or "").startswith(CONFIGMAP_PREFIX)
+
+
+def register_login(registry: kopf.OperatorRegistry) -> None:
+    @kopf.on.login(registry=registry)
+    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        # In-cluster service account, else $KUBECONFIG, as the Kubernetes client library finds them.
+        return kopf.login_via_client(**kwargs)
+
+    del login
+
+
+def feed_cache(registry: kopf.OperatorRegistry, resource: ResourceRef, cache: SourceCache) -> None:
+    """Watches that keep `cache` current in a process that only needs the objects (a webhook replica)."""
+
+    @kopf.on.event(resource.group, resource.version, resource.plural, id="webhook-cache-deployments", registry=registry)
+    def cache_flinkdeployment(event: Mapping[str, Any], body: kopf.Body, **_: Any) -> None:
+        if event.get("type") == "DELETED":
+            cache.forget_deployment(str(body.metadata.namespace or ""), str(body.metadata.name or ""))
+        else:
+            cache.remember_deployment(body)
+
+    @kopf.on.event("", "v1", "configmaps", id="webhook-cache-configmaps", when=is_flink_configmap, registry=registry)
+    def cache_configmap(event: Mapping[str, Any], body: kopf.Body, **_: Any) -> None:
+        name = str(body.metadata.name or "").removeprefix(CONFIGMAP_PREFIX)
+        if event.get("type") == "DELETED":
+            cache.forget_configmap(str(body.metadata.namespace or ""), name)
+        else:
+            cache.remember_configmap(body)
+
+    del cache_flinkdeployment, cache_configmap

@@ -1,0 +1,138 @@
+"""The webhook configurations flinkmem needs, as plain objects.
+
+The Helm chart and `manifests/` render the production form (a `service` client config and a CA
+injected by cert-manager); `flinkmem serve --register-url` uses these builders for local development,
+where the API server calls the webhook by URL.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flinkmem.conventions import (
+    COMPONENT_LABEL,
+    FLINK_POD_TYPES,
+    MUTATE_ID,
+    MUTATE_WEBHOOK_NAME,
+    OPT_IN_LABEL,
+    OPT_IN_MUTATE_WEBHOOK_NAME,
+    TYPE_LABEL,
+    VALIDATE_ID,
+    VALIDATE_WEBHOOK_NAME,
+    WEBHOOK_CONFIG_NAME,
+)
+from flinkmem.runtime.settings import ResourceRef
+from flinkmem.sources.roles import ROLES
+
+__all__ = ["mutating_configuration", "skip_own_annotation_writes", "validating_configuration"]
+
+TIMEOUT_SECONDS = 5
+_EXCLUDED_NAMESPACES = ["kube-system"]
+
+
+def _client_config(base_url: str, path: str, ca_bundle: str) -> dict[str, Any]:
+    return {"url": f"{base_url.rstrip('/')}/{path}", "caBundle": ca_bundle}
+
+
+def _namespace_selector(own_namespace: str | None) -> dict[str, Any]:
+    excluded = [*_EXCLUDED_NAMESPACES, *([own_namespace] if own_namespace else [])]
+    return {"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": excluded}]}
+
+
+def skip_own_annotation_writes(own_identity: str) -> list[dict[str, str]]:
+    """matchConditions that spare the webhook flinkmem's own metadata-only updates (its annotations).
+
+    Its spec changes still reach the webhook, which refuses them. CEL's && yields false when any side is
+    false, so the null oldObject of a CREATE never makes the expression fail.
+    """
+    expression = (
+        f"!(request.userInfo.username == '{own_identity}' && request.operation == 'UPDATE' && "
+        "has(object.spec) && has(oldObject.spec) && object.spec == oldObject.spec)"
+    )
+    return [{"name": "skip-flinkmem-annotation-writes", "expression": expression}]
+
+
+def validating_configuration(
+    resource: ResourceRef,
+    base_url: str,
+    ca_bundle: str,
+    own_namespace: str | None = None,
+    own_identity: str | None = None,
+) -> dict[str, Any]:
+    extra = {"matchConditions": skip_own_annotation_writes(own_identity)} if own_identity else {}
+    return {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingWebhookConfiguration",
+        "metadata": {"name": WEBHOOK_CONFIG_NAME, "labels": {"app.kubernetes.io/name": "flinkmem"}},
+        "webhooks": [
+            {
+                "name": VALIDATE_WEBHOOK_NAME,
+                "clientConfig": _client_config(base_url, VALIDATE_ID, ca_bundle),
+                "rules": [
+                    {
+                        "apiGroups": [resource.group],
+                        "apiVersions": [resource.version],
+                        "resources": [resource.plural],
+                        "operations": ["CREATE", "UPDATE"],
+                        "scope": "Namespaced",
+                    }
+                ],
+                "failurePolicy": "Fail",
+                "sideEffects": "None",
+                "admissionReviewVersions": ["v1"],
+                "timeoutSeconds": TIMEOUT_SECONDS,
+                "namespaceSelector": _namespace_selector(own_namespace),
+                **extra,
+            }
+        ],
+    }
+
+
+def mutating_configuration(base_url: str, ca_bundle: str, own_namespace: str | None = None) -> dict[str, Any]:
+    common: dict[str, Any] = {
+        "clientConfig": _client_config(base_url, MUTATE_ID, ca_bundle),
+        "rules": [
+            {
+                "apiGroups": [""],
+                "apiVersions": ["v1"],
+                "resources": ["pods"],
+                "operations": ["CREATE"],
+                "scope": "Namespaced",
+            }
+        ],
+        # Pods must never be blocked by flinkmem being down; the controller reports what it missed.
+        "failurePolicy": "Ignore",
+        "sideEffects": "NoneOnDryRun",
+        "admissionReviewVersions": ["v1"],
+        "timeoutSeconds": TIMEOUT_SECONDS,
+        "reinvocationPolicy": "Never",
+        "namespaceSelector": _namespace_selector(own_namespace),
+    }
+    return {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "MutatingWebhookConfiguration",
+        "metadata": {"name": WEBHOOK_CONFIG_NAME, "labels": {"app.kubernetes.io/name": "flinkmem"}},
+        "webhooks": [
+            {
+                "name": MUTATE_WEBHOOK_NAME,
+                **common,
+                "objectSelector": {
+                    "matchExpressions": [
+                        {"key": COMPONENT_LABEL, "operator": "In", "values": [role.key for role in ROLES]},
+                        {"key": TYPE_LABEL, "operator": "In", "values": list(FLINK_POD_TYPES)},
+                    ]
+                },
+            },
+            # A label selector cannot say "one label or the other": opted-in pods get a webhook of their own.
+            {
+                "name": OPT_IN_MUTATE_WEBHOOK_NAME,
+                **common,
+                "objectSelector": {
+                    "matchExpressions": [
+                        {"key": COMPONENT_LABEL, "operator": "In", "values": [role.key for role in ROLES]},
+                        {"key": OPT_IN_LABEL, "operator": "In", "values": ["true"]},
+                    ]
+                },
+            },
+        ],
+    }

@@ -1,0 +1,172 @@
+"""The HTTPS server behind the admission webhooks.
+
+It owns the transport around the admission service: it bounds request sizes, answers malformed
+bodies with 400 naming the field, hands each checked review to the service's screen and then to a
+transport (the direct answer, or kopf's engine), counts and times every request, and reloads its
+certificate files in place when they change, without dropping the listener.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+import logging
+import ssl
+import time
+from collections.abc import AsyncGenerator, Awaitable, Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+import aiohttp.web
+
+from flinkmem.runtime.admission.direct import DirectTransport, response_for
+from flinkmem.runtime.admission.kopfpath import KopfTransport
+from flinkmem.runtime.admission.review import AdmissionRequest, Response, Review, ReviewError, check_review
+from flinkmem.runtime.admission.service import AdmissionService
+from flinkmem.runtime.metrics import Metrics
+
+__all__ = ["Transport", "WebhookServer", "handle_review"]
+
+logger = logging.getLogger("flinkmem.webserver")
+
+
+class Transport(Protocol):
+    def __call__(self, review: Review, request: AdmissionRequest) -> Awaitable[Response]: ...
+
+
+def _digest(paths: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        try:
+            digest.update(path.read_bytes())
+        except OSError:
+            digest.update(b"missing")
+    return digest.hexdigest()
+
+
+class WebhookServer:
+    """A kopf admission server (`settings.admission.server`) over aiohttp with TLS from files."""
+
+    def __init__(
+        self,
+        *,
+        addr: str,
+        port: int,
+        certfile: Path,
+        keyfile: Path,
+        cafile: Path | None,
+        metrics: Metrics,
+        service: AdmissionService,
+        engine: str = "direct",
+        max_request_bytes: int,
+        reload_seconds: float,
+        advertised_url: str | None = None,
+    ) -> None:
+        self.addr = addr
+        self.port = port
+        self.certfile = certfile
+        self.keyfile = keyfile
+        self.cafile = cafile
+        self.metrics = metrics
+        self.max_request_bytes = max_request_bytes
+        self.reload_seconds = reload_seconds
+        self.advertised_url = advertised_url or f"https://{addr}:{port}"
+        self.ready = asyncio.Event()
+        self.bound_port: int | None = None
+        self.service = service
+        self.engine = engine
+
+    def _context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.load_cert_chain(self.certfile, self.keyfile)
+        return context
+
+    async def __call__(self, fn: Any) -> AsyncGenerator[dict[str, Any], None]:
+        """kopf's admission server protocol: serve until cancelled, calling `fn` for kopf's engine."""
+        context = self._context()
+        transport: Transport = DirectTransport(self.service) if self.engine == "direct" else KopfTransport(fn)
+
+        async def serve(request: aiohttp.web.Request) -> aiohttp.web.Response:
+            return await self._serve(transport, request)
+
+        app = aiohttp.web.Application(client_max_size=self.max_request_bytes)
+        app.add_routes([aiohttp.web.post("/{id}", serve)])
+        runner = aiohttp.web.AppRunner(app, handle_signals=False, access_log=None)
+        await runner.setup()
+        try:
+            site = aiohttp.web.TCPSite(runner, self.addr, self.port, ssl_context=context, reuse_address=True)
+            await site.start()
+            server = getattr(site, "_server", None)
+            sockets = getattr(server, "sockets", None) or []
+            self.bound_port = sockets[0].getsockname()[1] if sockets else self.port
+            self.ready.set()
+            logger.info("serving admission webhooks on https://%s:%s", self.addr, self.bound_port)
+            config: dict[str, Any] = {"url": self.advertised_url}
+            if self.cafile is not None:
+                config["caBundle"] = base64.b64encode(self.cafile.read_bytes()).decode("ascii")
+            yield config
+            await self._reload_forever(context)
+        finally:
+            self.ready.clear()
+            await runner.cleanup()
+
+    async def _reload_forever(self, context: ssl.SSLContext) -> None:
+        files = [self.certfile, self.keyfile]
+        seen = _digest(files)
+        while True:
+            await asyncio.sleep(self.reload_seconds)
+            current = _digest(files)
+            if current == seen:
+                continue
+            try:
+                # New handshakes use the reloaded pair; the listening socket stays up throughout.
+                context.load_cert_chain(self.certfile, self.keyfile)
+            except (OSError, ssl.SSLError) as exc:
+                logger.warning("certificate files changed but cannot be loaded yet: %s", exc)
+                continue
+            seen = current
+            logger.info("reloaded the serving certificate from %s", self.certfile)
+
+    async def _serve(self, transport: Transport, http: aiohttp.web.Request) -> aiohttp.web.Response:
+        webhook = http.match_info.get("id", "")
+        started = time.perf_counter()
+        decision = "error"
+        try:
+            status, body, decision = await handle_review(self.service, transport, webhook, await http.read())
+            return aiohttp.web.json_response(body, status=status)
+        except aiohttp.web.HTTPException as exc:
+            decision = "bad-request" if exc.status < 500 else "error"
+            raise
+        finally:
+            self.metrics.admission_requests.labels(webhook or "-", decision).inc()
+            self.metrics.admission_latency.labels(webhook or "-").observe(time.perf_counter() - started)
+
+
+async def handle_review(
+    service: AdmissionService, transport: Transport, webhook: str, raw: bytes
+) -> tuple[int, Mapping[str, Any], str]:
+    """One POST to `/<webhook>`: the HTTP status, the body, and the decision label of the request metric."""
+    review: Review | None = None
+    try:
+        review = check_review(json.loads(raw.decode("utf-8")))
+        request = AdmissionRequest.from_review(webhook, review)
+        screened = service.screen(request)
+        if screened is None:
+            response = await transport(review, request)
+        else:
+            response = response_for(review["request"]["uid"], screened, None)
+    except ReviewError as exc:
+        return exc.status, {"error": str(exc)}, "unknown-webhook" if exc.status == 404 else "bad-request"
+    except (ValueError, RecursionError) as exc:
+        return 400, {"error": f"not a usable AdmissionReview: {exc}"}, "bad-request"
+    except Exception as exc:  # the transport's own machinery failed; an answer is still owed
+        if review is None:
+            raise
+        logger.exception("serving an admission review failed")
+        response = response_for(review["request"]["uid"], service.failure(webhook, type(exc).__name__), None)
+    payload = response["response"]
+    decision = "denied" if not payload.get("allowed") else "patched" if payload.get("patch") else "allowed"
+    return 200, response, decision

@@ -1,0 +1,79 @@
+"""Evictions of drifted pods: retried while the API server cannot take them, never when it refused."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from typing import Any
+
+import aiohttp.web
+import pytest
+from kubernetes import client
+
+from flinkmem.runtime import cluster as cluster_module
+from flinkmem.runtime.cluster import Cluster
+from flinkmem.runtime.metrics import Metrics
+from flinkmem.runtime.settings import Settings
+
+
+async def _evict_against(answers: Iterable[int | None]) -> tuple[bool, int]:
+    """Evicts a pod from a stand-in API server answering with ``answers`` in turn (None: drop the
+    connection); returns the result and how many requests reached the server."""
+    script = list(answers)
+    seen = 0
+
+    async def eviction(request: aiohttp.web.Request) -> aiohttp.web.StreamResponse:
+        nonlocal seen
+        seen += 1
+        status = script.pop(0)
+        if status is None:
+            assert request.transport is not None
+            request.transport.close()
+            return aiohttp.web.Response()
+        return aiohttp.web.json_response({"kind": "Status", "code": status}, status=status)
+
+    app = aiohttp.web.Application()
+    app.add_routes([aiohttp.web.post("/api/v1/namespaces/{ns}/pods/{name}/eviction", eviction)])
+    runner = aiohttp.web.AppRunner(app)
+    await runner.setup()
+    site = aiohttp.web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    api = client.ApiClient(client.Configuration(host=f"http://127.0.0.1:{port}"))
+    subject = Cluster(Settings(self_signed_dir=None), Metrics(), api)
+    try:
+        return await subject.evict_pod("jobs", "jm-0"), seen
+    finally:
+        await subject.close()
+        await runner.cleanup()
+
+
+@pytest.fixture(autouse=True)
+def no_waiting(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    delays: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def record(delay: float, *args: Any) -> None:
+        if delay:  # aiohttp yields with sleep(0) itself; only the back-off waits
+            delays.append(delay)
+        await real_sleep(0)
+
+    # asyncio.sleep is one function for every module; it only ever waits here for the back-off.
+    monkeypatch.setattr("flinkmem.runtime.cluster.asyncio.sleep", record)
+    return delays
+
+
+def test_an_api_server_that_is_restarting_is_asked_again_until_it_takes_the_eviction(no_waiting: list[float]) -> None:
+    assert asyncio.run(_evict_against([None, 503, 429, 201])) == (True, 4)
+    assert no_waiting == [1.0, 2.0, 4.0]
+
+
+@pytest.mark.parametrize("status", [403, 404, 422])
+def test_a_refusal_or_a_gone_pod_is_final(status: int, no_waiting: list[float]) -> None:
+    assert asyncio.run(_evict_against([status])) == (False, 1)
+    assert no_waiting == []
+
+
+def test_retries_end_after_their_time(monkeypatch: pytest.MonkeyPatch, no_waiting: list[float]) -> None:
+    monkeypatch.setattr(cluster_module, "EVICTION_RETRY_SECONDS", 0.0)
+    assert asyncio.run(_evict_against([503, 201])) == (False, 1)
