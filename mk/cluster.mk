@@ -5,22 +5,22 @@
 
 # Builds the pinned binaries into $(FLINKMEM_CACHE)/bin once; the last line printed is their directory.
 # Needs only go, bash and python3 (no venv).
-tools:
+tools: ## build the pinned control-plane binaries, helm and cert-manager into the cache
 	@bash hack/tools.sh
 
 # Ready when it returns; a second call while up does nothing. Admin kubeconfig: .cluster/kubeconfig
-cluster-up: tools install
+cluster-up: tools install ## start the local control plane (.cluster/)
 	@$(PY) -m localplane up
 
 # Stops exactly the processes cluster-up recorded in .cluster/state.json, removes its data (keeps logs).
-cluster-down:
+cluster-down: ## stop it and remove its data (logs are kept)
 	@if [ -x $(PY) ]; then $(PY) -m localplane down; \
 	else python3 -m localplane down; fi
 
-cluster-status: install
+cluster-status: install ## what the local control plane runs
 	@$(PY) -m localplane status
 
 # The HA fault suite alone: flinkmem installed by its chart, with cert-manager, on a plane in a
 # network namespace of its own (needs root). `make test` runs it too.
-test-ha: install tools
+test-ha: install tools ## the HA fault suite alone (chart, cert-manager, network namespace)
 	$(PY) -m pytest tests/ha -q
