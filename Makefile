@@ -95,10 +95,12 @@ clean: ## remove the venv, caches of the linters and the built fast path
 
 # Runs flinkmem in the foreground against .cluster/kubeconfig (or $KUBECONFIG) for local development:
 # a generated CA, URL-registered webhooks on 127.0.0.1:9443 and the bundled CRD if none is installed.
+# On the local plane flinkmem answers only its API server's webhook client certificate (api_server_only).
 run: install ## run flinkmem in the foreground against .cluster/kubeconfig (make cluster-up first)
-	KUBECONFIG=$${KUBECONFIG:-$(CURDIR)/.cluster/kubeconfig} $(VENV)/bin/flinkmem serve \
+	export KUBECONFIG=$${KUBECONFIG:-$(CURDIR)/.cluster/kubeconfig}; $(VENV)/bin/flinkmem serve \
 		--self-signed-dir $(CURDIR)/.cluster/flinkmem-certs --register-url https://127.0.0.1:9443 \
-		--bind-address 127.0.0.1 --install-crd
+		--bind-address 127.0.0.1 --install-crd \
+		$$($(PY) -c 'import sys, pathlib, localplane.serve as s; print(*s.api_server_only(pathlib.Path(sys.argv[1])))' "$$KUBECONFIG")
 
 # The README's main command: control plane up, flinkmem running, examples/ applied and explained.
 demo: tools install ## a local control plane, flinkmem running, examples/ applied and explained (KEEP=1 keeps it up)

@@ -103,6 +103,9 @@ def show_pod(name: str, component: str) -> None:
         return
     pod = pods[0]
     print(f"    {component} pod {pod['metadata']['name']}:")
+    flags = (pod["metadata"].get("annotations") or {}).get("flinkmem.io/jvm-flags")
+    if flags:
+        print(f"      JVM flags (Flink's own, as flinkmem derived them): {flags}")
     for container in pod["spec"]["containers"]:
         resources = container.get("resources", {})
         env = {e["name"]: e.get("value") for e in container.get("env", [])}
@@ -110,7 +113,7 @@ def show_pod(name: str, component: str) -> None:
         print(f"      container {container['name']}: requests {requests}, limits {limits}")
         for variable in ("FLINK_ENV_JAVA_OPTS_JM", "FLINK_ENV_JAVA_OPTS_TM"):
             if variable in env:
-                print(f"        {variable}={env[variable]}")
+                print(f"        {variable}={env[variable]} (overrides a memory flag in the Java options)")
 
 
 def controller_view(name: str) -> None:

@@ -65,6 +65,8 @@ START_ATTEMPTS = 3
 STOP_TIMEOUT = 10.0
 
 # Order matters: started in this order, stopped in reverse.
+# The common name of the client certificate kube-apiserver presents to admission webhooks.
+WEBHOOK_CLIENT_CN = "kube-apiserver-webhook-client"
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager")
 
 T = TypeVar("T")
@@ -284,6 +286,15 @@ class Pki:
     def sa_pub(self) -> Path:
         return self.dir / "sa.pub"
 
+    @property
+    def webhook_client_kubeconfig(self) -> Path:
+        """The client certificate kube-apiserver presents to every admission webhook it calls."""
+        return self.dir / "webhook-client.kubeconfig"
+
+    @property
+    def admission_config(self) -> Path:
+        return self.dir / "admission.yaml"
+
 
 def _pem_key(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> bytes:
     return key.private_bytes(
@@ -412,7 +423,35 @@ def create_pki(pki_dir: Path, extra_hosts: Sequence[str] = ()) -> Pki:
     pki.sa_pub.write_bytes(
         sa_key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
+    _write_admission_config(pki)
     return pki
+
+
+def _write_admission_config(pki: Pki) -> None:
+    """kube-apiserver's AdmissionConfiguration: a client certificate (signed by the plane's CA, common name
+    WEBHOOK_CLIENT_CN) for every webhook it calls, so that a webhook can require it (`flinkmem serve
+    --client-ca-file`). The user `*` applies to every webhook host."""
+    cert, key = mint_client_cert(pki.dir, WEBHOOK_CLIENT_CN)
+    kubeconfig = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "users": [{"name": "*", "user": {"client-certificate-data": _b64(cert), "client-key-data": _b64(key)}}],
+    }
+    _write_private(pki.webhook_client_kubeconfig, yaml.safe_dump(kubeconfig).encode())
+    webhook = {
+        "apiVersion": "apiserver.config.k8s.io/v1",
+        "kind": "WebhookAdmissionConfiguration",
+        "kubeConfigFile": str(pki.webhook_client_kubeconfig),
+    }
+    admission = {
+        "apiVersion": "apiserver.config.k8s.io/v1",
+        "kind": "AdmissionConfiguration",
+        "plugins": [
+            {"name": "ValidatingAdmissionWebhook", "configuration": webhook},
+            {"name": "MutatingAdmissionWebhook", "configuration": webhook},
+        ],
+    }
+    pki.admission_config.write_text(yaml.safe_dump(admission))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -638,6 +677,7 @@ def _apiserver_args(binary: Path, layout: Layout, etcd_client: int, port: int, a
         f"--tls-cert-file={pki.serving_cert}",
         f"--tls-private-key-file={pki.serving_key}",
         f"--client-ca-file={pki.ca_cert}",
+        f"--admission-control-config-file={pki.admission_config}",
         "--authorization-mode=RBAC",
         "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
         f"--service-account-key-file={pki.sa_pub}",

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from localplane.controlplane import kubectl_binary
+from localplane.controlplane import WEBHOOK_CLIENT_CN, Pki, kubectl_binary
 
 __all__ = ["RunningOperator", "free_port", "running_flinkmem", "serve_process"]
 
@@ -147,6 +147,15 @@ def serve_process(
                 process.wait(timeout=10)
 
 
+def api_server_only(kubeconfig: Path) -> list[str]:
+    """The flags that make flinkmem answer only the API server of the local control plane `kubeconfig`
+    belongs to, when that plane gives its API server a webhook client certificate; else none."""
+    pki = Pki(kubeconfig.parent / "pki")
+    if not pki.admission_config.is_file():
+        return []
+    return ["--client-ca-file", str(pki.ca_cert), "--client-name", WEBHOOK_CLIENT_CN]
+
+
 @contextmanager
 def running_flinkmem(
     kubeconfig: Path,
@@ -158,7 +167,11 @@ def running_flinkmem(
     ready_timeout: float = 60.0,
     command_prefix: Sequence[str] = (),
 ) -> Iterator[RunningOperator]:
-    """flinkmem in development mode: its own CA, URL-registered webhooks and the bundled CRD."""
+    """flinkmem in development mode: its own CA, URL-registered webhooks and the bundled CRD.
+
+    On a local control plane, whose kube-apiserver presents a client certificate to webhooks, flinkmem
+    answers only that certificate (`--client-ca-file`, `--client-name`), as a hardened install does.
+    """
     cert_dir = workdir / "certs"
     webhook_port = free_port()
     args = [
@@ -167,6 +180,7 @@ def running_flinkmem(
         "--register-url",
         f"https://127.0.0.1:{webhook_port}",
         "--install-crd",
+        *api_server_only(kubeconfig),
         *extra_args,
     ]
     try:

@@ -41,7 +41,7 @@ def _create_unmutated_pod(cluster: Cluster, namespace: str, workdir: Path, name:
     found = wait_until(lambda: pods(cluster, namespace, name) or None, what="the unmutated pod")
     pod = found[0]
     main = container(pod, "flink-main-container")
-    assert "FLINK_ENV_JAVA_OPTS_JM" not in env_of(main)
+    assert "flinkmem.io/jvm-flags" not in (pod["metadata"].get("annotations") or {})
     assert "memory" not in main["resources"].get("limits", {})
     return pod
 
@@ -59,7 +59,9 @@ def test_pod_created_while_down_is_reported_as_drift(cluster: Cluster, namespace
 
         message = wait_until(drift_event, what="a MemoryDrift event")
         assert pod["metadata"]["name"] in message
-        assert "limits.memory=2048Mi" in message and "FLINK_ENV_JAVA_OPTS_JM" in message
+        assert "requests.memory=2048Mi" in message and "limits.memory=2048Mi" in message
+        # The Java options carry no memory flag: Flink's own flags are the derived ones, nothing to override.
+        assert "FLINK_ENV_JAVA_OPTS_JM" not in message
         assert drift_metric(operator.metrics(), namespace) >= 1
         # Reporting is not eviction: without --evict-drifted the pod stays.
         assert [p["metadata"]["name"] for p in pods(cluster, namespace, "drifted")] == [pod["metadata"]["name"]]
@@ -79,7 +81,7 @@ def test_enforce_mode_eviction_recreates_the_pod_through_the_webhook(
         new_pod = wait_until(replacement, timeout=60, what="a recreated JobManager pod")
         main = container(new_pod, "flink-main-container")
         assert main["resources"]["limits"]["memory"] in ("2Gi", "2048Mi")
-        assert env_of(main)["FLINK_ENV_JAVA_OPTS_JM"].startswith("-Xmx")
+        assert new_pod["metadata"]["annotations"]["flinkmem.io/jvm-flags"].startswith("-Xmx")
 
 
 def _events(cluster: Cluster, namespace: str, reason: str) -> list[str]:
@@ -100,7 +102,7 @@ def test_a_flinkdeployment_created_after_its_pod_reports_and_replaces_it(
     with running_flinkmem(cluster.kubeconfig, tmp_path / "flinkmem", ["--evict-drifted"]):
         assert apply(cluster, namespace, jobmanager_deployment("late")).returncode == 0
         first = wait_until(lambda: pods(cluster, namespace, "late") or None, what="the JobManager pod")[0]
-        assert "FLINK_ENV_JAVA_OPTS_JM" not in env_of(container(first, "flink-main-container"))
+        assert "memory" not in container(first, "flink-main-container").get("resources", {}).get("limits", {})
         assert wait_until(lambda: _events(cluster, namespace, "MemoryNotApplied") or None, what="MemoryNotApplied")
 
         assert apply(cluster, namespace, flinkdeployment("late", {}, memory="2g")).returncode == 0
@@ -114,7 +116,10 @@ def test_a_flinkdeployment_created_after_its_pod_reports_and_replaces_it(
         main = container(replacement, "flink-main-container")
         assert main["resources"]["limits"]["memory"] in ("2Gi", "2048Mi")  # the API server may canonicalize
         assert wait_until(lambda: _events(cluster, namespace, "MemoryDriftEvicted") or None, what="the eviction Event")
-        assert env_of(main)["FLINK_ENV_JAVA_OPTS_JM"] == "-Xmx1530082096 -Xms1530082096 -XX:MaxMetaspaceSize=268435456"
+        assert replacement["metadata"]["annotations"]["flinkmem.io/jvm-flags"] == (
+            "-Xmx1530082096 -Xms1530082096 -XX:MaxMetaspaceSize=268435456"
+        )
+        assert "FLINK_ENV_JAVA_OPTS_JM" not in env_of(main)
 
 
 def test_flinks_configmap_arriving_after_the_pod_sizes_its_replacement(
@@ -130,7 +135,7 @@ def test_flinks_configmap_arriving_after_the_pod_sizes_its_replacement(
     with running_flinkmem(cluster.kubeconfig, tmp_path / "flinkmem", ["--evict-drifted"]):
         assert apply(cluster, namespace, jobmanager_deployment("native")).returncode == 0
         first = wait_until(lambda: pods(cluster, namespace, "native") or None, what="the JobManager pod")[0]
-        assert "FLINK_ENV_JAVA_OPTS_JM" not in env_of(container(first, "flink-main-container"))
+        assert "memory" not in container(first, "flink-main-container").get("resources", {}).get("limits", {})
 
         assert apply(cluster, namespace, configmap).returncode == 0
         message = wait_until(lambda: _events(cluster, namespace, "MemoryDrift") or None, what="a MemoryDrift event")[0]
@@ -143,7 +148,9 @@ def test_flinks_configmap_arriving_after_the_pod_sizes_its_replacement(
         main = container(replacement, "flink-main-container")
         assert main["resources"]["requests"]["memory"] == "1600Mi"
         # Flink's heap for a 1600m JobManager (spec vector C01).
-        assert env_of(main)["FLINK_ENV_JAVA_OPTS_JM"].startswith("-Xmx1073741824 -Xms1073741824")
+        assert replacement["metadata"]["annotations"]["flinkmem.io/jvm-flags"].startswith(
+            "-Xmx1073741824 -Xms1073741824"
+        )
         annotation = json.loads(replacement["metadata"]["annotations"]["flinkmem.io/resolved-memory"])
         assert annotation["source"] == f"ConfigMap {namespace}/flink-config-native"
 

@@ -237,7 +237,9 @@ def test_jobmanager_pod_gets_the_memory_real_flink_derives(
     )[0]
     assert reference["valid"], reference
     main = container(pod, "flink-main-container")
-    assert env_of(main)["FLINK_ENV_JAVA_OPTS_JM"] == reference["jvmArgs"]
+    # Flink's start script computes these flags itself; the options carry no memory flag to override.
+    assert pod["metadata"]["annotations"]["flinkmem.io/jvm-flags"] == reference["jvmArgs"]
+    assert "FLINK_ENV_JAVA_OPTS_JM" not in env_of(main)
     request_mib = math.ceil(reference["totalProcessMemory"] / MIB)
     assert main["resources"]["requests"]["memory"] == f"{request_mib}Mi"
     assert main["resources"]["limits"]["memory"] == f"{math.ceil(reference['totalProcessMemory'] * 1.5 / MIB)}Mi"
@@ -304,7 +306,8 @@ def test_taskmanager_pod_built_by_real_flink_gets_the_memory_real_flink_derives(
     main = container(admitted, "flink-main-container")
     env = env_of(main)
     # The derived flags are the JobManager's own (FLINK_TM_JVM_MEM_OPTS): flinkmem never contradicts them.
-    assert env["FLINK_ENV_JAVA_OPTS_TM"] == reference["jvmArgs"] == built["jvmMemOpts"]
+    assert admitted["metadata"]["annotations"]["flinkmem.io/jvm-flags"] == reference["jvmArgs"] == built["jvmMemOpts"]
+    assert env["FLINK_TM_JVM_MEM_OPTS"] == built["jvmMemOpts"] and "FLINK_ENV_JAVA_OPTS_TM" not in env
     assert main["resources"]["requests"]["memory"] in ("4Gi", f"{math.ceil(reference['totalProcessMemory'] / MIB)}Mi")
     assert main["resources"]["limits"]["memory"] in ("5Gi", "5120Mi")  # int(4096 x 1.25), already what Flink set
     annotation = json.loads(admitted["metadata"]["annotations"]["flinkmem.io/resolved-memory"])
@@ -345,7 +348,7 @@ def test_pod_of_a_missing_or_invalid_deployment_is_admitted_unchanged(
     assert result.returncode == 0
     pod = wait_pod(cluster, namespace, "nobody")
     main = container(pod, "flink-main-container")
-    assert "FLINK_ENV_JAVA_OPTS_JM" not in env_of(main)
+    assert "flinkmem.io/jvm-flags" not in (pod["metadata"].get("annotations") or {})
     assert "memory" not in main["resources"].get("requests", {})
     wait_until(
         lambda: (
@@ -366,6 +369,9 @@ def test_kopfs_admission_engine_gives_the_same_answers(cluster: Cluster, namespa
         assert warned.returncode == 0 and "memory limit 1Gi is not used" in warned.stderr
         assert apply(cluster, namespace, flinkdeployment("via-kopf", {}, memory="2g")).returncode == 0
         assert apply(cluster, namespace, jobmanager_deployment("via-kopf")).returncode == 0
-        main = container(wait_pod(cluster, namespace, "via-kopf"), "flink-main-container")
-        assert env_of(main)["FLINK_ENV_JAVA_OPTS_JM"] == "-Xmx1530082096 -Xms1530082096 -XX:MaxMetaspaceSize=268435456"
+        sized = wait_pod(cluster, namespace, "via-kopf")
+        main = container(sized, "flink-main-container")
+        assert sized["metadata"]["annotations"]["flinkmem.io/jvm-flags"] == (
+            "-Xmx1530082096 -Xms1530082096 -XX:MaxMetaspaceSize=268435456"
+        )
         assert main["resources"]["limits"]["memory"] in ("2Gi", "2048Mi")

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Self, TypeVar
 
 from localplane.rest import Rest, Unreachable
-from tests.e2e.test_webhooks import container, env_of, flinkdeployment, jobmanager_deployment
+from tests.e2e.test_webhooks import container, flinkdeployment, jobmanager_deployment
 
 __all__ = ["AnnotationLog", "Create", "EndpointLog", "Load", "PodLog", "PodRecord", "await_all", "is_sized"]
 
@@ -122,7 +122,8 @@ class Load:
 def is_sized(pod: Mapping[str, Any]) -> bool:
     """Whether flinkmem's mutating webhook sized this JobManager pod (JVM flags and a memory limit)."""
     main = container(dict(pod), MAIN)
-    return "FLINK_ENV_JAVA_OPTS_JM" in env_of(main) and "memory" in main.get("resources", {}).get("limits", {})
+    annotations = pod["metadata"].get("annotations") or {}
+    return "flinkmem.io/jvm-flags" in annotations and "memory" in main.get("resources", {}).get("limits", {})
 
 
 class _Watched:

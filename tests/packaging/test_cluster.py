@@ -27,7 +27,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from localplane.controlplane import Cluster, wait_until
-from tests.e2e.test_webhooks import EXAMPLES, apply, container, env_of, flinkdeployment, jobmanager_deployment
+from tests.e2e.test_webhooks import EXAMPLES, apply, container, flinkdeployment, jobmanager_deployment
 from tests.packaging.chart import CHART, CRD_SOURCE, VALUE_SETS, find, helm, render, values_for
 from tests.packaging.process import Flinkmem, running
 
@@ -291,7 +291,7 @@ def test_the_chart_rbac_is_enough_for_a_whole_scenario(scenario: Scenario) -> No
     created = apply(admin, ns, opted_in)
     assert created.returncode == 0 and "unchanged" not in created.stderr, created.stderr
     pod = _get(admin, ns, "pod", "opted-in")
-    assert pod is not None and "FLINK_ENV_JAVA_OPTS_JM" in env_of(container(pod, "flink-main-container"))
+    assert pod is not None and "flinkmem.io/jvm-flags" in pod["metadata"].get("annotations", {})
 
     # A JobManager Deployment: its pod, made by the ReplicaSet controller, is sized by the mutating webhook.
     assert apply(admin, ns, jobmanager_deployment("good")).returncode == 0
@@ -301,8 +301,9 @@ def test_the_chart_rbac_is_enough_for_a_whole_scenario(scenario: Scenario) -> No
         items: list[dict[str, Any]] = json.loads(out)["items"]
         return items[0] if items else None
 
-    main = container(wait_until(sized_pod, what="the JobManager pod"), "flink-main-container")
-    assert env_of(main)["FLINK_ENV_JAVA_OPTS_JM"].startswith("-Xmx")
+    sized = wait_until(sized_pod, what="the JobManager pod")
+    main = container(sized, "flink-main-container")
+    assert sized["metadata"]["annotations"]["flinkmem.io/jvm-flags"].startswith("-Xmx")
     assert main["resources"]["limits"]["memory"] == main["resources"]["requests"]["memory"]
 
     # The pod made before flinkmem existed is reported as drift.

@@ -106,7 +106,7 @@ def test_mistyped_metadata_is_refused_for_flinkdeployments_and_admitted_for_pods
 
 
 def test_a_pod_patch_built_from_the_plan_equals_the_planned_pod() -> None:
-    deployment = flinkdeployment(memory="2g")
+    deployment = flinkdeployment({"env.java.opts.jobmanager": "-Xmx4g"}, memory="2g")
     h = Harness(Lookup(deployment))
     pod = jobmanager_pod()
     pod["metadata"]["annotations"] = {"kept": "yes", "flinkmem.io/jvm-flags": "old"}
@@ -125,7 +125,7 @@ def test_a_pod_patch_built_from_the_plan_equals_the_planned_pod() -> None:
     assert plan is not None
     apply_plan(expected, plan)
     assert patched == expected
-    assert h.resolutions() == ['flinkmem_resolutions_total{result="valid",source="pod"} 1.0']
+    assert h.resolutions() == ['flinkmem_resolutions_total{result="java-opts-heap-conflict",source="pod"} 1.0']
 
 
 def test_a_pod_without_a_source_is_admitted_unchanged_with_an_event_on_its_owner() -> None:
@@ -171,3 +171,33 @@ def test_pods_that_are_not_flink_pods_and_other_operations_pass_untouched() -> N
     pod["metadata"]["labels"] = {"app": "web"}
     assert h.response(MUTATE_ID, review(PODS, pod)) == {"uid": "u-1", "allowed": True}
     assert h.response(MUTATE_ID, review(PODS, jobmanager_pod(), "UPDATE")) == {"uid": "u-1", "allowed": True}
+
+
+def test_a_review_whose_object_claims_another_namespace_is_not_looked_up() -> None:
+    lookup = Lookup(flinkdeployment({"env.java.opts.jobmanager": "-Xmx4g -Dpassword=x"}, memory="2g"))
+    h = Harness(lookup)
+    pod = jobmanager_pod()
+    pod["metadata"]["namespace"] = "victim"  # the review itself says "jobs"
+    answer = h.response(MUTATE_ID, review(PODS, pod))
+    assert answer["allowed"] is True and "patch" not in answer
+    assert "is not the namespace of the request" in answer["warnings"][0]
+    refused = h.response(VALIDATE_ID, review(FD, {**flinkdeployment(), "metadata": {"name": "x", "namespace": "b"}}))
+    assert refused["allowed"] is False and refused["status"]["code"] == 422
+
+
+@pytest.mark.parametrize("namespace", ["../kube-system", "a/b", "x?watch=1", "A", "a" * 64])
+def test_a_namespace_the_api_server_never_sends_is_refused_before_any_lookup(namespace: str) -> None:
+    h = Harness(Lookup(fail=AssertionError("looked up")))
+    pod = jobmanager_pod()
+    del pod["metadata"]["namespace"]
+    answer = h.response(MUTATE_ID, review(PODS, pod, namespace=namespace))
+    assert answer["allowed"] is True and "not a valid namespace name" in answer["warnings"][0]
+
+
+@pytest.mark.parametrize("app", ["../../secrets", "a/b", "x?y", "UPPER", "a" * 300])
+def test_an_app_label_that_is_no_object_name_names_no_cluster(app: str) -> None:
+    h = Harness(Lookup(fail=AssertionError("looked up")))
+    pod = jobmanager_pod()
+    pod["metadata"]["labels"]["app"] = app
+    answer = h.response(MUTATE_ID, review(PODS, pod))
+    assert answer["allowed"] is True and "not a valid Kubernetes name" in " ".join(answer["warnings"])

@@ -17,10 +17,6 @@ CONTAINER = "flink-main-container"
 C02_FLAGS = "-Xmx1530082096 -Xms1530082096 -XX:MaxMetaspaceSize=268435456"
 
 
-def _env(container: dict[str, object]) -> dict[str, object]:
-    return {e["name"]: e.get("value") for e in container.get("env", [])}  # type: ignore[attr-defined]
-
-
 def plan(pod: dict[str, Any], result: RoleValidation, source: FlinkSource) -> PodPlan | None:
     """The plan for the pod's main container, as the webhook finds it; None without one."""
     found = main_container(pod, CONTAINER)
@@ -33,7 +29,7 @@ def planned(obj: dict[str, Any], pod: dict[str, Any]) -> PodPlan | None:
     return plan(pod, validation.jobmanager, validation.source)
 
 
-def test_plan_sets_memory_env_and_annotations_only_on_main_container() -> None:
+def test_plan_sets_memory_and_annotations_only_on_main_container() -> None:
     pod = jobmanager_pod()
     plan = planned(flinkdeployment(memory="2g"), pod)
     assert plan is not None and plan.changed
@@ -43,7 +39,8 @@ def test_plan_sets_memory_env_and_annotations_only_on_main_container() -> None:
     assert sidecar == pod["spec"]["containers"][0]
     assert main["resources"]["requests"]["memory"] == "2048Mi"
     assert main["resources"]["limits"]["memory"] == "2048Mi"
-    assert _env(main)["FLINK_ENV_JAVA_OPTS_JM"] == C02_FLAGS
+    # No memory flag in the Java options: Flink's own flags are the derived ones, so no options are written.
+    assert "env" not in main and not plan.env_changed
     annotations = patched["metadata"]["annotations"]
     assert annotations[JVM_FLAGS_ANNOTATION] == C02_FLAGS
     resolved = json.loads(annotations[RESOLVED_ANNOTATION])
@@ -90,12 +87,34 @@ def test_limit_follows_a_larger_existing_request() -> None:
     assert plan.resources["limits"]["memory"] == "3Gi"
 
 
-def test_user_java_opts_are_kept_and_memory_flags_replaced() -> None:
+def test_java_opts_without_memory_flags_are_left_to_flink() -> None:
     obj = flinkdeployment({"env.java.opts.jobmanager": "-XX:+UseG1GC -Dfoo=bar"}, memory="2g")
+    plan = planned(obj, jobmanager_pod())
+    assert plan is not None and not plan.env_changed
+    assert "FLINK_ENV_JAVA_OPTS_JM" not in {e["name"] for e in plan.env}
+
+
+def test_user_java_opts_with_a_memory_flag_are_kept_and_the_flag_replaced() -> None:
+    obj = flinkdeployment({"env.java.opts.jobmanager": "-XX:+UseG1GC -Xmx4g -Dfoo=bar"}, memory="2g")
     plan = planned(obj, jobmanager_pod())
     assert plan is not None
     env = {e["name"]: e["value"] for e in plan.env}
     assert env["FLINK_ENV_JAVA_OPTS_JM"] == f"-XX:+UseG1GC -Dfoo=bar {C02_FLAGS}"
+
+
+def test_a_memory_flag_for_every_process_is_overridden_in_the_roles_options() -> None:
+    obj = flinkdeployment(
+        {"env.java.opts.all": "-XX:MaxMetaspaceSize=64m", "env.java.opts.jobmanager": "-ea"}, memory="2g"
+    )
+    plan = planned(obj, jobmanager_pod())
+    assert plan is not None
+    assert {e["name"]: e["value"] for e in plan.env}["FLINK_ENV_JAVA_OPTS_JM"] == f"-ea {C02_FLAGS}"
+
+
+def test_an_equal_memory_flag_needs_no_override() -> None:
+    obj = flinkdeployment({"env.java.opts.jobmanager": "-Xmx1530082096"}, memory="2g")
+    plan = planned(obj, jobmanager_pod())
+    assert plan is not None and not plan.env_changed
 
 
 def test_existing_env_value_wins_over_config_and_loses_its_memory_flags() -> None:
@@ -108,7 +127,10 @@ def test_existing_env_value_wins_over_config_and_loses_its_memory_flags() -> Non
 
 
 def test_direct_memory_limit_flag_when_enabled() -> None:
-    obj = flinkdeployment({"jobmanager.memory.enable-jvm-direct-memory-limit": "true"}, memory="1600m")
+    obj = flinkdeployment(
+        {"jobmanager.memory.enable-jvm-direct-memory-limit": "true", "env.java.opts.jobmanager": "-Xms2g"},
+        memory="1600m",
+    )
     plan = planned(obj, jobmanager_pod())
     assert plan is not None
     env = {e["name"]: e["value"] for e in plan.env}
@@ -150,7 +172,10 @@ def planned_tm(obj: dict[str, Any], pod: dict[str, Any]) -> PodPlan | None:
 
 def test_taskmanager_pod_gets_its_size_limit_factor_and_java_options() -> None:
     obj = flinkdeployment(
-        {"kubernetes.taskmanager.memory.limit-factor": "1.25", "env.java.opts.taskmanager": "-XX:+UseParallelGC"},
+        {
+            "kubernetes.taskmanager.memory.limit-factor": "1.25",
+            "env.java.opts.taskmanager": "-XX:+UseParallelGC -XX:MaxDirectMemorySize=1g",
+        },
         tm_memory="1728m",
     )
     plan = planned_tm(obj, taskmanager_pod())

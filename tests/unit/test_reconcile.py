@@ -87,12 +87,12 @@ def _drift(pod: dict[str, Any], deployment: dict[str, Any]) -> Drift | None:
 
 
 def test_unmutated_pod_drifts_and_mutated_pod_does_not() -> None:
-    deployment = flinkdeployment(memory="2g")
+    deployment = flinkdeployment({"env.java.opts.jobmanager": "-Xmx4g"}, memory="2g")
     pod = jobmanager_pod()
     drift = _drift(pod, deployment)
     assert drift is not None
     assert any(d.startswith("limits.memory") for d in drift.differences)
-    assert "FLINK_ENV_JAVA_OPTS_JM" in drift.message
+    assert "FLINK_ENV_JAVA_OPTS_JM" in drift.message  # the -Xmx4g must be overridden
     assert drift.message.startswith("JobManager pod ")
     assert "FlinkDeployment jobs/demo" in drift.message
     _sized(pod, deployment)

@@ -8,11 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 
 from flinkmem.conventions import MUTATE_ID, VALIDATE_ID
 from flinkmem.runtime.certs import ensure_self_signed
 from flinkmem.runtime.metrics import Metrics
 from flinkmem.runtime.webserver import WebhookServer
+from localplane.controlplane import create_pki, mint_client_cert
 from tests.unit.admission_harness import FD, PODS, Harness
 
 
@@ -59,9 +61,16 @@ class _Served:
         self.session = session
         self.ca = ca
 
-    async def post(self, path: str, body: bytes) -> tuple[int, Any]:
+    async def post(
+        self, path: str, body: bytes, client: tuple[Path, Path] | None = None, tls: str | None = None
+    ) -> tuple[int, Any]:
+        """POSTs `body`, optionally with a client certificate (cert, key) and at most TLS version `tls`."""
         assert self.server.bound_port is not None
         context = ssl.create_default_context(cafile=str(self.ca))
+        if client is not None:
+            context.load_cert_chain(*client)
+        if tls == "1.2":
+            context.maximum_version = ssl.TLSVersion.TLSv1_2
         url = f"https://127.0.0.1:{self.server.bound_port}/{path}"
         async with self.session.post(url, data=body, ssl=context) as response:
             text = await response.text()
@@ -71,7 +80,7 @@ class _Served:
                 return response.status, text
 
 
-async def _serve(tmp_path: Path, fn: Any, max_bytes: int = 64 * 1024) -> AsyncIterator[_Served]:
+async def _serve(tmp_path: Path, fn: Any, max_bytes: int = 64 * 1024, **tls: Any) -> AsyncIterator[_Served]:
     paths = ensure_self_signed(tmp_path, ["127.0.0.1", "localhost"])
     server = WebhookServer(
         addr="127.0.0.1",
@@ -84,6 +93,7 @@ async def _serve(tmp_path: Path, fn: Any, max_bytes: int = 64 * 1024) -> AsyncIt
         engine="kopf",  # `fn` below stands for kopf's admission engine
         max_request_bytes=max_bytes,
         reload_seconds=0.1,
+        **tls,
     )
     generator = server(fn)
     config = await generator.__anext__()
@@ -151,5 +161,57 @@ def test_certificate_reload_keeps_serving(tmp_path: Path) -> None:
             await asyncio.sleep(0.5)
             # A client that trusts only the new CA can connect: the new certificate is being served.
             assert (await served.post(VALIDATE_ID, json.dumps(fd_review()).encode()))[0] == 200
+
+    asyncio.run(scenario())
+
+
+def _client_pki(tmp_path: Path) -> tuple[Path, dict[str, tuple[Path, Path]]]:
+    """A client CA and certificates it signed (the API server's, another one), plus one from another CA."""
+    pki = create_pki(tmp_path / "clients")
+    stranger = create_pki(tmp_path / "stranger")
+    out: dict[str, tuple[Path, Path]] = {}
+    for label, pki_dir, name in (
+        ("apiserver", pki.dir, "kube-apiserver-webhook-client"),
+        ("tenant", pki.dir, "tenant"),
+        ("stranger", stranger.dir, "kube-apiserver-webhook-client"),
+    ):
+        cert, key = mint_client_cert(pki_dir, name)
+        (tmp_path / f"{label}.crt").write_bytes(cert)
+        (tmp_path / f"{label}.key").write_bytes(key)
+        out[label] = (tmp_path / f"{label}.crt", tmp_path / f"{label}.key")
+    return pki.ca_cert, out
+
+
+def test_with_a_client_ca_only_the_api_servers_certificate_is_answered(tmp_path: Path) -> None:
+    ca, clients = _client_pki(tmp_path)
+
+    async def scenario() -> None:
+        tls = {"client_ca_file": ca, "client_names": ("kube-apiserver-webhook-client",)}
+        async for served in _serve(tmp_path / "server", _echo, **tls):
+            body = json.dumps(fd_review()).encode()
+            status, answer = await served.post(VALIDATE_ID, body, clients["apiserver"])
+            assert status == 200 and answer["response"]["allowed"] is True
+            # Signed by the CA but not the API server's name: refused before the review is read.
+            status, answer = await served.post(VALIDATE_ID, body, clients["tenant"])
+            assert status == 403 and "client certificate" in answer["error"]
+            # No certificate, or one from another CA: the handshake itself fails.
+            for client in (None, clients["stranger"]):
+                with pytest.raises(aiohttp.ClientError):
+                    await served.post(VALIDATE_ID, body, client)
+            text = served.server.metrics.exposition().decode()
+            assert 'decision="forbidden"' in text
+
+    asyncio.run(scenario())
+
+
+def test_tls_1_3_is_the_default_and_1_2_can_be_allowed(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        body = json.dumps(fd_review()).encode()
+        async for served in _serve(tmp_path / "default", _echo):
+            with pytest.raises(aiohttp.ClientError):
+                await served.post(VALIDATE_ID, body, tls="1.2")
+            assert (await served.post(VALIDATE_ID, body))[0] == 200
+        async for served in _serve(tmp_path / "old", _echo, tls_min_version="1.2"):
+            assert (await served.post(VALIDATE_ID, body, tls="1.2"))[0] == 200
 
     asyncio.run(scenario())

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from flinkmem.cli.inputs import config_file_source, load_yaml_documents, maybe_deployments, mode, parse_version
+from flinkmem.decisions.redaction import redact
 from flinkmem.decisions.validation import Validation, validate_deployment, validate_source
 from flinkmem.sources.flinkconfig import LEGACY_FILE
 
@@ -19,7 +20,7 @@ EXIT_OK, EXIT_INVALID = 0, 1
 def _print_validation(label: str, validation: Validation) -> bool:
     """A line per role (✔, or ✘ with the rule), then the warnings; True when everything is valid."""
     for problem in validation.problems:
-        print(f"✘ {label}: {problem.message} (rule: {problem.code})")
+        print(redact(f"✘ {label}: {problem.message} (rule: {problem.code})"))
     for result in validation.roles:
         memory, container = result.memory, result.container
         if result.valid and memory is not None and container is not None:
@@ -28,9 +29,9 @@ def _print_validation(label: str, validation: Validation) -> bool:
                 f"container {container.request}/{container.limit}"
             )
         for conflict in result.conflicts:
-            print(f"✘ {label}: {conflict.message} (rule: {conflict.code})")
+            print(redact(f"✘ {label}: {conflict.message} (rule: {conflict.code})"))
     for warning in validation.warnings:
-        print(f"  warning: {warning.message}")
+        print(redact(f"  warning: {warning.message}"))
     return validation.valid
 
 

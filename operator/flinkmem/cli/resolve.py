@@ -12,6 +12,7 @@ import yaml
 
 from flinkmem.cli.inputs import UsageError, parse_version, resolve_source
 from flinkmem.cli.render import memory_table
+from flinkmem.decisions.redaction import redact, redact_values
 from flinkmem.decisions.validation import validate_role
 from flinkmem.engine.versions import LATEST
 from flinkmem.sources.roles import role_named
@@ -64,20 +65,20 @@ def cmd_resolve(args: argparse.Namespace) -> int:
         assert refusal is not None  # nothing resolves only where Flink refuses
         if args.output != "table":
             failure = {"valid": False, "role": role.key, "error": refusal.message, **refusal.to_dict()}
-            print(_dump(failure, args.output))
-        print(f"flinkmem: invalid configuration: {role}: {refusal.message}", file=sys.stderr)
+            print(_dump(redact_values(failure), args.output))
+        print(redact(f"flinkmem: invalid configuration: {role}: {refusal.message}"), file=sys.stderr)
         return EXIT_INVALID
     # Warnings the engine attached to the memory are in the table already; the rest are the checks'.
     engine_codes = {n.code for n in memory.warnings}
     findings = [w for w in result.warnings if w.code not in engine_codes]
     if args.output == "table":
-        print(memory_table(memory, container))
+        print(redact(memory_table(memory, container)))
         for finding in findings:
-            print(f"Warning: {finding.message}")
+            print(redact(f"Warning: {finding.message}"))
         for note in notes:
-            print(f"Note: {note}")
+            print(redact(f"Note: {note}"))
         for conflict in result.conflicts:
-            print(f"Error ({conflict.code}): {conflict.message}")
+            print(redact(f"Error ({conflict.code}): {conflict.message}"))
     else:
         data: dict[str, Any] = {"valid": result.valid, "role": role.key, **memory.to_dict()}
         data["container"] = container.to_dict()
@@ -85,8 +86,8 @@ def cmd_resolve(args: argparse.Namespace) -> int:
         data["warnings"] = [w.message for w in result.warnings]
         data["conflicts"] = [{"code": c.code, "message": c.message} for c in result.conflicts]
         data["inputNotes"] = notes
-        print(_dump(data, args.output))
+        print(_dump(redact_values(data), args.output))
     if result.conflicts:
-        print(f"flinkmem: invalid configuration: {result.conflicts[0].message}", file=sys.stderr)
+        print(redact(f"flinkmem: invalid configuration: {result.conflicts[0].message}"), file=sys.stderr)
         return EXIT_INVALID
     return EXIT_OK

@@ -17,7 +17,14 @@ from dataclasses import dataclass
 from flinkmem.engine.options import java_text
 from flinkmem.sources.roles import ProcessMemory, Role
 
-__all__ = ["JvmMemoryFlag", "java_opts_sources", "memory_flags", "role_opts", "with_memory_flags"]
+__all__ = [
+    "JvmMemoryFlag",
+    "flags_overriding",
+    "java_opts_sources",
+    "memory_flags",
+    "role_opts",
+    "with_memory_flags",
+]
 
 ALL_OPTS_ENV = "FLINK_ENV_JAVA_OPTS"
 
@@ -100,3 +107,22 @@ def with_memory_flags(opts: str, memory: ProcessMemory) -> str:
     """`opts` with its memory flags removed and the derived ones appended, so the derived ones win."""
     kept = [t for t in _tokens(opts) if not _FLAG.fullmatch(t)]
     return " ".join([*(shlex.quote(t) for t in kept), *memory.jvm_flags])
+
+
+def flags_overriding(
+    config: Mapping[str, object], env: Mapping[str, str], role: Role, memory: ProcessMemory
+) -> list[tuple[str, JvmMemoryFlag]]:
+    """The memory flags in the role's Java options that the JVM would keep over Flink's derived ones, with
+    where each is set. HotSpot keeps the last occurrence of a flag, and the start scripts append the user's
+    options after Flink's, so only the last of each kind counts, and only if it differs."""
+    expected = {
+        "heap-max": memory.jvm_heap,
+        "heap-initial": memory.jvm_heap,
+        "metaspace": memory.metaspace,
+        "direct": memory.jvm_direct_memory,
+    }
+    effective: dict[str, tuple[str, JvmMemoryFlag]] = {}
+    for name, opts in java_opts_sources(config, env, role):
+        for flag in memory_flags(opts):
+            effective[flag.kind] = (name, flag)
+    return [(name, flag) for name, flag in effective.values() if expected[flag.kind] != flag.size]

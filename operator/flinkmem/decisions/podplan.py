@@ -1,42 +1,31 @@
 """Sizing a Flink pod: the change its main container needs to match the derived memory.
 
 Only the main container is touched. Its memory request and limit are raised to at least what
-`decisions.container.container_memory` derives (never lowered), and the role's Java-options variable
-(`FLINK_ENV_JAVA_OPTS_JM`, `FLINK_ENV_JAVA_OPTS_TM`) is set to the user's options for that role with
-every memory flag replaced by the derived ones. Flink's start scripts read that variable instead of
-`env.java.(default-)opts.<role>` and append it after the flags they compute, so the derived flags are
-the ones the JVM keeps. Planning the same pod twice yields no further change.
+`decisions.container.container_memory` derives (never lowered). The JVM flags Flink's start scripts
+compute are the derived ones; only where the user's Java options carry a memory flag the JVM would keep
+instead, the role's Java-options variable (`FLINK_ENV_JAVA_OPTS_JM`, `FLINK_ENV_JAVA_OPTS_TM`) is set to
+the user's options for that role with every memory flag replaced by the derived ones. The start scripts
+read that variable instead of `env.java.(default-)opts.<role>` and append it after the flags they
+compute, so the derived flags are the ones the JVM keeps. Planning the same pod twice yields no further
+change.
 """
 
 from __future__ import annotations
 
 import copy
-import json
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from flinkmem.conventions import JVM_FLAGS_ANNOTATION, RESOLVED_ANNOTATION
-from flinkmem.decisions.javaopts import role_opts, with_memory_flags
+from flinkmem.decisions.annotations import role_annotation
+from flinkmem.decisions.javaopts import flags_overriding, role_opts, with_memory_flags
 from flinkmem.decisions.validation import RoleValidation
 from flinkmem.sources.model import FlinkSource
+from flinkmem.sources.pods import pod_env
 from flinkmem.sources.quantity import QuantityError, quantity_bytes
 
-__all__ = ["PodPlan", "apply_plan", "plan_pod", "role_annotation"]
-
-
-def role_annotation(result: RoleValidation, source: FlinkSource | None) -> str:
-    """The pod's record of what flinkmem resolved for it (role, source, memory, container)."""
-    data: dict[str, Any] = {"role": result.role.key, "valid": result.valid}
-    if source is not None:
-        data["source"] = source.label
-    if result.memory is not None:
-        data.update(result.memory.to_dict())
-    if result.container is not None:
-        data["container"] = result.container.to_dict()
-    if result.conflicts:
-        data["conflicts"] = [c.message for c in result.conflicts]
-    return json.dumps(data, sort_keys=True, separators=(",", ":"))
+__all__ = ["PodPlan", "apply_plan", "plan_pod"]
 
 
 @dataclass(frozen=True)
@@ -54,6 +43,10 @@ class PodPlan:
         return bool(self.changes)
 
     @property
+    def env_changed(self) -> bool:
+        return any(c.startswith("env ") for c in self.changes)
+
+    @property
     def drift(self) -> tuple[str, ...]:
         """Changes that matter at run time (annotations alone do not)."""
         return tuple(c for c in self.changes if not c.startswith("annotation"))
@@ -67,9 +60,10 @@ class PodPlan:
                 "op": "replace" if "resources" in container else "add",
                 "path": f"{base}/resources",
                 "value": self.resources,
-            },
-            {"op": "replace" if "env" in container else "add", "path": f"{base}/env", "value": self.env},
+            }
         ]
+        if self.env_changed:
+            ops.append({"op": "replace" if "env" in container else "add", "path": f"{base}/env", "value": self.env})
         metadata = pod.get("metadata")
         present = metadata.get("annotations") if isinstance(metadata, Mapping) else None
         if not isinstance(metadata, Mapping):
@@ -121,18 +115,23 @@ def plan_pod(pod: Mapping[str, Any], index: int, result: RoleValidation, source:
 
     env = [dict(e) for e in (current.get("env") or [])]
     existing = next((e for e in env if e.get("name") == role.java_opts_env), None)
-    if existing is not None and isinstance(existing.get("value"), str) and existing["value"].strip():
-        base = existing["value"]
-    else:
-        base = " ".join(text for _, text in role_opts(source.config, {}, role) if text.strip())
-    wanted_opts = with_memory_flags(base, memory)
-    if existing is None:
-        env.append({"name": role.java_opts_env, "value": wanted_opts})
-        changes.append(f"env {role.java_opts_env}")
-    elif existing.get("value") != wanted_opts or "valueFrom" in existing:
-        existing.pop("valueFrom", None)
-        existing["value"] = wanted_opts
-        changes.append(f"env {role.java_opts_env}")
+    # The role's options variable is written only when the JVM would otherwise keep a memory flag of the
+    # user's over Flink's (or when its value comes from elsewhere and cannot be read here): Flink's own
+    # flags are the derived ones, so the patch carries no one's Java options it does not have to.
+    from_elsewhere = existing is not None and "valueFrom" in existing
+    if from_elsewhere or flags_overriding(source.config, pod_env(current), role, memory):
+        if existing is not None and isinstance(existing.get("value"), str) and existing["value"].strip():
+            base = existing["value"]
+        else:
+            base = " ".join(text for _, text in role_opts(source.config, {}, role) if text.strip())
+        wanted_opts = with_memory_flags(base, memory)
+        if existing is None:
+            env.append({"name": role.java_opts_env, "value": wanted_opts})
+            changes.append(f"env {role.java_opts_env}")
+        elif existing.get("value") != wanted_opts or from_elsewhere:
+            existing.pop("valueFrom", None)
+            existing["value"] = wanted_opts
+            changes.append(f"env {role.java_opts_env}")
 
     annotations = {
         RESOLVED_ANNOTATION: role_annotation(result, source),
@@ -151,7 +150,8 @@ def apply_plan(pod: MutableMapping[str, Any], plan: PodPlan) -> None:
     """Writes the plan into a pod body in place (used on a copy, to compute a JSON patch)."""
     container = pod["spec"]["containers"][plan.container_index]
     container["resources"] = copy.deepcopy(plan.resources)
-    container["env"] = copy.deepcopy(plan.env)
+    if plan.env_changed:
+        container["env"] = copy.deepcopy(plan.env)
     metadata = pod.setdefault("metadata", {})
     annotations = metadata.get("annotations")
     if not isinstance(annotations, dict):

@@ -10,12 +10,12 @@ Apache operator.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from flinkmem.conventions import REASON_CONFLICT, REASON_RESOLVED, RESOLVED_ANNOTATION
+from flinkmem.decisions.annotations import memory_annotation
 from flinkmem.decisions.podplan import plan_pod
 from flinkmem.decisions.validation import Validation, validate_deployment, validate_role
 from flinkmem.engine.sizes import format_size
@@ -27,7 +27,6 @@ __all__ = [
     "MEMORY_OPTION_PREFIXES",
     "Drift",
     "Reconciliation",
-    "memory_annotation",
     "options_that_differ",
     "pod_drift",
     "reconcile_deployment",
@@ -59,11 +58,6 @@ def _summary(validation: Validation) -> str:
             f"container {container.request}/{container.limit}, JVM flags {memory.jvm_args}"
         )
     return "Memory resolved: " + "; ".join(parts)
-
-
-def memory_annotation(validation: Validation) -> str:
-    """A FlinkDeployment's record of what flinkmem resolved for each of its roles."""
-    return json.dumps(validation.to_dict(), sort_keys=True, separators=(",", ":"))
 
 
 def reconcile_deployment(obj: Mapping[str, Any], container_name: str) -> Reconciliation:

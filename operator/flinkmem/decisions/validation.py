@@ -22,7 +22,7 @@ from typing import Any
 
 from flinkmem.conventions import DEFAULT_CONTAINER
 from flinkmem.decisions.container import ContainerMemory, container_memory
-from flinkmem.decisions.javaopts import JvmMemoryFlag, java_opts_sources, memory_flags
+from flinkmem.decisions.javaopts import flags_overriding
 from flinkmem.engine import (
     Config,
     DeploymentMode,
@@ -136,21 +136,7 @@ class Validation:
 def _java_opts_findings(source: FlinkSource, role: Role, memory: ProcessMemory) -> tuple[list[Finding], list[Finding]]:
     conflicts: list[Finding] = []
     warnings: list[Finding] = []
-    expected = {
-        "heap-max": memory.jvm_heap,
-        "heap-initial": memory.jvm_heap,
-        "metaspace": memory.metaspace,
-        "direct": memory.jvm_direct_memory,
-    }
-    # HotSpot keeps the last occurrence of each flag, so only the effective one can contradict Flink.
-    effective: dict[str, tuple[str, JvmMemoryFlag]] = {}
-    for name, opts in java_opts_sources(source.config, source.container(role).env, role):
-        for flag in memory_flags(opts):
-            effective[flag.kind] = (name, flag)
-    for name, flag in effective.values():
-        want = expected[flag.kind]
-        if want == flag.size:
-            continue
+    for name, flag in flags_overriding(source.config, source.container(role).env, role, memory):
         if flag.kind.startswith("heap"):
             conflicts.append(
                 Finding(
@@ -162,6 +148,7 @@ def _java_opts_findings(source: FlinkSource, role: Role, memory: ProcessMemory) 
                 )
             )
         else:
+            want = memory.metaspace if flag.kind == "metaspace" else memory.jvm_direct_memory
             target = "unlimited" if want is None else format_size(want)
             warnings.append(
                 Finding(

@@ -38,6 +38,12 @@ class OwnerLookupError(RuntimeError):
     """
 
 
+def _seg(text: str) -> str:
+    """One path segment, escaped: a name can never reach another path (`/`, `?`, `..`)."""
+    segment = urllib.parse.quote(str(text), safe="")
+    return segment if segment not in (".", "..") else urllib.parse.quote(segment.replace(".", "%2E"), safe="%")
+
+
 def load_client() -> client.ApiClient:
     """In-cluster credentials when running in a pod, else the kubeconfig ($KUBECONFIG)."""
     try:
@@ -93,7 +99,7 @@ class Cluster:
 
     async def get_deployment(self, namespace: str, name: str) -> Mapping[str, Any] | None:
         resource = self.settings.resource
-        path = f"/apis/{resource.group}/{resource.version}/namespaces/{namespace}/{resource.plural}/{name}"
+        path = f"/apis/{resource.group}/{resource.version}/namespaces/{_seg(namespace)}/{resource.plural}/{_seg(name)}"
         return await self._get_object(path, f"{resource.plural} {namespace}/{name}")
 
     # The two reads of sources.pods.SourceLookup.
@@ -120,14 +126,14 @@ class Cluster:
 
     async def get_configmap(self, namespace: str, name: str) -> Mapping[str, Any] | None:
         return await self._get_object(
-            f"/api/v1/namespaces/{namespace}/configmaps/{name}", f"ConfigMap {namespace}/{name}"
+            f"/api/v1/namespaces/{_seg(namespace)}/configmaps/{_seg(name)}", f"ConfigMap {namespace}/{name}"
         )
 
     async def list_pods(self, namespace: str, label_selector: str) -> list[Mapping[str, Any]]:
         """Pods matching a label selector, from the watch cache (the controller's view is not fresher)."""
         query = urllib.parse.urlencode({"labelSelector": label_selector, "resourceVersion": "0"})
         try:
-            status, data = await self._request("GET", f"/api/v1/namespaces/{namespace}/pods?{query}")
+            status, data = await self._request("GET", f"/api/v1/namespaces/{_seg(namespace)}/pods?{query}")
         except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
             raise OwnerLookupError(f"listing pods {label_selector} in {namespace} failed: {exc!r}") from None
         if status != 200 or not isinstance(data, dict) or not isinstance(data.get("items"), list):
@@ -162,7 +168,7 @@ class Cluster:
             "count": 1,
         }
         try:
-            status, data = await self._request("POST", f"/api/v1/namespaces/{namespace}/events", event)
+            status, data = await self._request("POST", f"/api/v1/namespaces/{_seg(namespace)}/events", event)
         except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
             logger.warning("posting the %s event failed: %r", reason, exc)
             return
@@ -178,7 +184,7 @@ class Cluster:
         pod is gone) or any other refusal ends it.
         """
         eviction = {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": name, "namespace": namespace}}
-        path = f"/api/v1/namespaces/{namespace}/pods/{name}/eviction"
+        path = f"/api/v1/namespaces/{_seg(namespace)}/pods/{_seg(name)}/eviction"
         deadline = time.monotonic() + EVICTION_RETRY_SECONDS
         delay = 1.0
         while True:

@@ -10,6 +10,8 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from flinkmem.decisions.redaction import redact
+
 __all__ = ["EventPoster", "EventSink"]
 
 
@@ -25,8 +27,8 @@ class EventPoster:
         self._pending: set[asyncio.Task[None]] = set()
 
     def post(self, target: Mapping[str, Any], type_: str, reason: str, message: str) -> None:
-        """Schedules the Event and returns at once; needs a running event loop."""
-        task = asyncio.create_task(self.sink.post_event(target, type_, reason, message))
+        """Schedules the Event (its message redacted) and returns at once; needs a running event loop."""
+        task = asyncio.create_task(self.sink.post_event(target, type_, reason, redact(message)))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 

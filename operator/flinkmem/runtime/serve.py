@@ -171,6 +171,9 @@ async def run_webhooks(settings: Settings, controller: BaseProcess, relay: Any) 
         engine=settings.admission_engine,
         max_request_bytes=settings.max_request_bytes,
         reload_seconds=settings.cert_reload_seconds,
+        tls_min_version=settings.tls_min_version,
+        client_ca_file=settings.client_ca_file,
+        client_names=settings.client_names,
         advertised_url=settings.register_url,
     )
     if settings.register_url:

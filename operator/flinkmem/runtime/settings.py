@@ -11,7 +11,9 @@ from pathlib import Path
 from flinkmem.conventions import DEFAULT_CONTAINER
 from flinkmem.decisions.policy import Scope, ValidationMode
 
-__all__ = ["DEFAULT_RESOURCE", "ResourceRef", "Settings", "add_arguments", "from_arguments"]
+__all__ = ["DEFAULT_RESOURCE", "TLS_VERSIONS", "ResourceRef", "Settings", "add_arguments", "from_arguments"]
+
+TLS_VERSIONS = ("1.2", "1.3")
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,10 @@ class Settings:
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
     tls_ca_file: Path | None = None
+    tls_min_version: str = "1.3"
+    # Only callers with a client certificate signed by this CA (the API server) are answered; None: any.
+    client_ca_file: Path | None = None
+    client_names: tuple[str, ...] = ()  # accepted common names or DNS names of that certificate; (): any
     cert_reload_seconds: float = 10.0
     self_signed_dir: Path | None = None
     register_url: str | None = None
@@ -145,6 +151,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--tls-ca-file", default=env("FLINKMEM_TLS_CA_FILE"), help="CA of the serving cert [FLINKMEM_TLS_CA_FILE]"
     )
     parser.add_argument(
+        "--tls-min-version",
+        choices=list(TLS_VERSIONS),
+        default=env("FLINKMEM_TLS_MIN_VERSION", "1.3"),
+        help="the oldest TLS version the webhook port accepts [FLINKMEM_TLS_MIN_VERSION]",
+    )
+    parser.add_argument(
+        "--client-ca-file",
+        default=env("FLINKMEM_CLIENT_CA_FILE"),
+        help="answer only callers with a client certificate from this CA: the API server's webhook client "
+        "certificate (AdmissionConfiguration) [FLINKMEM_CLIENT_CA_FILE]",
+    )
+    parser.add_argument(
+        "--client-name",
+        dest="client_names",
+        action="append",
+        default=None,
+        help="with --client-ca-file: a common name or DNS name the client certificate must carry; repeat for "
+        "several [FLINKMEM_CLIENT_NAMES, comma-separated]",
+    )
+    parser.add_argument(
         "--self-signed-dir",
         default=env("FLINKMEM_SELF_SIGNED_DIR"),
         help="development: make a CA and serving certificate in this directory [FLINKMEM_SELF_SIGNED_DIR]",
@@ -190,6 +216,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def from_arguments(args: argparse.Namespace) -> Settings:
     namespaces = args.namespaces if args.namespaces else _env_list("FLINKMEM_NAMESPACES")
+    client_names = args.client_names if args.client_names else _env_list("FLINKMEM_CLIENT_NAMES")
+    if client_names and not args.client_ca_file:
+        raise ValueError("--client-name needs --client-ca-file (the CA that signs the client certificate)")
     cert = args.tls_cert_file
     key = args.tls_key_file
     if bool(cert) != bool(key):
@@ -218,6 +247,9 @@ def from_arguments(args: argparse.Namespace) -> Settings:
         tls_cert_file=Path(cert) if cert else None,
         tls_key_file=Path(key) if key else None,
         tls_ca_file=Path(args.tls_ca_file) if args.tls_ca_file else None,
+        tls_min_version=args.tls_min_version,
+        client_ca_file=Path(args.client_ca_file) if args.client_ca_file else None,
+        client_names=tuple(client_names),
         self_signed_dir=Path(args.self_signed_dir) if args.self_signed_dir else None,
         register_url=args.register_url,
         controller_qps=args.controller_qps,

@@ -46,6 +46,18 @@ def _digest(paths: list[Path]) -> str:
     return digest.hexdigest()
 
 
+_TLS_VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
+
+
+def _certificate_names(peer: object) -> set[str]:
+    """The common names and DNS names of a certificate as `SSLSocket.getpeercert()` gives it."""
+    if not isinstance(peer, dict):
+        return set()
+    names = {value for rdn in peer.get("subject", ()) for key, value in rdn if key == "commonName"}
+    names.update(value for kind, value in peer.get("subjectAltName", ()) if kind == "DNS")
+    return names
+
+
 class WebhookServer:
     """A kopf admission server (`settings.admission.server`) over aiohttp with TLS from files."""
 
@@ -63,6 +75,9 @@ class WebhookServer:
         max_request_bytes: int,
         reload_seconds: float,
         advertised_url: str | None = None,
+        tls_min_version: str = "1.3",
+        client_ca_file: Path | None = None,
+        client_names: tuple[str, ...] = (),
     ) -> None:
         self.addr = addr
         self.port = port
@@ -77,12 +92,29 @@ class WebhookServer:
         self.bound_port: int | None = None
         self.service = service
         self.engine = engine
+        self.tls_min_version = tls_min_version
+        self.client_ca_file = client_ca_file
+        self.client_names = frozenset(client_names)
 
     def _context(self) -> ssl.SSLContext:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.minimum_version = _TLS_VERSIONS[self.tls_min_version]
         context.load_cert_chain(self.certfile, self.keyfile)
+        if self.client_ca_file is not None:
+            # Only the API server's webhook client certificate gets past the handshake.
+            context.verify_mode = ssl.CERT_REQUIRED
+            context.load_verify_locations(cafile=str(self.client_ca_file))
         return context
+
+    def _client_refused(self, http: aiohttp.web.Request) -> str | None:
+        """Why the caller's certificate is not one of the accepted names (the CA already checked it)."""
+        if not self.client_names:
+            return None
+        peer = http.transport.get_extra_info("peercert") if http.transport is not None else None
+        names = _certificate_names(peer)
+        if names & self.client_names:
+            return None
+        return "the client certificate is not one flinkmem answers (see --client-name)"
 
     async def __call__(self, fn: Any) -> AsyncGenerator[dict[str, Any], None]:
         """kopf's admission server protocol: serve until cancelled, calling `fn` for kopf's engine."""
@@ -114,7 +146,7 @@ class WebhookServer:
             await runner.cleanup()
 
     async def _reload_forever(self, context: ssl.SSLContext) -> None:
-        files = [self.certfile, self.keyfile]
+        files = [self.certfile, self.keyfile, *([self.client_ca_file] if self.client_ca_file else [])]
         seen = _digest(files)
         while True:
             await asyncio.sleep(self.reload_seconds)
@@ -124,6 +156,9 @@ class WebhookServer:
             try:
                 # New handshakes use the reloaded pair; the listening socket stays up throughout.
                 context.load_cert_chain(self.certfile, self.keyfile)
+                if self.client_ca_file is not None:
+                    # Added to the CAs already trusted: a rotated client CA works before the old one goes.
+                    context.load_verify_locations(cafile=str(self.client_ca_file))
             except (OSError, ssl.SSLError) as exc:
                 logger.warning("certificate files changed but cannot be loaded yet: %s", exc)
                 continue
@@ -135,6 +170,10 @@ class WebhookServer:
         started = time.perf_counter()
         decision = "error"
         try:
+            refused = self._client_refused(http)
+            if refused is not None:
+                decision = "forbidden"
+                return aiohttp.web.json_response({"error": refused}, status=403)
             status, body, decision = await handle_review(self.service, transport, webhook, await http.read())
             return aiohttp.web.json_response(body, status=status)
         except aiohttp.web.HTTPException as exc:

@@ -24,6 +24,7 @@ from flinkmem.engine import DeploymentMode
 from flinkmem.sources.flinkconfig import ConfigMapError, configmap_name, from_flink_configmap
 from flinkmem.sources.flinkdeployment import SpecError, from_flinkdeployment
 from flinkmem.sources.model import FlinkSource, MainContainer, dynamic_properties
+from flinkmem.sources.names import is_dns1123_label, is_dns1123_subdomain
 from flinkmem.sources.roles import ROLES, Role
 
 __all__ = [
@@ -162,10 +163,13 @@ async def open_pod(
     if found is None:
         return OpenedPod(role, reason=f"the pod has no container named {container_name}")
     index, container = found
-    namespace = str(metadata.get("namespace") or "")
+    namespace = metadata.get("namespace")
     name = cluster_id(labels)
     if name is None or not namespace:
         return OpenedPod(role, container_index=index, reason="the pod has no app label naming its Flink cluster")
+    if not is_dns1123_label(namespace) or not is_dns1123_subdomain(configmap_name(name)):
+        reason = "the pod's namespace or app label is not a valid Kubernetes name, so it names no Flink cluster"
+        return OpenedPod(role, container_index=index, reason=reason)
     deployment = await lookup.flinkdeployment(namespace, name)
     if deployment is not None:
         try:

@@ -193,7 +193,7 @@ class AdmissionRequest:
             resource=ResourceKey(resource["group"], resource["version"], resource["resource"]),
             object=new,
             old_object=old,
-            namespace=namespace or request.get("namespace"),
+            namespace=request.get("namespace") or namespace,
             username=request["userInfo"].get("username"),
             dry_run=bool(request.get("dryRun")),
         )

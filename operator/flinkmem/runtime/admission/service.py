@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from flinkmem.conventions import MUTATE_ID, REASON_NOT_APPLIED, REASON_REFUSED, VALIDATE_ID
 from flinkmem.decisions.deployment import review_flinkdeployment
 from flinkmem.decisions.pod import admit_pod, event_target
 from flinkmem.decisions.podplan import PodPlan
+from flinkmem.decisions.redaction import redact
 from flinkmem.decisions.validation import warning_lines
 from flinkmem.runtime.admission.review import AdmissionRequest, ReviewError
 from flinkmem.runtime.cluster import OwnerLookupError
@@ -26,6 +27,7 @@ from flinkmem.runtime.events import EventPoster
 from flinkmem.runtime.metrics import Metrics
 from flinkmem.runtime.refusals import RefusalLog
 from flinkmem.runtime.settings import Settings
+from flinkmem.sources.names import is_dns1123_label
 from flinkmem.sources.pods import SourceLookup
 
 __all__ = ["AdmissionService", "Answer"]
@@ -43,6 +45,18 @@ class Answer:
     message: str = ""
     warnings: tuple[str, ...] = ()
     plan: PodPlan | None = None
+
+
+def _name_problem(request: AdmissionRequest) -> str | None:
+    """A namespace the API server would never send, or an object claiming another namespace than its review."""
+    if request.namespace is not None and not is_dns1123_label(request.namespace):
+        return "request.namespace is not a valid namespace name"
+    for path, obj in (("object", request.object), ("oldObject", request.old_object)):
+        metadata = (obj or {}).get("metadata") or {}
+        own = metadata.get("namespace")
+        if own is not None and own != request.namespace:
+            return f"{path}.metadata.namespace {own!r} is not the namespace of the request"
+    return None
 
 
 def _name_of(obj: Mapping[str, Any] | None) -> str:
@@ -82,7 +96,7 @@ class AdmissionService:
                 raise ReviewError(f"{MUTATE_ID} reviews pods, not {request.resource.plural}")
         else:
             raise ReviewError(f"no webhook {request.webhook!r}; flinkmem serves {VALIDATE_ID} and {MUTATE_ID}", 404)
-        problem = request.metadata_problem
+        problem = request.metadata_problem or _name_problem(request)
         if problem is not None:
             return self.failure(request.webhook, f"{problem}.", code=422)
         return None
@@ -90,21 +104,23 @@ class AdmissionService:
     def failure(self, webhook: str, message: str, code: int = 500) -> Answer:
         """The answer when a review cannot be decided: pods are admitted unchanged, FlinkDeployments refused."""
         if webhook == MUTATE_ID:
-            return Answer(True, warnings=(f"flinkmem: pod left unchanged: {message}",))
+            return Answer(True, warnings=(redact(f"flinkmem: pod left unchanged: {message}"),))
         prefix = "flinkmem failed" if code >= 500 else "flinkmem refused this object"
-        return Answer(False, code, f"{prefix}: {message}")
+        return Answer(False, code, redact(f"{prefix}: {message}"))
 
     # --- the decision ------------------------------------------------------------------------------
 
     async def answer(self, request: AdmissionRequest) -> Answer:
-        """The answer to a screened review; never raises."""
+        """The answer to a screened review, its messages redacted; never raises."""
         try:
             if request.webhook == VALIDATE_ID:
-                return self._validate(request)
-            return await self._mutate(request)
+                answer = self._validate(request)
+            else:
+                answer = await self._mutate(request)
         except Exception as exc:  # an answer is owed for anything; failurePolicy must not decide
             logger.exception("answering a %s review failed", request.webhook)
-            return self.failure(request.webhook, f"internal error {type(exc).__name__} (see flinkmem logs)")
+            answer = self.failure(request.webhook, f"internal error {type(exc).__name__} (see flinkmem logs)")
+        return replace(answer, message=redact(answer.message), warnings=tuple(redact(w) for w in answer.warnings))
 
     def _validate(self, request: AdmissionRequest) -> Answer:
         settings = self.settings
@@ -128,7 +144,7 @@ class AdmissionService:
             key = (str(request.namespace or ""), name, decision.conflicts[0].code)
             reasons = "; ".join(c.message for c in decision.conflicts)
             told = self.refusals.refused(
-                key, decision.message or f"{decision.outcome.value} FlinkDeployment {name}: {reasons}"
+                key, redact(decision.message or f"{decision.outcome.value} FlinkDeployment {name}: {reasons}")
             )
             # An UPDATE's object exists, so a refusal can also be an Event on it (one per interval).
             meta = (new or {}).get("metadata") or {}
