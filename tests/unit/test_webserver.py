@@ -186,8 +186,8 @@ def test_with_a_client_ca_only_the_api_servers_certificate_is_answered(tmp_path:
     ca, clients = _client_pki(tmp_path)
 
     async def scenario() -> None:
-        tls = {"client_ca_file": ca, "client_names": ("kube-apiserver-webhook-client",)}
-        async for served in _serve(tmp_path / "server", _echo, **tls):
+        names = ("kube-apiserver-webhook-client",)
+        async for served in _serve(tmp_path / "server", _echo, client_ca_file=ca, client_names=names):
             body = json.dumps(fd_review()).encode()
             status, answer = await served.post(VALIDATE_ID, body, clients["apiserver"])
             assert status == 200 and answer["response"]["allowed"] is True
