@@ -201,3 +201,12 @@ def test_an_app_label_that_is_no_object_name_names_no_cluster(app: str) -> None:
     pod["metadata"]["labels"]["app"] = app
     answer = h.response(MUTATE_ID, review(PODS, pod))
     assert answer["allowed"] is True and "not a valid Kubernetes name" in " ".join(answer["warnings"])
+
+
+def test_excluded_namespaces_are_admitted_untouched_by_both_webhooks() -> None:
+    h = Harness(Lookup(flinkdeployment(memory="2g")), Settings(excluded_namespaces=("jobs",)))
+    assert h.response(VALIDATE_ID, review(FD, flinkdeployment(CONFLICT, memory="1g"))) == {
+        "uid": "u-1",
+        "allowed": True,
+    }
+    assert h.response(MUTATE_ID, review(PODS, jobmanager_pod())) == {"uid": "u-1", "allowed": True}

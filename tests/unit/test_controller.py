@@ -169,3 +169,12 @@ def test_writes_go_through_the_token_bucket() -> None:
         run(controller, controller.on_flinkdeployment("ADDED", flinkdeployment(memory="2g", name=f"fd-{index}")))
     # One token per annotated FlinkDeployment; the third waits (a burst of two, five a second).
     assert len(reserved) == 3 and reserved[:2] == [0.0, 0.0] and reserved[2] > 0
+
+
+def test_an_excluded_namespace_is_never_checked_or_evicted() -> None:
+    settings = Settings(excluded_namespaces=("jobs",), evict_drifted=True, controller_qps=0)
+    controller, sink = make(settings, [named_pod()])
+    controller.cache.remember_deployment(flinkdeployment(memory="2g"))
+    assert run(controller, controller.check_pod(named_pod())) is None
+    assert run(controller, controller.on_flinkdeployment("ADDED", flinkdeployment(memory="2g"))) is None
+    assert sink.posted == [] and controller.api.evicted == []  # type: ignore[attr-defined]

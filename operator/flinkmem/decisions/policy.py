@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-__all__ = ["Scope", "ValidationMode"]
+__all__ = ["DEFAULT_EXCLUDED", "Scope", "ValidationMode"]
 
 
 class ValidationMode(enum.Enum):
@@ -18,11 +18,23 @@ class ValidationMode(enum.Enum):
     AUDIT = "audit"  # admit them silently; conflicts only go to logs, metrics and Events
 
 
+# Never looked at, whatever else is configured: the cluster's own workloads.
+DEFAULT_EXCLUDED = ("kube-system",)
+
+
 @dataclass(frozen=True)
 class Scope:
-    """The namespaces flinkmem validates, sizes and watches: `namespaces` (empty: all)."""
+    """The namespaces flinkmem validates, sizes and watches: `namespaces` (empty: all) except `excluded`.
+
+    The same list goes into the webhook configurations' namespaceSelector (the chart, development
+    registration), so the API server never asks about an excluded namespace and the controller never
+    acts in one (before, a Flink pod the webhooks skipped could be evicted as "drifted" again and again).
+    """
 
     namespaces: tuple[str, ...] = ()
+    excluded: tuple[str, ...] = DEFAULT_EXCLUDED
 
     def covers(self, namespace: object) -> bool:
+        if namespace in self.excluded:
+            return False
         return not self.namespaces or namespace in self.namespaces

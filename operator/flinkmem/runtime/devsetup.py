@@ -47,7 +47,9 @@ def register_webhooks(api: client.ApiClient, settings: Settings, base_url: str, 
     ca_bundle = base64.b64encode(ca_file.read_bytes()).decode("ascii")
     admission = client.AdmissionregistrationV1Api(api)
     # With --service-account, the same matchConditions as the chart: flinkmem's own annotation writes skip it.
-    validating = validating_configuration(settings.resource, base_url, ca_bundle, own_identity=settings.service_account)
+    validating = validating_configuration(
+        settings.resource, base_url, ca_bundle, settings.excluded_namespaces, own_identity=settings.service_account
+    )
     _create_or_replace(
         validating,
         admission.read_validating_webhook_configuration,
@@ -55,7 +57,7 @@ def register_webhooks(api: client.ApiClient, settings: Settings, base_url: str, 
         admission.replace_validating_webhook_configuration,
     )
     if settings.pod_mutation:
-        mutating = mutating_configuration(base_url, ca_bundle)
+        mutating = mutating_configuration(base_url, ca_bundle, settings.excluded_namespaces)
         _create_or_replace(
             mutating,
             admission.read_mutating_webhook_configuration,

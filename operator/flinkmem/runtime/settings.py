@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from flinkmem.conventions import DEFAULT_CONTAINER
-from flinkmem.decisions.policy import Scope, ValidationMode
+from flinkmem.decisions.policy import DEFAULT_EXCLUDED, Scope, ValidationMode
 
 __all__ = ["DEFAULT_RESOURCE", "TLS_VERSIONS", "ResourceRef", "Settings", "add_arguments", "from_arguments"]
 
@@ -47,6 +47,7 @@ DEFAULT_RESOURCE = ResourceRef("flink.apache.org", "v1beta1", "flinkdeployments"
 class Settings:
     resource: ResourceRef = DEFAULT_RESOURCE
     namespaces: tuple[str, ...] = ()
+    excluded_namespaces: tuple[str, ...] = DEFAULT_EXCLUDED
     validation_mode: ValidationMode = ValidationMode.ENFORCE
     pod_mutation: bool = True
     container_name: str = DEFAULT_CONTAINER
@@ -79,7 +80,7 @@ class Settings:
 
     @property
     def scope(self) -> Scope:
-        return Scope(self.namespaces)
+        return Scope(self.namespaces, self.excluded_namespaces)
 
 
 def _env_bool(name: str, default: bool) -> bool:
@@ -113,6 +114,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=None,
         help="namespace to watch; repeat for several; default all [FLINKMEM_NAMESPACES, comma-separated]",
+    )
+    parser.add_argument(
+        "--exclude-namespace",
+        dest="excluded_namespaces",
+        action="append",
+        default=None,
+        help="namespace no part of flinkmem looks at (the webhooks' namespaceSelector must exclude it too); "
+        f"repeat for several; default {','.join(DEFAULT_EXCLUDED)} [FLINKMEM_EXCLUDED_NAMESPACES, comma-separated]",
     )
     parser.add_argument(
         "--validation-mode",
@@ -217,6 +226,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def from_arguments(args: argparse.Namespace) -> Settings:
     namespaces = args.namespaces if args.namespaces else _env_list("FLINKMEM_NAMESPACES")
     client_names = args.client_names if args.client_names else _env_list("FLINKMEM_CLIENT_NAMES")
+    excluded = args.excluded_namespaces or _env_list("FLINKMEM_EXCLUDED_NAMESPACES") or list(DEFAULT_EXCLUDED)
+    if set(excluded) & set(namespaces):
+        raise ValueError(f"namespaces both watched and excluded: {', '.join(sorted(set(excluded) & set(namespaces)))}")
     if client_names and not args.client_ca_file:
         raise ValueError("--client-name needs --client-ca-file (the CA that signs the client certificate)")
     cert = args.tls_cert_file
@@ -235,6 +247,7 @@ def from_arguments(args: argparse.Namespace) -> Settings:
     return Settings(
         resource=ResourceRef.parse(args.resource),
         namespaces=tuple(namespaces),
+        excluded_namespaces=tuple(excluded),
         validation_mode=ValidationMode(args.validation_mode),
         pod_mutation=args.pod_mutation if args.pod_mutation is not None else _env_bool("FLINKMEM_POD_MUTATION", True),
         container_name=args.container_name,

@@ -7,6 +7,7 @@ where the API server calls the webhook by URL.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from flinkmem.conventions import (
@@ -21,22 +22,23 @@ from flinkmem.conventions import (
     VALIDATE_WEBHOOK_NAME,
     WEBHOOK_CONFIG_NAME,
 )
+from flinkmem.decisions.policy import DEFAULT_EXCLUDED
 from flinkmem.runtime.settings import ResourceRef
 from flinkmem.sources.roles import ROLES
 
 __all__ = ["mutating_configuration", "skip_own_annotation_writes", "validating_configuration"]
 
 TIMEOUT_SECONDS = 5
-_EXCLUDED_NAMESPACES = ["kube-system"]
 
 
 def _client_config(base_url: str, path: str, ca_bundle: str) -> dict[str, Any]:
     return {"url": f"{base_url.rstrip('/')}/{path}", "caBundle": ca_bundle}
 
 
-def _namespace_selector(own_namespace: str | None) -> dict[str, Any]:
-    excluded = [*_EXCLUDED_NAMESPACES, *([own_namespace] if own_namespace else [])]
-    return {"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": excluded}]}
+def _namespace_selector(excluded: Sequence[str]) -> dict[str, Any]:
+    """Never asked about an excluded namespace: the same list the service and the controller skip."""
+    values = list(dict.fromkeys(excluded))
+    return {"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": values}]}
 
 
 def skip_own_annotation_writes(own_identity: str) -> list[dict[str, str]]:
@@ -56,7 +58,7 @@ def validating_configuration(
     resource: ResourceRef,
     base_url: str,
     ca_bundle: str,
-    own_namespace: str | None = None,
+    excluded: Sequence[str] = DEFAULT_EXCLUDED,
     own_identity: str | None = None,
 ) -> dict[str, Any]:
     extra = {"matchConditions": skip_own_annotation_writes(own_identity)} if own_identity else {}
@@ -78,17 +80,18 @@ def validating_configuration(
                     }
                 ],
                 "failurePolicy": "Fail",
-                "sideEffects": "None",
+                # It posts a MemoryRefused Event on a refused update, never on a dry run.
+                "sideEffects": "NoneOnDryRun",
                 "admissionReviewVersions": ["v1"],
                 "timeoutSeconds": TIMEOUT_SECONDS,
-                "namespaceSelector": _namespace_selector(own_namespace),
+                "namespaceSelector": _namespace_selector(excluded),
                 **extra,
             }
         ],
     }
 
 
-def mutating_configuration(base_url: str, ca_bundle: str, own_namespace: str | None = None) -> dict[str, Any]:
+def mutating_configuration(base_url: str, ca_bundle: str, excluded: Sequence[str] = DEFAULT_EXCLUDED) -> dict[str, Any]:
     common: dict[str, Any] = {
         "clientConfig": _client_config(base_url, MUTATE_ID, ca_bundle),
         "rules": [
@@ -105,8 +108,10 @@ def mutating_configuration(base_url: str, ca_bundle: str, own_namespace: str | N
         "sideEffects": "NoneOnDryRun",
         "admissionReviewVersions": ["v1"],
         "timeoutSeconds": TIMEOUT_SECONDS,
-        "reinvocationPolicy": "Never",
-        "namespaceSelector": _namespace_selector(own_namespace),
+        # The pod mutation is idempotent: when a later webhook changes the pod (a sidecar injector adding
+        # env or resources), a second call sizes what it made, and changes nothing otherwise.
+        "reinvocationPolicy": "IfNeeded",
+        "namespaceSelector": _namespace_selector(excluded),
     }
     return {
         "apiVersion": "admissionregistration.k8s.io/v1",
