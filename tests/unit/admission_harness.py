@@ -24,6 +24,7 @@ from flinkmem.runtime.metrics import Metrics
 from flinkmem.runtime.refusals import RefusalLog
 from flinkmem.runtime.settings import Settings
 from flinkmem.runtime.webserver import handle_review
+from flinkmem.sources.cache import SourceCache
 
 FD = {"group": "flink.apache.org", "version": "v1beta1", "resource": "flinkdeployments"}
 PODS = {"group": "", "version": "v1", "resource": "pods"}
@@ -38,16 +39,18 @@ class RecordedEvents:
 
 
 class Lookup:
+    """The API reads behind the service's source cache: one FlinkDeployment, or a failure."""
+
     def __init__(self, deployment: Mapping[str, Any] | None = None, fail: Exception | None = None) -> None:
         self.deployment = deployment
         self.fail = fail
 
-    async def flinkdeployment(self, namespace: str, name: str) -> Mapping[str, Any] | None:
+    async def get_deployment(self, namespace: str, name: str) -> Mapping[str, Any] | None:
         if self.fail is not None:
             raise self.fail
         return self.deployment
 
-    async def configmap(self, namespace: str, name: str) -> Mapping[str, Any] | None:
+    async def get_configmap(self, namespace: str, name: str) -> Mapping[str, Any] | None:
         return None
 
 
@@ -88,9 +91,8 @@ class Harness:
         logger.addHandler(self.log)
         logger.setLevel(logging.INFO)
         logger.propagate = False
-        self.service = AdmissionService(
-            self.settings, lookup or Lookup(), self.metrics, self.events, RefusalLog(logger)
-        )
+        cache = SourceCache(lookup or Lookup(), self.settings.container_name)
+        self.service = AdmissionService(self.settings, cache, self.metrics, self.events, RefusalLog(logger))
         registry = kopf.OperatorRegistry()
         register_admission(registry, self.service, self.settings.resource)
         self.kopf = KopfTransport(InProcessKopf(registry, self.settings.resource))

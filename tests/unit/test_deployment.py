@@ -2,9 +2,10 @@ from __future__ import annotations
 
 import copy
 
-from flinkmem.decisions.deployment import Outcome, memory_inputs, review_flinkdeployment
+from flinkmem.decisions.deployment import Outcome, review_flinkdeployment
 from flinkmem.decisions.policy import ValidationMode
 from flinkmem.decisions.validation import WARNING_LIMIT
+from flinkmem.sources.flinkdeployment import memory_inputs
 from tests.unit.fixtures import container_template, flinkdeployment
 
 ENFORCE, WARN, AUDIT = ValidationMode.ENFORCE, ValidationMode.WARN, ValidationMode.AUDIT

@@ -17,6 +17,7 @@ from flinkmem.decisions.reconcile import (
 )
 from flinkmem.decisions.validation import validate_deployment
 from flinkmem.engine import DeploymentMode, FlinkVersion
+from flinkmem.sources.cache import SourceCache
 from flinkmem.sources.flinkdeployment import from_flinkdeployment
 from flinkmem.sources.model import FlinkSource
 from flinkmem.sources.pods import OpenedPod, open_pod
@@ -64,20 +65,21 @@ def _source(deployment: dict[str, Any]) -> FlinkSource:
 
 
 class _Only:
-    """A lookup that knows one FlinkDeployment."""
+    """API reads that know one FlinkDeployment."""
 
     def __init__(self, deployment: Mapping[str, Any]) -> None:
         self.deployment = deployment
 
-    async def flinkdeployment(self, namespace: str, name: str) -> Mapping[str, Any] | None:
+    async def get_deployment(self, namespace: str, name: str) -> Mapping[str, Any] | None:
         return self.deployment
 
-    async def configmap(self, namespace: str, name: str) -> Mapping[str, Any] | None:
+    async def get_configmap(self, namespace: str, name: str) -> Mapping[str, Any] | None:
         return None
 
 
 def _opened(pod: dict[str, Any], deployment: dict[str, Any]) -> OpenedPod | None:
-    return asyncio.run(open_pod(pod, _Only(deployment), container_name=CONTAINER, resource_plural="flinkdeployments"))
+    lookup = SourceCache(_Only(deployment))
+    return asyncio.run(open_pod(pod, lookup, container_name=CONTAINER, resource_plural="flinkdeployments"))
 
 
 def _drift(pod: dict[str, Any], deployment: dict[str, Any]) -> Drift | None:

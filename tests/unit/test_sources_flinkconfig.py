@@ -15,6 +15,7 @@ from flinkmem.sources.flinkconfig import (
     configmap_name,
     from_config_file,
     from_flink_configmap,
+    read_configmap,
     version_from_image,
 )
 from flinkmem.sources.model import MainContainer
@@ -29,7 +30,7 @@ def configmap(data: dict[str, str] | None, name: str = "flink-config-demo") -> d
 
 def read(cm: dict[str, Any], image: object = None, annotations: dict[str, Any] | None = None) -> Any:
     return from_flink_configmap(
-        cm,
+        read_configmap(cm),
         mode=DeploymentMode.NATIVE,
         pod_annotations=annotations or {},
         image=image,
@@ -60,9 +61,11 @@ def test_version_from_image_tag(image: object, version: FlinkVersion | None) -> 
 
 
 def test_config_yaml_is_read_as_standard_yaml() -> None:
-    source = read(configmap({"config.yaml": "jobmanager:\n  memory:\n    process.size: 2g\nparallelism.default: 2\n"}))
+    text = "jobmanager:\n  memory:\n    process.size: 2g\ntaskmanager.numberOfTaskSlots: 2\nparallelism.default: 2\n"
+    source = read(configmap({"config.yaml": text}))
     assert source.kind == "ConfigMap" and source.label == "ConfigMap jobs/flink-config-demo"
-    assert source.config == {"jobmanager.memory.process.size": "2g", "parallelism.default": 2}
+    # Typed as YAML; only the options flinkmem reads are kept (parallelism.default is not one).
+    assert source.config == {"jobmanager.memory.process.size": "2g", "taskmanager.numberOfTaskSlots": 2}
     assert source.containers["jobmanager"].env == {"A": "b"}
 
 
@@ -86,7 +89,7 @@ def test_version_precedence_annotation_image_option_default() -> None:
 
 def test_a_given_version_wins() -> None:
     source = from_flink_configmap(
-        configmap({"config.yaml": "a: b\n"}),
+        read_configmap(configmap({"config.yaml": "a: b\n"})),
         mode=DeploymentMode.STANDALONE,
         pod_annotations={},
         image="flink:2.3.0",

@@ -11,6 +11,7 @@ import pytest
 
 from flinkmem.decisions.validation import validate_role
 from flinkmem.engine import DeploymentMode, FlinkVersion
+from flinkmem.sources.cache import SourceCache
 from flinkmem.sources.model import dynamic_properties
 from flinkmem.sources.pods import (
     OpenedPod,
@@ -35,17 +36,19 @@ class Lookup:
         self.configmaps = dict(configmaps or {})
         self.asked: list[str] = []
 
-    async def flinkdeployment(self, namespace: str, name: str) -> Mapping[str, Any] | None:
+    async def get_deployment(self, namespace: str, name: str) -> Mapping[str, Any] | None:
         self.asked.append(f"fd {namespace}/{name}")
         return self.deployments.get(name)
 
-    async def configmap(self, namespace: str, name: str) -> Mapping[str, Any] | None:
+    async def get_configmap(self, namespace: str, name: str) -> Mapping[str, Any] | None:
         self.asked.append(f"cm {namespace}/{name}")
         return self.configmaps.get(name)
 
 
 def locate(pod: dict[str, Any], lookup: Lookup) -> OpenedPod:
-    opened = asyncio.run(open_pod(pod, lookup, container_name=CONTAINER, resource_plural="flinkdeployments"))
+    """The pod opened over a source cache with nothing watched yet: every object is read from `lookup`."""
+    cache = SourceCache(lookup)
+    opened = asyncio.run(open_pod(pod, cache, container_name=CONTAINER, resource_plural="flinkdeployments"))
     assert opened is not None
     return opened
 
@@ -58,7 +61,7 @@ def test_the_flinkdeployment_decides_and_the_configmap_is_not_read() -> None:
     lookup = Lookup({"demo": flinkdeployment(memory="2g")}, {"flink-config-demo": flink_configmap("a: b\n")})
     found = locate(jobmanager_pod(), lookup)
     assert found.source is not None and found.source.kind == "FlinkDeployment"
-    assert found.deployment is lookup.deployments["demo"]
+    assert found.deployment is not None and found.deployment["metadata"] == {"name": "demo", "namespace": "jobs"}
     assert lookup.asked == ["fd jobs/demo"]
 
 
@@ -102,7 +105,8 @@ def test_an_invalid_flinkdeployment_is_a_problem_not_a_fallback() -> None:
     broken = flinkdeployment(version="v9_9")
     found = locate(jobmanager_pod(), Lookup({"demo": broken}, {"flink-config-demo": flink_configmap("a: b\n")}))
     assert found.source is None and found.reason is not None and "spec.flinkVersion" in found.reason
-    assert found.deployment is broken  # Events about the pod still go to its FlinkDeployment
+    assert found.deployment is not None  # Events about the pod still go to its FlinkDeployment
+    assert found.deployment["kind"] == "FlinkDeployment" and found.deployment["metadata"]["name"] == "demo"
 
 
 def test_an_unreadable_configmap_is_a_problem() -> None:
@@ -210,7 +214,7 @@ def test_taskmanager_pods_are_selected_by_flinks_labels_and_opt_in() -> None:
 def test_only_flink_pods_are_opened_and_a_malformed_one_says_why() -> None:
     other = jobmanager_pod()
     other["metadata"]["labels"] = {"app": "demo"}
-    assert asyncio.run(open_pod(other, Lookup(), container_name=CONTAINER, resource_plural="x")) is None
+    assert asyncio.run(open_pod(other, SourceCache(Lookup()), container_name=CONTAINER, resource_plural="x")) is None
     mistyped = jobmanager_pod()
     mistyped["spec"]["containers"] = {"name": CONTAINER}
     found = locate(mistyped, Lookup({"demo": flinkdeployment(memory="2g")}))

@@ -9,16 +9,15 @@ already in conflict, with their memory inputs untouched, are admitted with a war
 from __future__ import annotations
 
 import enum
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from flinkmem.decisions.policy import ValidationMode
 from flinkmem.decisions.validation import Finding, Validation, validate_deployment, warning_lines
-from flinkmem.sources.roles import ROLES
+from flinkmem.sources.flinkdeployment import memory_inputs
 
-__all__ = ["DENY_CODE", "Decision", "Outcome", "memory_inputs", "review_flinkdeployment"]
+__all__ = ["DENY_CODE", "Decision", "Outcome", "review_flinkdeployment"]
 
 DENY_CODE = 422
 
@@ -57,22 +56,6 @@ def _get(obj: Any, *path: str) -> Any:
             return None
         obj = obj.get(key)
     return obj
-
-
-def memory_inputs(obj: Mapping[str, Any] | None) -> str:
-    """The raw parts of a FlinkDeployment that can change the memory of its processes, as canonical text."""
-    spec = _get(obj, "spec")
-    parts: dict[str, Any] = {
-        "flinkConfiguration": _get(spec, "flinkConfiguration"),
-        "flinkVersion": _get(spec, "flinkVersion"),
-        "mode": _get(spec, "mode"),
-        "podTemplate": _get(spec, "podTemplate"),
-    }
-    for role in ROLES:
-        # resource.cpu counts too: a TaskManager's CPU is part of what Flink hands its JVM.
-        parts[f"{role.spec_field}.resource"] = _get(spec, role.spec_field, "resource")
-        parts[f"{role.spec_field}.podTemplate"] = _get(spec, role.spec_field, "podTemplate")
-    return json.dumps(parts, sort_keys=True, default=str)
 
 
 def _name(obj: Mapping[str, Any]) -> str:

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from flinkmem.engine.options import java_text
-from flinkmem.sources.roles import ProcessMemory, Role
+from flinkmem.sources.roles import ALL_JAVA_OPTS_ENV, ProcessMemory, Role
 
 __all__ = [
     "JvmMemoryFlag",
@@ -26,7 +26,6 @@ __all__ = [
     "with_memory_flags",
 ]
 
-ALL_OPTS_ENV = "FLINK_ENV_JAVA_OPTS"
 
 _FLAG = re.compile(
     r"(?P<flag>-Xmx|-Xms|-XX:MaxHeapSize=|-XX:InitialHeapSize=|-XX:MaxMetaspaceSize=|-XX:MaxDirectMemorySize=)"
@@ -81,8 +80,8 @@ def memory_flags(opts: str) -> list[JvmMemoryFlag]:
 def java_opts_sources(config: Mapping[str, object], env: Mapping[str, str], role: Role) -> list[tuple[str, str]]:
     """(source, options) pairs in the order the role's JVM receives them after Flink's flags."""
     sources: list[tuple[str, str]] = []
-    if env.get(ALL_OPTS_ENV):
-        sources.append((f"env {ALL_OPTS_ENV}", env[ALL_OPTS_ENV]))
+    if env.get(ALL_JAVA_OPTS_ENV):
+        sources.append((f"env {ALL_JAVA_OPTS_ENV}", env[ALL_JAVA_OPTS_ENV]))
     else:
         sources.append(("env.java.default-opts.all", _strip_quotes(_text(config, "env.java.default-opts.all"))))
         all_key = "env.java.opts.all" if config.get("env.java.opts.all") else "env.java.opts"

@@ -25,7 +25,6 @@ from flinkmem.conventions import (
     REASON_DRIFT_EVICTED,
     RESOLVED_ANNOTATION,
 )
-from flinkmem.decisions.deployment import memory_inputs
 from flinkmem.decisions.policy import ValidationMode
 from flinkmem.decisions.reconcile import (
     MEMORY_OPTION_PREFIXES,
@@ -43,7 +42,6 @@ from flinkmem.runtime.ratelimit import TokenBucket
 from flinkmem.runtime.settings import Settings
 from flinkmem.sources.cache import SourceCache
 from flinkmem.sources.flinkconfig import ConfigMapError, from_flink_configmap
-from flinkmem.sources.flinkdeployment import SpecError, from_flinkdeployment
 from flinkmem.sources.model import MainContainer
 from flinkmem.sources.pods import open_pod, pod_role
 from flinkmem.sources.roles import JOBMANAGER
@@ -104,7 +102,7 @@ class Controller:
             return None
         if not self.settings.scope.covers(key[0]):
             return None
-        previous = self.cache.remember_deployment(body)
+        previous, current = self.cache.remember_deployment(body)
         annotation: str | None = None
         result = reconcile_deployment(body, self.settings.container_name)
         if result.changed:
@@ -115,7 +113,7 @@ class Controller:
             self.events.post(body, result.event_type, result.reason, result.message)
         # Pods admitted before this FlinkDeployment existed, or before its memory changed, were sized
         # from something else (or not at all).
-        if previous is None or memory_inputs(previous) != memory_inputs(body):
+        if previous is None or previous.inputs != current.inputs:
             try:
                 await self.check_cluster_pods(*key)
                 await self.compare_with_flink(*key)
@@ -133,9 +131,8 @@ class Controller:
             return
         if not self.settings.scope.covers(namespace):
             return
-        previous = self.cache.remember_configmap(body)
-        if previous is not None and previous.get("data") == body.get("data"):
-            return
+        if not self.cache.remember_configmap(body):
+            return  # its file is as it was
         try:
             if self.cache.cached_deployment(*key) is not None:
                 await self.compare_with_flink(*key)
@@ -152,8 +149,10 @@ class Controller:
         configmap = self.cache.cached_configmap(namespace, name)
         if deployment is None or configmap is None:
             return
+        ours = deployment.source
+        if ours is None:
+            return
         try:
-            ours = from_flinkdeployment(deployment, self.settings.container_name)
             flinks = from_flink_configmap(
                 configmap,
                 mode=ours.mode,
@@ -163,7 +162,7 @@ class Controller:
                 container=MainContainer(),
                 version=ours.version,
             )
-        except (SpecError, ConfigMapError):
+        except ConfigMapError:
             return
         found = source_differences(ours, flinks)
         if self.differences_seen.get((namespace, name)) == found:
@@ -176,7 +175,7 @@ class Controller:
         if options:
             message += f" (options that differ: {', '.join(options)})"
         await self.throttle.acquire()
-        self.events.post(deployment, "Warning", REASON_CONFIG_DIFFERS, message)
+        self.events.post(deployment.ref, "Warning", REASON_CONFIG_DIFFERS, message)
 
     # --- pods --------------------------------------------------------------------------------------
 

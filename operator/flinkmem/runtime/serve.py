@@ -104,7 +104,8 @@ async def run_controller(settings: Settings, relay: Any) -> None:
     events = EventPoster(cluster)
     registry = kopf.OperatorRegistry()
     register_login(registry)
-    register(registry, Controller(settings, cluster, SourceCache(cluster), metrics, events))
+    cache = SourceCache(cluster, settings.container_name)
+    register(registry, Controller(settings, cluster, cache, metrics, events))
     ks = base_settings()
     ks.peering.name = PEERING_NAME
     ks.peering.mandatory = False
@@ -156,7 +157,7 @@ async def run_webhooks(settings: Settings, controller: BaseProcess, relay: Any) 
         install_crd_if_absent(api)
     metrics = Metrics()
     cluster = Cluster(settings, metrics, api)
-    cache = SourceCache(cluster)
+    cache = SourceCache(cluster, settings.container_name)
     events = EventPoster(cluster)
     refusals = RefusalLog(logging.getLogger("flinkmem.refusals"))
     service = AdmissionService(settings, cache, metrics, events, refusals)

@@ -16,8 +16,10 @@ supported line, with a warning.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from flinkmem.conventions import CONFIGMAP_PREFIX, VERSION_ANNOTATION
@@ -25,19 +27,23 @@ from flinkmem.engine import DeploymentMode, FlinkVersion, Notice, RawValue, Unsu
 from flinkmem.engine.configfile import ConfigFileError, parse_config_yaml, parse_legacy_flink_conf
 from flinkmem.engine.options import java_text
 from flinkmem.engine.versions import LATEST
-from flinkmem.sources.model import FlinkSource, MainContainer
+from flinkmem.sources.model import FlinkSource, MainContainer, is_relevant
 
 __all__ = [
     "LEGACY_FILE",
+    "NEW_FILE",
     "ConfigMapError",
+    "FlinkConfigMap",
     "configmap_name",
+    "file_digest",
     "from_config_file",
     "from_flink_configmap",
+    "read_configmap",
     "read_flink_config",
     "version_from_image",
 ]
 
-_NEW_FILE = "config.yaml"
+NEW_FILE = "config.yaml"
 LEGACY_FILE = "flink-conf.yaml"
 _IMAGE_OPTIONS = ("kubernetes.container.image.ref", "kubernetes.container.image")
 # An image tag that starts with a Flink release: flink:1.20.3-scala_2.12-java17, apache/flink:2.3.0.
@@ -133,8 +139,55 @@ def from_config_file(
     )
 
 
+@dataclass(frozen=True)
+class FlinkConfigMap:
+    """Flink's ConfigMap, read once when it arrives: its options (trimmed to those resolution reads), which
+    file held them, what Flink would say about the file, or why it cannot be read."""
+
+    name: str
+    namespace: str
+    config: Mapping[str, RawValue] = field(default_factory=dict)
+    legacy: bool = False  # the options came from a 1.x flink-conf.yaml
+    notices: tuple[Notice, ...] = ()
+    problem: str | None = None
+    digest: str = ""  # of the file's text, so an update that leaves it alone is not read again
+
+
+def file_digest(data: Mapping[str, Any]) -> str:
+    """A digest of the file `read_configmap` reads from a ConfigMap's data ("" when there is none)."""
+    file = NEW_FILE if data.get(NEW_FILE) is not None else LEGACY_FILE
+    text = data.get(file)
+    if not isinstance(text, str):
+        return ""
+    return hashlib.sha256(f"{file}\n{text}".encode(errors="surrogatepass")).hexdigest()
+
+
+def read_configmap(configmap: Mapping[str, Any]) -> FlinkConfigMap:
+    """A ConfigMap object as the sources need it; an unreadable one carries its problem, naming the key."""
+    metadata = configmap.get("metadata") if isinstance(configmap.get("metadata"), Mapping) else {}
+    assert isinstance(metadata, Mapping)
+    name, namespace = str(metadata.get("name") or ""), str(metadata.get("namespace") or "")
+    data = configmap.get("data")
+    if not isinstance(data, Mapping):
+        return FlinkConfigMap(name, namespace, problem=f"ConfigMap {name} has no data")
+    text = data.get(NEW_FILE)
+    legacy = text is None
+    if legacy:
+        text = data.get(LEGACY_FILE)
+    if not isinstance(text, str):
+        return FlinkConfigMap(name, namespace, problem=f"ConfigMap {name} has neither {NEW_FILE} nor {LEGACY_FILE}")
+    file = LEGACY_FILE if legacy else NEW_FILE
+    digest = file_digest(data)
+    try:
+        config, notices = read_flink_config(text, legacy, f"{name}/{file}")
+    except ConfigFileError as exc:
+        return FlinkConfigMap(name, namespace, legacy=legacy, problem=f"ConfigMap {name}, {file}: {exc}", digest=digest)
+    relevant = {key: value for key, value in config.items() if is_relevant(key)}
+    return FlinkConfigMap(name, namespace, relevant, legacy, tuple(notices), None, digest)
+
+
 def from_flink_configmap(
-    configmap: Mapping[str, Any],
+    configmap: FlinkConfigMap,
     *,
     mode: DeploymentMode,
     pod_annotations: Mapping[str, Any],
@@ -146,34 +199,21 @@ def from_flink_configmap(
     """The source of a pod that Flink's ConfigMap configures; the pod gives its annotations and image.
 
     `version`, when known otherwise (a FlinkDeployment of the same cluster says it), takes precedence.
+    Raises ConfigMapError when the ConfigMap cannot be read.
     """
-    metadata = configmap.get("metadata") if isinstance(configmap.get("metadata"), Mapping) else {}
-    assert isinstance(metadata, Mapping)
-    name = str(metadata.get("name") or "")
-    data = configmap.get("data")
-    if not isinstance(data, Mapping):
-        raise ConfigMapError(f"ConfigMap {name} has no data")
-    text = data.get(_NEW_FILE)
-    legacy = text is None
-    if legacy:
-        text = data.get(LEGACY_FILE)
-    if not isinstance(text, str):
-        raise ConfigMapError(f"ConfigMap {name} has neither {_NEW_FILE} nor {LEGACY_FILE}")
-    file = LEGACY_FILE if legacy else _NEW_FILE
-    try:
-        config, notices = read_flink_config(text, legacy, f"{name}/{file}")
-    except ConfigFileError as exc:
-        raise ConfigMapError(f"ConfigMap {name}, {file}: {exc}") from None
+    if configmap.problem is not None:
+        raise ConfigMapError(configmap.problem)
+    notices = list(configmap.notices)
     notice: Notice | None = None
     if version is None:
-        version, notice = _version(pod_annotations, image, config, legacy)
+        version, notice = _version(pod_annotations, image, configmap.config, configmap.legacy)
     if notice is not None:
         notices.append(notice)
     return FlinkSource(
         kind="ConfigMap",
-        name=name,
-        namespace=str(metadata.get("namespace") or ""),
-        config=config,
+        name=configmap.name,
+        namespace=configmap.namespace,
+        config=dict(configmap.config),
         version=version,
         mode=mode,
         containers={role_key: container},

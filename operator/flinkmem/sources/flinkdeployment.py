@@ -11,8 +11,11 @@ request and limit and its environment (`FLINK_JM_HEAP`, `FLINK_ENV_JAVA_OPTS_JM`
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from flinkmem.conventions import DEFAULT_CONTAINER
@@ -25,9 +28,12 @@ from flinkmem.sources.quantity import QuantityError, parse_quantity, quantity_by
 from flinkmem.sources.roles import ROLES, Role
 
 __all__ = [
+    "DeploymentSource",
     "SpecError",
+    "deployment_source",
     "flatten_configuration",
     "from_flinkdeployment",
+    "memory_inputs",
     "operator_memory_bytes",
 ]
 
@@ -280,4 +286,77 @@ def from_flinkdeployment(obj: Mapping[str, Any], container_name: str = DEFAULT_C
         containers={role.key: _container(spec, role, container_name) for role in ROLES},
         notices=tuple(notices),
         resource_memory=resource_memory,
+    )
+
+
+def _get(obj: Any, *path: str) -> Any:
+    for key in path:
+        if not isinstance(obj, Mapping):
+            return None
+        obj = obj.get(key)
+    return obj
+
+
+def memory_inputs(obj: Mapping[str, Any] | None) -> str:
+    """The raw parts of a FlinkDeployment that can change the memory of its processes, as canonical text."""
+    spec = _get(obj, "spec")
+    parts: dict[str, Any] = {
+        "flinkConfiguration": _get(spec, "flinkConfiguration"),
+        "flinkVersion": _get(spec, "flinkVersion"),
+        "mode": _get(spec, "mode"),
+        "podTemplate": _get(spec, "podTemplate"),
+    }
+    for role in ROLES:
+        # resource.cpu counts too: a TaskManager's CPU is part of what Flink hands its JVM.
+        parts[f"{role.spec_field}.resource"] = _get(spec, role.spec_field, "resource")
+        parts[f"{role.spec_field}.podTemplate"] = _get(spec, role.spec_field, "podTemplate")
+    return json.dumps(parts, sort_keys=True, default=str)
+
+
+@dataclass(frozen=True)
+class DeploymentSource:
+    """A FlinkDeployment as a cache keeps it: where Events about it go, the source it describes (trimmed
+    to what resolution reads) or why it describes none, a digest of its memory inputs and the
+    generations that tell whether the operator has rolled its spec out."""
+
+    ref: Mapping[str, Any]  # apiVersion, kind and metadata (name, namespace, uid)
+    source: FlinkSource | None
+    problem: str | None
+    inputs: str
+    generation: int | None = None
+    observed_generation: int | None = None
+
+    @property
+    def rolled_out(self) -> bool:
+        """False while the operator has not rolled out the newest spec (pods of either spec may appear)."""
+        if self.generation is None or self.observed_generation is None:
+            return True  # no operator bookkeeping (flinkmem's bundled CRD): the spec is what pods come from
+        return self.observed_generation >= self.generation
+
+
+def _int_or_none(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def deployment_source(obj: Mapping[str, Any], container_name: str = DEFAULT_CONTAINER) -> DeploymentSource:
+    """What a cache keeps of a FlinkDeployment object: a few KiB, whatever the object's size."""
+    metadata = obj.get("metadata") if isinstance(obj.get("metadata"), Mapping) else {}
+    assert isinstance(metadata, Mapping)
+    ref = {
+        "apiVersion": obj.get("apiVersion"),
+        "kind": obj.get("kind"),
+        "metadata": {
+            key: metadata.get(key) for key in ("name", "namespace", "uid") if isinstance(metadata.get(key), str)
+        },
+    }
+    status = obj.get("status")
+    observed = status.get("observedGeneration") if isinstance(status, Mapping) else None
+    inputs = hashlib.sha256(memory_inputs(obj).encode()).hexdigest()
+    try:
+        source: FlinkSource | None = from_flinkdeployment(obj, container_name).trimmed()
+        problem = None
+    except SpecError as exc:
+        source, problem = None, str(exc)
+    return DeploymentSource(
+        ref, source, problem, inputs, _int_or_none(metadata.get("generation")), _int_or_none(observed)
     )

@@ -7,17 +7,40 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from flinkmem.engine import DeploymentMode, FlinkVersion, Notice, RawValue
-from flinkmem.sources.roles import Role
+from flinkmem.sources.roles import ALL_JAVA_OPTS_ENV, ROLES, Role
 
 __all__ = [
+    "RELEVANT_PREFIXES",
     "FlinkSource",
     "MainContainer",
     "dynamic_properties",
+    "is_relevant",
 ]
+
+# Every option flinkmem reads begins with one of these: the roles' memory, CPU, slots and legacy options,
+# the Kubernetes options of both roles (limit factors, CPU), the image (a ConfigMap's Flink version), the
+# Java options, extended resources and the state backend (RocksDB's managed memory). A source kept in a
+# cache holds only these; a test holds the resolution of a trimmed source to the untrimmed one's.
+RELEVANT_PREFIXES = (
+    "jobmanager.",
+    "taskmanager.",
+    "kubernetes.jobmanager.",
+    "kubernetes.taskmanager.",
+    "kubernetes.container.image",
+    "env.java.",
+    "external-resource",
+    "state.backend",
+    "cluster.fine-grained-resource-management",
+    "cluster.declarative-resource-management",
+)
+
+
+def is_relevant(key: str) -> bool:
+    return key.startswith(RELEVANT_PREFIXES)
 
 
 @dataclass(frozen=True)
@@ -56,6 +79,19 @@ class FlinkSource:
 
     def legacy_heap_env(self, role: Role) -> str | None:
         return self.container(role).env.get(role.legacy_heap_env)
+
+    def trimmed(self) -> FlinkSource:
+        """This source with only what resolution reads: the relevant options and environment variables."""
+        wanted_env = {
+            ALL_JAVA_OPTS_ENV,
+            *(name for role in ROLES for name in (role.java_opts_env, role.legacy_heap_env)),
+        }
+        containers = {
+            key: replace(container, env={k: v for k, v in container.env.items() if k in wanted_env})
+            for key, container in self.containers.items()
+        }
+        config = {key: value for key, value in self.config.items() if is_relevant(key)}
+        return replace(self, config=config, containers=containers)
 
 
 def _dynamic_tokens(words: Sequence[str]) -> list[tuple[str, str]]:

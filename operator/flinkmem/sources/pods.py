@@ -21,8 +21,8 @@ from flinkmem.conventions import (
     TYPE_LABEL,
 )
 from flinkmem.engine import DeploymentMode
-from flinkmem.sources.flinkconfig import ConfigMapError, configmap_name, from_flink_configmap
-from flinkmem.sources.flinkdeployment import SpecError, from_flinkdeployment
+from flinkmem.sources.flinkconfig import ConfigMapError, FlinkConfigMap, configmap_name, from_flink_configmap
+from flinkmem.sources.flinkdeployment import DeploymentSource
 from flinkmem.sources.model import FlinkSource, MainContainer, dynamic_properties
 from flinkmem.sources.names import is_dns1123_label, is_dns1123_subdomain
 from flinkmem.sources.roles import ROLES, Role
@@ -42,11 +42,12 @@ __all__ = [
 
 
 class SourceLookup(Protocol):
-    """Reads the objects a pod's configuration can come from; None when there is no such object."""
+    """Finds the objects a pod's configuration can come from, as the sources read them; None when there
+    is no such object."""
 
-    async def flinkdeployment(self, namespace: str, name: str) -> Mapping[str, Any] | None: ...
+    async def flinkdeployment(self, namespace: str, name: str) -> DeploymentSource | None: ...
 
-    async def configmap(self, namespace: str, name: str) -> Mapping[str, Any] | None: ...
+    async def configmap(self, namespace: str, name: str) -> FlinkConfigMap | None: ...
 
 
 class PodShapeError(ValueError):
@@ -172,11 +173,10 @@ async def open_pod(
         return OpenedPod(role, container_index=index, reason=reason)
     deployment = await lookup.flinkdeployment(namespace, name)
     if deployment is not None:
-        try:
-            source = from_flinkdeployment(deployment, container_name)
-        except SpecError as exc:
-            return OpenedPod(role, None, index, deployment, f"FlinkDeployment {name} is invalid: {exc}")
-        return OpenedPod(role, with_pod_options(source, container, role), index, deployment)
+        if deployment.source is None:
+            reason = f"FlinkDeployment {name} is invalid: {deployment.problem}"
+            return OpenedPod(role, None, index, deployment.ref, reason)
+        return OpenedPod(role, with_pod_options(deployment.source, container, role), index, deployment.ref)
     configmap = await lookup.configmap(namespace, configmap_name(name))
     if configmap is None:
         missing = (

@@ -30,6 +30,7 @@ from flinkmem.engine.taskmanager.options import TOTAL_FLINK as TM_TOTAL_FLINK
 from flinkmem.engine.taskmanager.options import TOTAL_PROCESS as TM_TOTAL_PROCESS
 
 __all__ = [
+    "ALL_JAVA_OPTS_ENV",
     "JOBMANAGER",
     "ROLES",
     "TASKMANAGER",
@@ -72,6 +73,9 @@ class ProcessMemory(Protocol):
 
     def to_dict(self) -> dict[str, object]: ...
 
+
+# The start scripts' Java options for every process, read in place of env.java.opts(.all) when set.
+ALL_JAVA_OPTS_ENV = "FLINK_ENV_JAVA_OPTS"
 
 Resolver = Callable[[Config, FlinkVersion, DeploymentMode, "str | None"], ProcessMemory]
 # How a container's `-D` options combine with the configuration file, for the process they start.
