@@ -80,10 +80,10 @@ LINE_VERSIONS: Final = (
     "2.2.1",
     "2.3.0",
 )
-# The first patch PyPI serves of each line (1.13.0-1.13.2 and 1.14.1 were never uploaded; 1.12.5 and
-# 2.3.0 are first and newest at once).
+# The first patch of each line PyPI serves with its jars. 1.12 (1.12.5) and 1.13 (1.13.6) have only
+# one: the `apache-flink` sdists of 1.13.3 and 1.13.5 carry no jars and depended on an
+# `apache-flink-libraries` PyPI no longer serves; 2.3.0 is first and newest at once.
 FIRST_PATCHES: Final = (
-    "1.13.3",
     "1.14.0",
     "1.15.0",
     "1.16.0",

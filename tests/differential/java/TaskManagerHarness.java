@@ -351,9 +351,12 @@ final class TaskManagerHarness {
                         : (KubernetesPod) staticCall(KubernetesTaskManagerFactory.class, "buildTaskManagerKubernetesPod", parameters);
         Object podSpec = FlinkMemHarness.call(pod.getInternalResource(), "getSpec");
         Object container = ((List<?>) FlinkMemHarness.call(podSpec, "getContainers")).get(0);
-        Object requests = FlinkMemHarness.call(FlinkMemHarness.call(container, "getResources"), "getRequests");
+        Object resources = FlinkMemHarness.call(container, "getResources");
+        Object requests = FlinkMemHarness.call(resources, "getRequests");
+        Object limits = FlinkMemHarness.call(resources, "getLimits");
         ObjectNode k8s = nodes.objectNode();
         k8s.put("memory", quantity(FlinkMemHarness.mapValue(requests, "memory")));
+        k8s.put("memoryLimit", quantity(FlinkMemHarness.mapValue(limits, "memory")));
         k8s.put("cpu", quantity(FlinkMemHarness.mapValue(requests, "cpu")));
         String env = null;
         for (Object variable : (List<?>) FlinkMemHarness.call(container, "getEnv")) {
