@@ -95,8 +95,9 @@ def _jobmanager_pod(record: Record, line: str) -> tuple[int, int] | str | None:
     return container.flink_request_mib, container.flink_limit_mib
 
 
-def differences(record: Record, flink: Answer, ours: Answer, line: str) -> list[str]:
-    """The fields in which flinkmem's answer differs from Flink's (empty: they agree)."""
+def differences(record: Record, flink: Answer, ours: Answer, line: str, our_record: Record | None = None) -> list[str]:
+    """The fields in which flinkmem's answer differs from Flink's (empty: they agree). `our_record` is
+    what flinkmem was given when that is not `record` (the JobManager pod is asked of the engine)."""
     if flink.get("inputError"):
         return ["harness-input-error"]
     if role(record) == "taskmanager":
@@ -113,7 +114,7 @@ def differences(record: Record, flink: Answer, ours: Answer, line: str) -> list[
     fields = [name for name in JOBMANAGER_FIELDS if flink.get(name) != ours.get(name)]
     k8s = flink.get("k8s")
     if mode(record) == "native" and flink["valid"] and ours.get("valid") and k8s is not None:
-        actual = _jobmanager_pod(record, line)
+        actual = _jobmanager_pod(our_record or record, line)
         if actual is not None:
             agrees = isinstance(actual, str) if k8s["error"] else actual == (k8s["k8sMemoryMiB"], k8s["k8sLimitMiB"])
             if not agrees:
