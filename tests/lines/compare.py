@@ -275,11 +275,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--out", type=Path, default=None, help="default: $FLINKMEM_CACHE/lines")
     parser.add_argument("--patches", action="store_true", help="first against newest patch of every line")
+    parser.add_argument("--pair", nargs=2, action="append", metavar=("OLDER", "NEWER"), help="instead of --patches")
     args = parser.parse_args(argv)
     out: Path = args.out or flinkdist.cache_root() / "lines"
-    if args.patches:
+    if args.patches or args.pair:
         results = []
-        for first, newest in _first_and_newest():
+        for first, newest in [tuple(pair) for pair in args.pair or ()] or _first_and_newest():
             result = compare_patches(first, newest, args.cases, args.seed, out)
             print(json.dumps(result), flush=True)
             results.append(result)

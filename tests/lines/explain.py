@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 import sys
 from collections import Counter
@@ -119,16 +120,21 @@ def _as_client(entry: Entry) -> Record:
     record: Record = entry["record"]
     config = dict(record["config"])
     if P not in config and (LEGACY in config or LEGACY_MB in config):
-        config[P] = config[LEGACY] if LEGACY in config else f"{config[LEGACY_MB]}m"
+        if LEGACY in config:
+            config[P] = config[LEGACY]
+        else:
+            if not re.fullmatch(r"[+-]?\d+", config[LEGACY_MB]):  # Integer.parseInt: no blanks, Unicode digits
+                return record  # unreadable: both fail on it natively
+            config[P] = f"{int(config[LEGACY_MB])}m"
     config.pop(LEGACY, None)
     config.pop(LEGACY_MB, None)
-    fallback = config.get(K8S_CPU_OLD)  # the only Kubernetes CPU key 1.12 knows
-    if "taskmanager.cpu.cores" not in config and fallback is not None:
+    fallback = config.get(K8S_CPU_OLD)  # the only Kubernetes CPU key 1.12 knows, always read
+    if fallback is not None:
         try:
             positive = float(fallback.strip()) > 0
         except ValueError:
             return record  # unreadable: the native resource manager fails on it, so does flinkmem
-        if positive:
+        if positive and "taskmanager.cpu.cores" not in config:
             config["taskmanager.cpu.cores"] = fallback
     return {**record, "mode": "standalone", "config": config}
 
@@ -148,7 +154,7 @@ def _cpu_beyond_eight_decimals(entry: Entry) -> bool:
 def _truncated(text: str) -> str:
     """A plain decimal CPU value with more than 8 decimals cut to 8, as Resource does from 1.14
     (RoundingMode.DOWN on the double's shortest text); any other text unchanged."""
-    if not _PLAIN_NUMBER.fullmatch(text.strip()):
+    if not _PLAIN_NUMBER.fullmatch(text.strip()) or not math.isfinite(float(text)):
         return text
     exact = Decimal(repr(float(text)))
     if exact == exact.quantize(Decimal("1e-8"), rounding=ROUND_DOWN, context=_WIDE):
