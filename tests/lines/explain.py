@@ -130,13 +130,27 @@ def _as_client(entry: Entry) -> Record:
     config.pop(LEGACY_MB, None)
     fallback = config.get(K8S_CPU_OLD)  # the only Kubernetes CPU key 1.12 knows, always read
     if fallback is not None:
-        try:
-            positive = float(fallback.strip()) > 0
-        except ValueError:
+        value = _java_double(fallback)
+        if value is None:
             return record  # unreadable: the native resource manager fails on it, so does flinkmem
-        if positive and "taskmanager.cpu.cores" not in config:
+        if value > 0 and "taskmanager.cpu.cores" not in config:
             config["taskmanager.cpu.cores"] = fallback
     return {**record, "mode": "standalone", "config": config}
+
+
+_JAVA_BLANKS: Final = "".join(map(chr, range(0x21)))  # what String.trim removes
+_JAVA_DECIMAL: Final = re.compile(r"[+-]?(NaN|Infinity|(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?)[fFdD]?")
+_JAVA_HEX: Final = re.compile(r"[+-]?0[xX]([0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)[pP][+-]?\d+[fFdD]?")
+
+
+def _java_double(text: str) -> float | None:
+    """Double.parseDouble of `text` (trimmed, type suffix, NaN/Infinity, hexadecimal), or None."""
+    trimmed = text.strip(_JAVA_BLANKS)
+    if _JAVA_HEX.fullmatch(trimmed):
+        return float.fromhex(trimmed.rstrip("fFdD"))
+    if _JAVA_DECIMAL.fullmatch(trimmed):
+        return float(trimmed.rstrip("fFdD").replace("Infinity", "inf").replace("NaN", "nan"))
+    return None
 
 
 # --- CPU key, CPU scale, extended resources, limit factor -----------------------------------------
