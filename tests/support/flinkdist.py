@@ -125,6 +125,14 @@ REQUIRED_FILES: Final = (
     "bin/bash-java-utils.sh",
     "conf",
 )
+# Scripts that older lines do not have: the native Kubernetes scripts came with 1.13 (FLINK-21128;
+# 1.12's pods run a java command the client assembles), bash-java-utils.sh with 1.19 (FLIP-366).
+FIRST_LINE_WITH: Final = {"bin/kubernetes-jobmanager.sh": (1, 13), "bin/bash-java-utils.sh": (1, 19)}
+
+
+def _required_files(version: str) -> list[str]:
+    line = tuple(int(part) for part in version.split(".")[:2])
+    return [item for item in REQUIRED_FILES if line >= FIRST_LINE_WITH.get(item, (0, 0))]
 
 
 class FlinkDistError(RuntimeError):
@@ -360,7 +368,7 @@ def _finish_home(
     timings: Mapping[str, float] | None = None,
 ) -> None:
     """Checks the assembled home and seals it with the marker file (the jars-only one if `jars_only`)."""
-    missing = [] if jars_only else [item for item in REQUIRED_FILES if not (staging / item).exists()]
+    missing = [] if jars_only else [item for item in _required_files(version) if not (staging / item).exists()]
     if not jars_only:
         (staging / "log").mkdir(exist_ok=True)
     if not (staging / "bin" / "bash-java-utils.jar").is_file():
