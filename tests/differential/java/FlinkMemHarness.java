@@ -41,6 +41,8 @@ import java.io.Writer;
 import java.lang.invoke.MethodHandle;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.MethodType;
+import java.lang.reflect.InvocationTargetException;
+import java.lang.reflect.Method;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -55,8 +57,6 @@ import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.JobManagerOptions;
 import org.apache.flink.configuration.MemorySize;
 import org.apache.flink.kubernetes.kubeclient.parameters.KubernetesJobManagerParameters;
-import org.apache.flink.kubernetes.shaded.io.fabric8.kubernetes.api.model.Quantity;
-import org.apache.flink.kubernetes.shaded.io.fabric8.kubernetes.api.model.ResourceRequirements;
 import org.apache.flink.kubernetes.utils.KubernetesUtils;
 import org.apache.flink.runtime.jobmanager.JobManagerProcessSpec;
 import org.apache.flink.runtime.jobmanager.JobManagerProcessUtils;
@@ -385,17 +385,11 @@ public final class FlinkMemHarness {
                             .createClusterSpecification();
             KubernetesJobManagerParameters parameters =
                     new KubernetesJobManagerParameters(configuration, cluster);
-            ResourceRequirements requirements =
-                    KubernetesUtils.getResourceRequirements(
-                            new ResourceRequirements(),
-                            parameters.getJobManagerMemoryMB(),
-                            parameters.getJobManagerMemoryLimitFactor(),
-                            1.0,
-                            1.0,
-                            Collections.emptyMap(),
-                            Collections.emptyMap());
-            k8s.put("k8sMemoryMiB", mebibytes(requirements.getRequests().get("memory")));
-            k8s.put("k8sLimitMiB", mebibytes(requirements.getLimits().get("memory")));
+            Object requirements =
+                    resourceRequirements(
+                            parameters.getJobManagerMemoryMB(), memoryLimitFactor(parameters));
+            k8s.put("k8sMemoryMiB", mebibytes(mapValue(call(requirements, "getRequests"), "memory")));
+            k8s.put("k8sLimitMiB", mebibytes(mapValue(call(requirements, "getLimits"), "memory")));
             k8s.putNull("error");
         } catch (Throwable failure) {
             rethrowFatal(failure);
@@ -405,11 +399,89 @@ public final class FlinkMemHarness {
         return k8s;
     }
 
-    private static int mebibytes(Quantity quantity) {
-        if (!"Mi".equals(quantity.getFormat())) {
+    /**
+     * KubernetesJobManagerParameters.getJobManagerMemoryLimitFactor (1.15+, checks the factor is at
+     * least 1); 1.0 before 1.15, which had no limit factor (limit = request).
+     */
+    private static double memoryLimitFactor(KubernetesJobManagerParameters parameters) throws Throwable {
+        Method getter = findMethod(parameters.getClass(), "getJobManagerMemoryLimitFactor", 0);
+        return getter == null ? 1.0 : (Double) invoke(getter, parameters);
+    }
+
+    /**
+     * KubernetesUtils.getResourceRequirements for one CPU and no external resources, whatever its
+     * shape in this line: (mem, cpu, resources) in 1.12; (requirements, mem, cpu, resources, keys) in
+     * 1.13-1.14; (requirements, mem, memoryLimitFactor, cpu, cpuLimitFactor, resources, keys) from
+     * 1.15. The fabric8 classes are shaded differently per line, so they are used reflectively.
+     */
+    static Object resourceRequirements(int memoryMiB, double memoryLimitFactor) throws Throwable {
+        for (Method method : KubernetesUtils.class.getMethods()) {
+            if (!method.getName().equals("getResourceRequirements")) {
+                continue;
+            }
+            Class<?>[] types = method.getParameterTypes();
+            Map<String, Object> none = Collections.emptyMap();
+            switch (types.length) {
+                case 3:
+                    return invoke(method, null, memoryMiB, 1.0, none);
+                case 5:
+                    return invoke(method, null, newInstance(types[0]), memoryMiB, 1.0, none, none);
+                case 7:
+                    return invoke(
+                            method, null, newInstance(types[0]), memoryMiB, memoryLimitFactor, 1.0, 1.0, none, none);
+                default:
+                    break;
+            }
+        }
+        throw new IllegalStateException("no known KubernetesUtils.getResourceRequirements");
+    }
+
+    /** The MiB of a fabric8 Quantity in Flink's "<n>Mi" form. */
+    static int mebibytes(Object quantity) throws Throwable {
+        if (!"Mi".equals(call(quantity, "getFormat"))) {
             throw new IllegalStateException("unexpected memory quantity format " + quantity);
         }
-        return Integer.parseInt(quantity.getAmount());
+        return Integer.parseInt((String) call(quantity, "getAmount"));
+    }
+
+    // ----------------------------------------------------------------------------------------------
+    // Reflection, for the classes whose shape or package differs between Flink lines
+
+    static Method findMethod(Class<?> owner, String name, int parameters) {
+        for (Class<?> type = owner; type != null; type = type.getSuperclass()) {
+            for (Method method : type.getDeclaredMethods()) {
+                if (method.getName().equals(name) && method.getParameterCount() == parameters) {
+                    method.setAccessible(true);
+                    return method;
+                }
+            }
+        }
+        return null;
+    }
+
+    static Object invoke(Method method, Object target, Object... args) throws Throwable {
+        try {
+            return method.invoke(target, args);
+        } catch (InvocationTargetException wrapped) {
+            throw wrapped.getCause();
+        }
+    }
+
+    /** target.name(args...), a method found by name and argument count. */
+    static Object call(Object target, String name, Object... args) throws Throwable {
+        Method method = findMethod(target.getClass(), name, args.length);
+        if (method == null) {
+            throw new NoSuchMethodException(target.getClass().getName() + "." + name);
+        }
+        return invoke(method, target, args);
+    }
+
+    static Object mapValue(Object map, String key) {
+        return ((Map<?, ?>) map).get(key);
+    }
+
+    static Object newInstance(Class<?> type) throws ReflectiveOperationException {
+        return type.getDeclaredConstructor().newInstance();
     }
 
     // ----------------------------------------------------------------------------------------------

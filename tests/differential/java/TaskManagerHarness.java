@@ -20,8 +20,18 @@
  *      worker); with --verify the real KubernetesTaskManagerParameters and KubernetesTaskManagerFactory
  *      build the pod, and its memory and CPU requests, FLINK_TM_JVM_MEM_OPTS and arguments are reported.
  * Any exception makes the record invalid; "failedStep" says where.
+ *
+ * One source for every line from 1.12 to 2.x: what differs in shape between lines (the legacy heap
+ * mapping, the resource manager's configuration steps, the pod parameters, the fabric8 package,
+ * slots and extended resources in the spec) is found reflectively, and the line's own code runs.
+ * 1.12 has no getEffectiveConfigurationForResourceManager*: its ActiveResourceManagerFactory maps
+ * the legacy heap in createActiveResourceManagerConfiguration and hands that configuration to both
+ * the runtime services and the resource manager; its spec has no slots nor extended resources
+ * ("slots" and "externalResources" are then null), and its pod carries the JVM options in the
+ * container's start command instead of FLINK_TM_JVM_MEM_OPTS.
  */
 
+import java.lang.reflect.Constructor;
 import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Method;
 import java.util.ArrayList;
@@ -29,8 +39,10 @@ import java.util.Arrays;
 import java.util.Collections;
 import java.util.List;
 import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
-import org.apache.flink.api.common.resources.ExternalResource;
+import org.apache.flink.api.common.resources.Resource;
 import org.apache.flink.configuration.ConfigOption;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.MemorySize;
@@ -41,15 +53,13 @@ import org.apache.flink.kubernetes.kubeclient.FlinkPod;
 import org.apache.flink.kubernetes.kubeclient.factory.KubernetesTaskManagerFactory;
 import org.apache.flink.kubernetes.kubeclient.parameters.KubernetesTaskManagerParameters;
 import org.apache.flink.kubernetes.kubeclient.resources.KubernetesPod;
-import org.apache.flink.kubernetes.shaded.io.fabric8.kubernetes.api.model.Container;
-import org.apache.flink.kubernetes.shaded.io.fabric8.kubernetes.api.model.EnvVar;
-import org.apache.flink.kubernetes.shaded.io.fabric8.kubernetes.api.model.Quantity;
 import org.apache.flink.runtime.clusterframework.BootstrapTools;
 import org.apache.flink.runtime.clusterframework.ContaineredTaskManagerParameters;
 import org.apache.flink.runtime.clusterframework.TaskExecutorProcessSpec;
 import org.apache.flink.runtime.clusterframework.TaskExecutorProcessUtils;
 import org.apache.flink.runtime.externalresource.ExternalResourceUtils;
 import org.apache.flink.runtime.resourcemanager.ResourceManagerFactory;
+import org.apache.flink.runtime.resourcemanager.active.ActiveResourceManagerFactory;
 import org.apache.flink.runtime.resourcemanager.ResourceManagerRuntimeServicesConfiguration;
 import org.apache.flink.runtime.resourcemanager.WorkerResourceSpec;
 import org.apache.flink.runtime.util.config.memory.ProcessMemoryUtils;
@@ -75,7 +85,10 @@ final class TaskManagerHarness {
     /** 1.x only: ResourceManagerFactory.getEffectiveConfigurationForResourceManagerAndRuntimeServices. */
     private final Method effectiveForServices;
     private final Method servicesConfiguration;
+    /** 1.13+ only: ActiveResourceManagerFactory.getEffectiveConfigurationForResourceManager. */
     private final Method effectiveForResourceManager;
+    /** 1.12 only: ActiveResourceManagerFactory.createActiveResourceManagerConfiguration. */
+    private final Method activeConfiguration;
 
     TaskManagerHarness(JsonNodeFactory nodes, boolean verify) throws ReflectiveOperationException {
         this.nodes = nodes;
@@ -103,9 +116,13 @@ final class TaskManagerHarness {
                         KubernetesResourceManagerFactory.class.getDeclaredMethod(
                                 "createResourceManagerRuntimeServicesConfiguration", Configuration.class));
         this.effectiveForResourceManager =
-                accessible(
-                        org.apache.flink.runtime.resourcemanager.active.ActiveResourceManagerFactory.class
-                                .getDeclaredMethod("getEffectiveConfigurationForResourceManager", Configuration.class));
+                optionalMethod(
+                        ActiveResourceManagerFactory.class,
+                        "getEffectiveConfigurationForResourceManager",
+                        Configuration.class);
+        this.activeConfiguration =
+                optionalMethod(
+                        ActiveResourceManagerFactory.class, "createActiveResourceManagerConfiguration", Configuration.class);
     }
 
     private static Method accessible(Method method) {
@@ -152,16 +169,20 @@ final class TaskManagerHarness {
                 client.get(TaskManagerOptions.NUM_TASK_SLOTS);
 
                 step = "resourceManager";
-                Configuration services =
-                        effectiveForServices == null
-                                ? configuration
-                                : (Configuration) call(effectiveForServices, resourceManagerFactory, configuration);
+                Configuration services = configuration;
+                if (effectiveForServices != null) {
+                    services = (Configuration) call(effectiveForServices, resourceManagerFactory, configuration);
+                } else if (activeConfiguration != null) {
+                    services = (Configuration) call(activeConfiguration, resourceManagerFactory, configuration);
+                }
                 ResourceManagerRuntimeServicesConfiguration runtime =
                         (ResourceManagerRuntimeServicesConfiguration)
                                 call(servicesConfiguration, resourceManagerFactory, services);
                 WorkerResourceSpec worker = runtime.getSlotManagerConfiguration().getDefaultWorkerResourceSpec();
                 Configuration resourceManager =
-                        (Configuration) call(effectiveForResourceManager, resourceManagerFactory, services);
+                        effectiveForResourceManager == null
+                                ? services
+                                : (Configuration) call(effectiveForResourceManager, resourceManagerFactory, services);
 
                 step = "pod";
                 spec = TaskExecutorProcessUtils.processSpecFromWorkerResourceSpec(resourceManager, worker);
@@ -208,11 +229,25 @@ final class TaskManagerHarness {
         result.set("warnings", nodes.arrayNode());
         result.putNull("error");
         result.put("cpuCores", spec.getCpuCores().getValue().doubleValue());
-        result.put("slots", spec.getNumSlots());
         result.put("podMemoryMiB", spec.getTotalProcessMemorySize().getMebiBytes());
-        ObjectNode resources = result.putObject("externalResources");
-        for (Map.Entry<String, ExternalResource> entry : spec.getExtendedResources().entrySet()) {
-            resources.put(entry.getKey(), entry.getValue().getValue().longValue());
+        // 1.13+: the spec carries the slots and the extended resources; 1.12 has neither.
+        Method slots = FlinkMemHarness.findMethod(spec.getClass(), "getNumSlots", 0);
+        Method extended = FlinkMemHarness.findMethod(spec.getClass(), "getExtendedResources", 0);
+        if (slots == null || extended == null) {
+            result.putNull("slots");
+            result.putNull("externalResources");
+        } else {
+            try {
+                result.put("slots", (Integer) FlinkMemHarness.invoke(slots, spec));
+                ObjectNode resources = result.putObject("externalResources");
+                Map<?, ?> byName = (Map<?, ?>) FlinkMemHarness.invoke(extended, spec);
+                for (Map.Entry<?, ?> entry : byName.entrySet()) {
+                    resources.put((String) entry.getKey(), ((Resource) entry.getValue()).getValue().longValue());
+                }
+            } catch (Throwable failure) {
+                FlinkMemHarness.rethrowFatal(failure);
+                throw new IllegalStateException("reading the spec failed", failure);
+            }
         }
         result.putNull("failedStep");
     }
@@ -243,8 +278,12 @@ final class TaskManagerHarness {
         }
     }
 
-    /** --verify, native: the pod Flink's Kubernetes resource manager driver would create for `spec`. */
-    private ObjectNode pod(Configuration resourceManager, TaskExecutorProcessSpec spec) throws Exception {
+    /**
+     * --verify, native: the pod Flink's Kubernetes resource manager driver would create for `spec`
+     * (KubernetesResourceManagerDriver.createKubernetesTaskManagerParameters, then
+     * KubernetesTaskManagerFactory.buildTaskManagerKubernetesPod), whatever their shapes in this line.
+     */
+    private ObjectNode pod(Configuration resourceManager, TaskExecutorProcessSpec spec) throws Throwable {
         Configuration flinkConfig = new Configuration(resourceManager);
         // What the Kubernetes entrypoint sets before the resource manager starts.
         flinkConfig.set(KubernetesConfigOptions.CLUSTER_ID, "flinkmem");
@@ -256,35 +295,110 @@ final class TaskManagerHarness {
         taskManagerConfig.set(TaskManagerOptions.TASK_MANAGER_RESOURCE_ID, POD_NAME);
         String dynamicProperties = BootstrapTools.getDynamicPropertiesAsString(flinkConfig, taskManagerConfig);
         String jvmMemOpts = ProcessMemoryUtils.generateJvmParametersStr(spec);
-        Map<String, String> externalKeys =
-                ExternalResourceUtils.getExternalResourceConfigurationKeys(
-                        flinkConfig, KubernetesConfigOptions.EXTERNAL_RESOURCE_KUBERNETES_CONFIG_KEY_SUFFIX);
-        KubernetesTaskManagerParameters parameters =
-                new KubernetesTaskManagerParameters(
-                        flinkConfig,
-                        POD_NAME,
-                        dynamicProperties,
-                        jvmMemOpts,
-                        containered,
-                        externalKeys,
-                        Collections.emptySet());
-        KubernetesPod pod =
-                KubernetesTaskManagerFactory.buildTaskManagerKubernetesPod(new FlinkPod.Builder().build(), parameters);
-        Container container = pod.getInternalResource().getSpec().getContainers().get(0);
-        ObjectNode k8s = nodes.objectNode();
-        Quantity memory = container.getResources().getRequests().get("memory");
-        k8s.put("memory", memory.getAmount() + memory.getFormat());
-        Quantity cpu = container.getResources().getRequests().get("cpu");
-        k8s.put("cpu", cpu.getAmount() + cpu.getFormat());
-        String env = null;
-        for (EnvVar variable : container.getEnv()) {
-            if ("FLINK_TM_JVM_MEM_OPTS".equals(variable.getName())) {
-                env = variable.getValue();
+        String suffix = KubernetesConfigOptions.EXTERNAL_RESOURCE_KUBERNETES_CONFIG_KEY_SUFFIX;
+        Object parameters = null;
+        for (Constructor<?> constructor : KubernetesTaskManagerParameters.class.getConstructors()) {
+            switch (constructor.getParameterCount()) {
+                case 5: // 1.12: (config, pod name, dynamic properties, containered, amounts by config key)
+                    parameters =
+                            newInstance(
+                                    constructor,
+                                    flinkConfig,
+                                    POD_NAME,
+                                    dynamicProperties,
+                                    containered,
+                                    staticCall(ExternalResourceUtils.class, "getExternalResources", flinkConfig, suffix));
+                    break;
+                case 6: // 1.13-1.15: (..., JVM memory options, containered, config keys by resource)
+                case 7: // 1.16+: (..., blocked nodes)
+                    Object keys =
+                            staticCall(
+                                    ExternalResourceUtils.class,
+                                    "getExternalResourceConfigurationKeys",
+                                    flinkConfig,
+                                    suffix);
+                    parameters =
+                            constructor.getParameterCount() == 6
+                                    ? newInstance(
+                                            constructor,
+                                            flinkConfig,
+                                            POD_NAME,
+                                            dynamicProperties,
+                                            jvmMemOpts,
+                                            containered,
+                                            keys)
+                                    : newInstance(
+                                            constructor,
+                                            flinkConfig,
+                                            POD_NAME,
+                                            dynamicProperties,
+                                            jvmMemOpts,
+                                            containered,
+                                            keys,
+                                            Collections.emptySet());
+                    break;
+                default:
+                    break;
             }
         }
+        if (parameters == null) {
+            throw new IllegalStateException("no known KubernetesTaskManagerParameters constructor");
+        }
+        Method build = FlinkMemHarness.findMethod(KubernetesTaskManagerFactory.class, "buildTaskManagerKubernetesPod", 2);
+        KubernetesPod pod =
+                build != null
+                        ? (KubernetesPod) FlinkMemHarness.invoke(build, null, new FlinkPod.Builder().build(), parameters)
+                        : (KubernetesPod) staticCall(KubernetesTaskManagerFactory.class, "buildTaskManagerKubernetesPod", parameters);
+        Object podSpec = FlinkMemHarness.call(pod.getInternalResource(), "getSpec");
+        Object container = ((List<?>) FlinkMemHarness.call(podSpec, "getContainers")).get(0);
+        Object resources = FlinkMemHarness.call(container, "getResources");
+        Object requests = FlinkMemHarness.call(resources, "getRequests");
+        Object limits = FlinkMemHarness.call(resources, "getLimits");
+        ObjectNode k8s = nodes.objectNode();
+        k8s.put("memory", quantity(FlinkMemHarness.mapValue(requests, "memory")));
+        k8s.put("memoryLimit", quantity(FlinkMemHarness.mapValue(limits, "memory")));
+        k8s.put("cpu", quantity(FlinkMemHarness.mapValue(requests, "cpu")));
+        String env = null;
+        for (Object variable : (List<?>) FlinkMemHarness.call(container, "getEnv")) {
+            if ("FLINK_TM_JVM_MEM_OPTS".equals(FlinkMemHarness.call(variable, "getName"))) {
+                env = (String) FlinkMemHarness.call(variable, "getValue");
+            }
+        }
+        List<String> args = new ArrayList<>();
+        for (Object arg : (List<?>) FlinkMemHarness.call(container, "getArgs")) {
+            args.add((String) arg);
+        }
+        String joined = String.join(" ", args);
+        if (env == null) {
+            // 1.12: the JVM options are part of the start command in the container's arguments.
+            Matcher flags = JVM_MEMORY_FLAGS.matcher(joined);
+            env = flags.find() ? flags.group() : null;
+        }
         k8s.put("jvmMemOpts", env);
-        List<String> args = new ArrayList<>(container.getArgs());
-        k8s.put("args", String.join(" ", args));
+        k8s.put("args", joined);
         return k8s;
+    }
+
+    private static final Pattern JVM_MEMORY_FLAGS =
+            Pattern.compile("-Xmx\\d+ -Xms\\d+ -XX:MaxDirectMemorySize=\\d+ -XX:MaxMetaspaceSize=\\d+");
+
+    private static String quantity(Object quantity) throws Throwable {
+        return FlinkMemHarness.call(quantity, "getAmount") + (String) FlinkMemHarness.call(quantity, "getFormat");
+    }
+
+    private static Object newInstance(Constructor<?> constructor, Object... args) throws Throwable {
+        try {
+            return constructor.newInstance(args);
+        } catch (InvocationTargetException wrapped) {
+            throw wrapped.getCause();
+        }
+    }
+
+    private static Object staticCall(Class<?> owner, String name, Object... args) throws Throwable {
+        Method method = FlinkMemHarness.findMethod(owner, name, args.length);
+        if (method == null) {
+            throw new NoSuchMethodException(owner.getName() + "." + name);
+        }
+        return FlinkMemHarness.invoke(method, null, args);
     }
 }
