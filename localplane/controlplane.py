@@ -295,6 +295,11 @@ class Pki:
     def admission_config(self) -> Path:
         return self.dir / "admission.yaml"
 
+    @property
+    def webhook_client(self) -> tuple[Path, Path]:
+        """That certificate and its key as files, for tests that call a webhook as the API server would."""
+        return self.dir / "webhook-client.crt", self.dir / "webhook-client.key"
+
 
 def _pem_key(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> bytes:
     return key.private_bytes(
@@ -432,6 +437,8 @@ def _write_admission_config(pki: Pki) -> None:
     WEBHOOK_CLIENT_CN) for every webhook it calls, so that a webhook can require it (`flinkmem serve
     --client-ca-file`). The user `*` applies to every webhook host."""
     cert, key = mint_client_cert(pki.dir, WEBHOOK_CLIENT_CN)
+    pki.webhook_client[0].write_bytes(cert)
+    _write_private(pki.webhook_client[1], key)
     kubeconfig = {
         "apiVersion": "v1",
         "kind": "Config",

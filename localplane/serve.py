@@ -41,6 +41,8 @@ class RunningOperator:
     health_port: int
     cert_dir: Path
     log_path: Path
+    # The API server's webhook client certificate, when flinkmem answers only that (api_server_only).
+    client_cert: tuple[Path, Path] | None = None
 
     @property
     def webhook_url(self) -> str:
@@ -50,8 +52,12 @@ class RunningOperator:
     def ca_file(self) -> Path:
         return self.cert_dir / "ca.crt"
 
-    def ssl_context(self) -> ssl.SSLContext:
-        return ssl.create_default_context(cafile=str(self.ca_file))
+    def ssl_context(self, as_api_server: bool = True) -> ssl.SSLContext:
+        """A client context trusting flinkmem's CA; `as_api_server`, with the API server's client certificate."""
+        context = ssl.create_default_context(cafile=str(self.ca_file))
+        if as_api_server and self.client_cert is not None:
+            context.load_cert_chain(*self.client_cert)
+        return context
 
     def get(self, path: str) -> tuple[int, str]:
         try:
@@ -174,6 +180,7 @@ def running_flinkmem(
     """
     cert_dir = workdir / "certs"
     webhook_port = free_port()
+    hardened = bool(api_server_only(kubeconfig))
     args = [
         "--self-signed-dir",
         str(cert_dir),
@@ -193,6 +200,8 @@ def running_flinkmem(
             command_prefix=command_prefix,
             webhook_port=webhook_port,
         ) as running:
+            if hardened:
+                running.client_cert = Pki(kubeconfig.parent / "pki").webhook_client
             _kubectl(kubeconfig, "wait", "--for=condition=Established", "crd/flinkdeployments.flink.apache.org")
             yield running
     finally:
