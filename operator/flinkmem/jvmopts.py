@@ -104,15 +104,25 @@ def _unquoted(word: str) -> str:
     return _WORD_PART.sub(_part_text, word)
 
 
-def _tokens(text: str) -> list[str]:
-    """`shlex.split(text)`, or `text.split()` where shlex would raise (an unclosed quote, a final `\\`)."""
-    tokens: list[str] = []
+def _words(text: str) -> list[str] | None:
+    """The words of `text` as written (quotes and escapes still in), or None where shlex would raise."""
+    words: list[str] = []
     for word, stray in _TOKEN.findall(text):
         if stray:
-            return text.split()
+            return None
         if word:
-            tokens.append(_unquoted(word))
-    return tokens
+            words.append(word)
+    return words
+
+
+def _tokens(text: str) -> list[str]:
+    """`shlex.split(text)`, or `text.split()` where shlex would raise (an unclosed quote, a final `\\`)."""
+    words = _words(text)
+    return text.split() if words is None else [_unquoted(word) for word in words]
+
+
+# What `shlex.quote` leaves unquoted: a non-empty word of these characters.
+_SHELL_SAFE = re.compile(r"[\w@%+=:,./-]++", re.ASCII)
 
 
 def _flag(token: str, match: re.Match[str]) -> JvmMemoryFlag:
@@ -133,11 +143,25 @@ def _flag(token: str, match: re.Match[str]) -> JvmMemoryFlag:
 def memory_flags(opts: str) -> list[JvmMemoryFlag]:
     """The memory flags in a Java options string, in order."""
     found = []
-    for token in _tokens(opts):
+    for token in _candidate_tokens(opts):
         match = _FLAG.fullmatch(token) if token.startswith("-X") else None
         if match:
             found.append(_flag(token, match))
     return found
+
+
+def _candidate_tokens(opts: str) -> list[str]:
+    """The tokens of `opts` that may be memory flags: unquoted only where that could make `-X…`.
+
+    A word without quotes or backslashes is its own token; hostile options have millions of them.
+    """
+    candidates: list[str] = []
+    for word, stray in _TOKEN.findall(opts):
+        if stray:
+            return [token for token in opts.split() if token.startswith("-X")]
+        if word.startswith("-X") or "'" in word or '"' in word or "\\" in word:
+            candidates.append(_unquoted(word))
+    return candidates
 
 
 def java_opts_sources(config: Mapping[str, object], env: Mapping[str, str], role: Role) -> list[tuple[str, str]]:
@@ -167,5 +191,5 @@ def role_opts(config: Mapping[str, object], env: Mapping[str, str], role: Role) 
 
 def with_memory_flags(opts: str, memory: ProcessMemory) -> str:
     """`opts` with its memory flags removed and the derived ones appended, so the derived ones win."""
-    kept = [t for t in _tokens(opts) if not _FLAG.fullmatch(t)]
-    return " ".join([*(shlex.quote(t) for t in kept), *memory.jvm_flags])
+    kept = [t for t in _tokens(opts) if not (t.startswith("-X") and _FLAG.fullmatch(t))]
+    return " ".join([*(t if _SHELL_SAFE.fullmatch(t) else shlex.quote(t) for t in kept), *memory.jvm_flags])
