@@ -415,6 +415,8 @@ def test_hex_and_octal_integers_are_read_up_to_4096_decimal_digits() -> None:
         parse_config_yaml("k: 0o1" + "0" * 5000 + "\n")
     # Decimal integers need no conversion: kept as their canonical text at any length.
     assert parse_config_yaml("k: +000" + "1" * 100_000 + "\n")["k"] == "1" * 100_000
+    # Leading zeros do not count: snakeyaml reads 000…0016 as 16.
+    assert parse_config_yaml("k: -" + "0" * 100_000 + "16\n")["k"] == -16
 
 
 def test_lone_surrogates_and_nul_are_not_valid_yaml() -> None:

@@ -117,7 +117,8 @@ def resolve_core_scalar(text: str) -> RawValue | None:
         if len(digits) > 4000:
             # Too long for Python's int(); its Java text (what Flink parses) is the canonical form.
             return ("-" if text.startswith("-") else "") + digits
-        return int(text, 10)
+        # Converted without its leading zeros, which count towards Python's digit limit.
+        return -int(digits) if text.startswith("-") else int(digits)
     if _INT8.fullmatch(text):
         return _radix_int(text[2:], 8, text)
     if _INT16.fullmatch(text):
