@@ -2,7 +2,8 @@
 
 Both come from tenants (annotations, image tags, FlinkDeployment fields), so they are read in linear
 time and quoted in messages only up to a bounded length; a version text longer than 64 characters
-names no Flink release and is refused without being parsed.
+(blanks included) names no Flink release and is refused without being parsed, so that no cache of
+parsed versions keeps a long text.
 """
 
 from __future__ import annotations
@@ -59,8 +60,8 @@ class FlinkVersion:
         """Accepts `2.3`, `2.3.0`, `v1_20`, `v2_x`, `1.20.3`; None means the newest supported line."""
         if text is None or text == "":
             return LATEST
-        stripped = text.strip()
-        match = _VERSION.fullmatch(stripped) if len(stripped) <= _MAX_VERSION_CHARS else None
+        # Measured before stripping: a padded text is refused too, so no cache keeps a long one.
+        match = _VERSION.fullmatch(text.strip()) if len(text) <= _MAX_VERSION_CHARS else None
         if not match:
             raise UnsupportedInput(
                 f"unknown Flink version {_shown(text)}; use a release line like '1.20', '2.3' or 'v1_20'"
