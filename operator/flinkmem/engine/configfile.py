@@ -20,7 +20,7 @@ what Flink would read:
   anchor or alias, before anything is built.
 - at most `MAX_YAML_DEPTH` (64) nested collections and `MAX_YAML_NODES` (20,000) scalars and
   collections. PyYAML parses about 2 characters per node at up to 18 µs a node; Flink's default
-  `config.yaml` has about 100 nodes. Nesting is followed with an explicit stack, never recursion.
+  `config.yaml` has 51 nodes. Nesting is followed with an explicit stack, never recursion.
 - a hexadecimal or octal integer may not exceed `MAX_INT_DIGITS` (4,096) decimal digits: its value
   would have to be converted to decimal text (what Flink reads), which Python does in quadratic
   time. Decimal integers are kept as written at any length.
