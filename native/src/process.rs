@@ -39,17 +39,6 @@ impl Default for Config<'_> {
     }
 }
 
-impl Config<'_> {
-    /// The last value given for a key of `extra` (a JSON object decoded to a dict keeps the last).
-    pub fn extra_value(&self, key: &str) -> Option<&str> {
-        self.extra
-            .iter()
-            .rev()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_ref())
-    }
-}
-
 #[derive(Clone, Copy)]
 pub struct Version {
     pub major: u32,

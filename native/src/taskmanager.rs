@@ -2,6 +2,8 @@
 //! derivation (`process.rs`), for the batch fast path: the same numbers, refusals and warnings as
 //! the Python engine. Extended resources are answered for the usual list forms only.
 
+use std::collections::{HashMap, HashSet};
+
 use crate::numbers::{
     format_size, java_double_to_string, parse_java_long, python_repr, python_strip, Bail, Factor,
     MAX_BYTES, MIB,
@@ -969,7 +971,11 @@ pub fn resolve(mut config: Config<'_>, version: Version, standalone: bool) -> Ou
 
 // --- extended resources -------------------------------------------------------------------------------
 // `engine/workerresources.py` and `engine/javamap.py`, for the list forms seen in practice: `none`,
-// `;`-separated names, and YAML flow lists of plain names; any other form is left to Python.
+// `;`-separated names, and YAML flow lists of plain names; any other form is left to Python, and so
+// is a list longer than Python reads (`MAX_LIST_CHARS`), which Python refuses.
+
+/// `MAX_LIST_CHARS` of `engine/workerresources.py` (the texts answered here are ASCII: bytes are characters).
+const MAX_LIST_CHARS: usize = 4096;
 
 fn is_plain_name(name: &str) -> bool {
     name.bytes()
@@ -982,6 +988,9 @@ fn is_plain_name(name: &str) -> bool {
 }
 
 fn resource_names(text: &str) -> Result<Vec<String>, Bail> {
+    if text.len() > MAX_LIST_CHARS {
+        return Err(Bail);
+    }
     if !text
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b" \t;_.-[],".contains(&b))
@@ -1058,9 +1067,10 @@ fn sort_by_bucket<T>(items: &mut [T], capacity: usize, key: impl Fn(&T) -> &str)
 /// `new HashSet<>(list)` iteration order (duplicates dropped, first one kept).
 fn hash_set_order(names: &[String]) -> Vec<String> {
     let wanted = ((names.len() as f32 / 0.75f32) as usize + 1).max(16);
-    let mut unique: Vec<String> = Vec::new();
+    let mut seen: HashSet<&str> = HashSet::with_capacity(names.len());
+    let mut unique: Vec<String> = Vec::with_capacity(names.len());
     for name in names {
-        if !unique.contains(name) {
+        if seen.insert(name) {
             unique.push(name.clone());
         }
     }
@@ -1095,10 +1105,18 @@ fn external_resources(reader: &Reader<'_, '_>) -> Outcome<Vec<(String, i64)>> {
         return Ok(Vec::new());
     }
     let names = resource_names(text)?;
+    // The amounts by key, looked up once per name; a later value for a key wins, as in a JSON
+    // object decoded to a dict.
+    let amounts: HashMap<&str, &str> = reader
+        .config
+        .extra
+        .iter()
+        .map(|(key, value)| (key.as_ref(), value.as_ref()))
+        .collect();
     let mut kept: Vec<(String, i64)> = Vec::new();
     for name in hash_set_order(&names) {
         let amount_key = format!("external-resource.{name}.amount");
-        let Some(raw) = reader.config.extra_value(&amount_key) else {
+        let Some(&raw) = amounts.get(amount_key.as_str()) else {
             continue;
         };
         let amount = match parse_java_long(raw) {

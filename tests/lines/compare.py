@@ -81,9 +81,9 @@ def _jobmanager_pod(record: Record, line: str) -> tuple[int, int] | str | None:
     """flinkmem's view of the JobManager pod's memory (request, limit MiB) or its refusal; None when
     the engine's API (which the differential tests use) is not importable."""
     try:
+        from flinkmem.decisions.container import container_memory
         from flinkmem.engine import DeploymentMode, FlinkMemError, FlinkVersion, resolve_jobmanager
-        from flinkmem.roles import JOBMANAGER
-        from flinkmem.sizing import container_memory
+        from flinkmem.sources.roles import JOBMANAGER
     except ImportError:
         return None
     config: dict[str, str] = record["config"]

@@ -5,12 +5,19 @@ section 2.2, vectors Y01-Y21, C56, C57, C67) and the 1.x line parser for `flink-
 from __future__ import annotations
 
 import math
+import time
 
 import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from flinkmem.engine import FlinkMemError, FlinkVersion, InvalidOptionValue, MemoryConflict, RawValue, Rule
 from flinkmem.engine import resolve_jobmanager as resolve
 from flinkmem.engine.configfile import (
+    MAX_CONFIG_CHARS,
+    MAX_YAML_DEPTH,
+    MAX_YAML_NODES,
     ConfigFileError,
     parse_config_yaml,
     parse_legacy_flink_conf,
@@ -311,3 +318,187 @@ def test_legacy_lines_end_only_at_cr_or_lf(separator: str) -> None:
     # characters Python's str.splitlines() breaks at stay inside the value.
     config, _ = parse_legacy_flink_conf(f"{P}: 1600m{separator}x: 2g\n")
     assert config == {P: f"1600m{separator}x: 2g"}
+
+
+def test_legacy_skipped_lines_are_listed_up_to_a_hundred() -> None:
+    config, skipped = parse_legacy_flink_conf("good: 1\n" + "x\n" * 5000)
+    assert config == {"good": "1"}
+    assert len(skipped) == 101
+    assert skipped[99].startswith("line 101:")
+    assert skipped[100] == "4900 more lines after line 101, not listed one by one"
+
+
+# ---------------------------------------------------------------------------------------------
+# Hostile files: bounded size, nesting and node count, no anchors or aliases
+
+
+def _alias_bomb(levels: int = 9, width: int = 9) -> str:
+    lines = [f"a0: &a0 [{', '.join(['x'] * width)}]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * width)}]" for i in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+def test_alias_bomb_is_refused_at_the_first_anchor() -> None:
+    text = _alias_bomb()
+    assert len(text) < 1000  # 9^9 = 387,420,489 scalars once expanded
+    started = time.process_time()
+    with pytest.raises(ConfigFileError, match=r"^line 1: the YAML anchor &a0 is refused"):
+        parse_config_yaml(text)
+    assert time.process_time() - started < 0.5
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (f"{P}: &size 1600m\n", r"^line 1: the YAML anchor &size"),
+        (f"a: 1\n{P}: *size\n", r"^line 2: the YAML alias \*size"),
+        ("a:\n  b: [x, &y {c: d}]\n", r"^line 2: the YAML anchor &y"),
+        ("*a\n", r"^line 1: the YAML alias \*a"),
+    ],
+)
+def test_anchors_and_aliases_are_refused(text: str, message: str) -> None:
+    with pytest.raises(ConfigFileError, match=message):
+        parse_config_yaml(text)
+
+
+def _nested_value(depth: int) -> str:
+    """A key whose value is `depth` nested flow sequences (the top-level mapping is one more)."""
+    return "k: " + "[" * depth + "x" + "]" * depth + "\n"
+
+
+def test_nesting_up_to_the_limit_is_read() -> None:
+    assert parse_config_yaml(_nested_value(MAX_YAML_DEPTH - 1)) == {
+        "k": "[" * (MAX_YAML_DEPTH - 1) + "x" + "]" * (MAX_YAML_DEPTH - 1)
+    }
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        _nested_value(MAX_YAML_DEPTH),
+        "a: " + "[" * 20_000 + "\n",
+        "a: " + "{a: " * 20_000 + "\n",
+        "".join(" " * i + f"k{i}:\n" for i in range(200)) + " " * 200 + "v: 1\n",
+    ],
+)
+def test_deeper_nesting_is_refused_without_recursion(text: str) -> None:
+    with pytest.raises(ConfigFileError, match=rf"nested more than {MAX_YAML_DEPTH} deep"):
+        parse_config_yaml(text)
+
+
+def test_node_count_is_bounded() -> None:
+    keys = (MAX_YAML_NODES - 1) // 2  # the top-level mapping is a node too
+    assert len(parse_config_yaml("".join(f"k{i}: 1\n" for i in range(keys)))) == keys
+    with pytest.raises(ConfigFileError, match="more than 20,000 YAML nodes"):
+        parse_config_yaml("".join(f"k{i}: 1\n" for i in range(keys)) + "one: more\n")
+    with pytest.raises(ConfigFileError, match="more than 20,000 YAML nodes"):
+        parse_config_yaml("k: [" + "a," * MAX_YAML_NODES + "]\n")
+
+
+def test_file_size_is_bounded_for_both_formats() -> None:
+    padding = "#" * (MAX_CONFIG_CHARS - len(f"{P}: 1600m\n") - 1) + "\n"
+    assert parse_config_yaml(padding + f"{P}: 1600m\n") == {P: "1600m"}
+    assert parse_legacy_flink_conf(padding + f"{P}: 1600m\n")[0] == {P: "1600m"}
+    with pytest.raises(ConfigFileError, match="262,144 characters"):
+        parse_config_yaml(padding + f"{P}: 1600m\n" + " ")
+    with pytest.raises(ConfigFileError, match="262,144 characters"):
+        parse_legacy_flink_conf("x" * (3 << 20))
+
+
+def test_hex_and_octal_integers_are_read_up_to_4096_decimal_digits() -> None:
+    # 0x followed by 3401 'f's is 16^3401 - 1, which has 4096 decimal digits; one more is too many.
+    assert parse_config_yaml("k: 0x" + "f" * 3401 + "\n")["k"] == 16**3401 - 1
+    assert len(str(16**3401 - 1)) == 4096
+    with pytest.raises(ConfigFileError, match=r"^line 2: 'jobmanager.k': the integer 0x100000000000000000… has more"):
+        parse_config_yaml("jobmanager:\n  k: 0x1" + "0" * 3402 + "\n")
+    with pytest.raises(ConfigFileError, match="has more than 4,096 decimal digits"):
+        parse_config_yaml("k: 0o1" + "0" * 5000 + "\n")
+    # Decimal integers need no conversion: kept as their canonical text at any length.
+    assert parse_config_yaml("k: +000" + "1" * 100_000 + "\n")["k"] == "1" * 100_000
+    # Leading zeros do not count: snakeyaml reads 000…0016 as 16.
+    assert parse_config_yaml("k: -" + "0" * 100_000 + "16\n")["k"] == -16
+
+
+def test_lone_surrogates_and_nul_are_not_valid_yaml() -> None:
+    for text in ("k: \ud800\n", "k: a\x00b\n", "\udfff: 1\n"):
+        with pytest.raises(ConfigFileError, match=r"^not valid YAML"):
+            parse_config_yaml(text)
+
+
+# ---------------------------------------------------------------------------------------------
+# Parsing event by event gives what composing the document and walking its nodes gave
+
+
+def _composed(text: str) -> dict[str, RawValue]:
+    """The former reading: compose the whole document with PyYAML, then walk its nodes."""
+
+    def flow_text(node: yaml.Node) -> str:
+        if isinstance(node, yaml.SequenceNode):
+            return "[" + ", ".join(flow_text(item) for item in node.value) + "]"
+        if isinstance(node, yaml.MappingNode):
+            return "{" + ", ".join(f"{flow_text(k)}: {flow_text(v)}" for k, v in node.value) + "}"
+        return str(node.value)
+
+    def flatten(node: yaml.MappingNode, prefix: str, out: dict[str, RawValue]) -> None:
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise ConfigFileError(f"line {key_node.start_mark.line + 1}: configuration keys must be plain text")
+            key = str(key_node.value)
+            if key in seen:
+                raise ConfigFileError(f"line {key_node.start_mark.line + 1}: duplicate key {prefix + key!r}")
+            seen.add(key)
+            if isinstance(value_node, yaml.MappingNode):
+                flatten(value_node, prefix + key + ".", out)
+                continue
+            value: RawValue | None
+            if isinstance(value_node, yaml.SequenceNode):
+                value = flow_text(value_node)
+            else:
+                plain = value_node.style in (None, "") and value_node.tag == "tag:yaml.org,2002:str"
+                value = resolve_core_scalar(str(value_node.value)) if plain else str(value_node.value)
+            if value is None:
+                raise ConfigFileError(
+                    f"line {value_node.start_mark.line + 1}: {prefix + key!r} has no value; Flink refuses null "
+                    "values, so give it a value or delete the line"
+                )
+            out.pop(prefix + key, None)
+            out[prefix + key] = value
+
+    try:
+        root = yaml.compose(text, Loader=yaml.BaseLoader)
+    except yaml.YAMLError as exc:
+        raise ConfigFileError(f"not valid YAML: {' '.join(str(exc).split())}") from None
+    if root is None:
+        return {}
+    if not isinstance(root, yaml.MappingNode):
+        raise ConfigFileError("the top level of a Flink configuration file must be a mapping of keys to values")
+    out: dict[str, RawValue] = {}
+    flatten(root, "", out)
+    return out
+
+
+def _outcome(parse: object, text: str) -> tuple[str, object]:
+    assert callable(parse)
+    try:
+        config = parse(text)
+    except ConfigFileError as exc:
+        return "error", str(exc)
+    # repr keeps -0.0 apart from 0.0 and a NaN equal to itself; the type keeps 1 apart from True.
+    return "ok", [(key, type(value).__name__, repr(value)) for key, value in config.items()]
+
+
+# fmt: off
+_YAML_PIECES = st.sampled_from([
+    "a", "b", "1", "0x1F", "0o17", "1e5", "-.5", ".inf", ".nan", "true", "null", "~", "''", '""', "'q r'",
+    '"x\\ty"', " ", "  ", "\n", "\n  ", "\n    ", "\n- ", "- ", ": ", ":", ",", ", ", "[", "]", "{", "}",
+    "#c", " #c", "? ", "---\n", "...\n", "!!str ", "!!int ", "! ", "|\n  ", ">\n  ", "\t", "é", "k: ",
+    "\nk: ", "\nk:\n  j: ", "\r\n", "%YAML 1.1\n",
+])
+# fmt: on
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(_YAML_PIECES, max_size=14).map("".join))
+def test_event_parsing_matches_the_composed_document(text: str) -> None:
+    assert _outcome(parse_config_yaml, text) == _outcome(_composed, text)

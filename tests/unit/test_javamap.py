@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flinkmem.engine import javamap
 from flinkmem.engine.javamap import hash_set_order, hashmap_order, java_string_hash
 
 TM_KEYS = [
@@ -64,3 +65,12 @@ def test_equal_buckets_keep_insertion_order() -> None:
     assert java_string_hash("Aa") == java_string_hash("BB")
     assert hashmap_order(["BB", "Aa"]) == ["BB", "Aa"]
     assert hashmap_order(["Aa", "BB"]) == ["Aa", "BB"]
+
+
+def test_hash_of_long_keys_is_javas_and_not_cached() -> None:
+    # Printed by Java 17: Integer.toUnsignedString("gpu".repeat(5000).hashCode()), and the same for
+    # "\uD83D\uDE00x\uD800".repeat(1000) (a surrogate pair, then a lone surrogate).
+    before = javamap._cached_hash.cache_info().currsize
+    assert java_string_hash("gpu" * 5000) == 1029136896
+    assert java_string_hash("\U0001f600x\ud800" * 1000) == 2103717368
+    assert javamap._cached_hash.cache_info().currsize == before

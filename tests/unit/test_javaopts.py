@@ -5,9 +5,13 @@
 from __future__ import annotations
 
 import shlex
+import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from flinkmem.decisions import javaopts as jvmopts
 from flinkmem.decisions.javaopts import JvmMemoryFlag, java_opts_sources, memory_flags, role_opts, with_memory_flags
 from flinkmem.engine import FlinkVersion, resolve_jobmanager
 from flinkmem.sources.roles import JOBMANAGER
@@ -124,3 +128,96 @@ def test_with_memory_flags_on_empty_options() -> None:
     assert with_memory_flags("", memory) == (
         "-Xmx1073741824 -Xms1073741824 -XX:MaxDirectMemorySize=134217728 -XX:MaxMetaspaceSize=268435456"
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Sizes beyond what HotSpot reads, and options of any length. What the JVM does was checked with
+# Java 17: `-Xmx18446744073709551616` and `-Xmx17179869184g` (2^64 bytes) stop it with "Invalid
+# maximum heap size", `-XX:MaxMetaspaceSize=99999999999999999999` with "Improperly specified VM
+# option"; `-XX:MaxMetaspaceSize=18446744073709551615` and `-Xmx000…0001g` start it.
+
+JVM_LIMIT = 2**64 - 1
+
+
+@pytest.mark.parametrize(
+    ("token", "kind", "size"),
+    [
+        ("-Xmx18446744073709551615", "heap-max", JVM_LIMIT),
+        ("-XX:MaxMetaspaceSize=18446744073709551615", "metaspace", JVM_LIMIT),
+        ("-Xmx17179869183g", "heap-max", (2**34 - 1) * GIB),
+        ("-Xmx" + "0" * 5000 + "1g", "heap-max", GIB),
+    ],
+)
+def test_sizes_the_jvm_reads(token: str, kind: str, size: int) -> None:
+    assert memory_flags(token) == [JvmMemoryFlag(token, kind, size)]
+
+
+@pytest.mark.parametrize(
+    ("token", "kind"),
+    [
+        ("-Xmx18446744073709551616", "heap-max"),
+        ("-Xmx17179869184g", "heap-max"),
+        ("-Xms99999999999999999999", "heap-initial"),
+        ("-XX:MaxMetaspaceSize=99999999999999999999", "metaspace"),
+        ("-XX:MaxDirectMemorySize=16777216t", "direct"),
+    ],
+)
+def test_sizes_beyond_the_jvm_are_reported(token: str, kind: str) -> None:
+    (flag,) = memory_flags(f"-Dx=1 {token} -Dy=2")
+    assert (flag.text, flag.kind, flag.size) == (token, kind, 2**64)
+    assert (
+        flag.problem
+        == f"{token} is more than the JVM can read (at most {JVM_LIMIT} bytes), so the JVM refuses to start"
+    )
+
+
+def test_a_5000_digit_heap_is_reported_not_converted() -> None:
+    # Python would refuse to convert it (4300 digits at most); the JVM refuses to start with it.
+    started = time.process_time()
+    (flag,) = memory_flags("-Xmx" + "1" * 5000)
+    assert time.process_time() - started < 0.1
+    assert flag.text == "-Xmx11111111111111111111…(5,000 digits)"
+    assert (flag.kind, flag.size) == ("heap-max", 2**64)
+    assert flag.problem is not None and flag.problem.startswith(flag.text + " is more than the JVM can read")
+    # Replacing the memory flags drops it like any other heap flag.
+    memory = resolve_jobmanager({"jobmanager.memory.process.size": "1600m"}, FlinkVersion(2, 3))
+    assert "-Xmx1" + "1" * 100 not in with_memory_flags("-Xmx" + "1" * 5000 + "m -Da=b", memory)
+
+
+def test_non_ascii_digits_are_no_size() -> None:
+    # HotSpot's strtoull reads ASCII digits only; like -Xmxfoo, such a token is not a size flag here.
+    assert memory_flags("-Xmx\u0661\u0662g -Xms\uff11g") == []
+
+
+def _shlex_or_split(text: str) -> list[str]:
+    try:
+        return shlex.split(text)
+    except ValueError:
+        return text.split()
+
+
+@settings(max_examples=3000)
+@given(st.text(alphabet=st.sampled_from(list("ab=-X1g '\"\\\t\r\n\x0b\u2028\x00é")), max_size=24))
+def test_options_split_as_shlex_splits_them(opts: str) -> None:
+    assert memory_flags(opts) == memory_flags(" ".join(shlex.quote(t) for t in _shlex_or_split(opts)))
+    assert jvmopts._tokens(opts) == _shlex_or_split(opts)
+
+
+@pytest.mark.parametrize(
+    "opts",
+    [
+        "-Xmx" + "1" * 3_000_000,  # one token: shlex would take minutes
+        " ".join(["-Dx=y"] * 500_000),
+        "-Dx='" + "a b" * 1_000_000 + "'",
+        '"' + "\\x" * 1_000_000 + '"',
+        "\\ " * 1_000_000,
+        "\\a " * 1_000_000,
+        "'\"' " * 750_000,
+        "-Xmx1g" + " " * 3_000_000,
+        " " * 3_000_000 + "'",
+    ],
+)
+def test_options_of_megabytes_split_in_linear_time(opts: str) -> None:
+    started = time.process_time()
+    memory_flags(opts)
+    assert time.process_time() - started < 2.0

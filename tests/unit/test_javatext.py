@@ -25,6 +25,7 @@ from flinkmem.engine.javatext import (
     parse_java_double,
     parse_java_float,
     parse_java_int,
+    parse_java_long,
     round_to_binary,
 )
 
@@ -397,3 +398,61 @@ def test_digits_far_beyond_the_tie_still_decide_the_rounding() -> None:
     # Long mantissas with compensating exponents.
     assert parse_java_float("0." + zeros + "1e2001") == 1.0
     assert parse_java_float("1" + zeros + "e-2000") == 1.0
+
+
+# ---------------------------------------------------------------------------------------------
+# Long digit strings: Java reads them all, in linear time here. Expected values were printed by
+# Java 17 (`Double.parseDouble`, `Float.parseFloat`, `Integer.parseInt`) for the same text.
+
+
+def test_very_long_decimals_round_as_java_does() -> None:
+    assert parse_java_double("1." + "0" * 10_000 + "1") == 1.0
+    assert parse_java_double("1" * 20_000) == math.inf
+    assert parse_java_float("1" * 20_000) == math.inf
+    assert parse_java_double("." + "1" * 100_000 + "e-99999999999999") == 0.0
+
+
+def test_very_long_hex_floats_keep_a_sticky_bit() -> None:
+    # 1 + 2^-53 (the tie between 1.0 and its successor), then 20,000 zero digits: still the tie ...
+    assert parse_java_double("0x1.00000000000008" + "0" * 20_000 + "p0") == 1.0
+    # ... and one non-zero digit after them lifts it above the tie.
+    assert parse_java_double("0x1.00000000000008" + "0" * 20_000 + "1p0") == 1.0 + 2.0**-52
+    assert parse_java_double("0x" + "f" * 20_000 + "p-80000") == 1.0
+    assert parse_java_float("0x" + "f" * 20_000 + "p-80000") == 1.0
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1" * 10_000 + "x",
+        "1" * 10_000 + ".5.",
+        "0x" + "1" * 10_000 + "x",
+        "0x" + "1" * 10_000 + ".",
+        "1e" + "1" * 10_000 + "x",
+    ],
+)
+def test_long_malformed_numbers_are_refused(text: str) -> None:
+    with pytest.raises(JavaNumberFormatError):
+        parse_java_double(text)
+    with pytest.raises(JavaNumberFormatError):
+        parse_java_float(text)
+
+
+def test_parse_java_int_skips_any_decimal_zeros() -> None:
+    # Character.digit gives 0 for every Unicode zero digit, so all of them are leading zeros.
+    assert parse_java_int("\u0660" * 13 + "\u0661") == 1
+    assert parse_java_int("-" + "\uff10" * 30 + "2147483648") == -2147483648
+    assert parse_java_long("\u0966" * 3000 + "9223372036854775807") == 9223372036854775807
+
+
+def test_parse_java_int_refuses_digits_outside_the_bmp() -> None:
+    # MATHEMATICAL BOLD DIGIT ONE is two UTF-16 units to Java, and a surrogate is no digit.
+    with pytest.raises(JavaNumberFormatError):
+        parse_java_int("\U0001d7cf")
+    with pytest.raises(JavaNumberFormatError):
+        parse_java_long("1\U0001d7ce")
+
+
+def test_java_trim_of_long_runs() -> None:
+    assert java_trim(" \x00\t" * 100_000 + "a b" + "\x1f " * 100_000) == "a b"
+    assert java_trim("\x00" * 1000) == ""

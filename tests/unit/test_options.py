@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 import struct
+import sys
+import time
 
 import pytest
 
@@ -339,3 +341,79 @@ def test_double_option_fallback_key() -> None:
     option = DoubleOption("test.cpu.amount", -1.0, ("test.cpu",))
     assert option.read({"test.cpu": "2.5"}) == 2.5
     assert option.lookup({"test.cpu": "2.5"}) == ("test.cpu", "2.5")
+
+
+# ---------------------------------------------------------------------------------------------
+# Values of 20,000 digits: read where Java reads them, refused (naming the option) where it refuses,
+# within a CPU budget far above linear time but far below what backtracking would take.
+
+LONG_DIGITS = "1" * 20_000
+
+
+def _within_budget(read: object) -> object:
+    assert callable(read)
+    started = time.process_time()
+    try:
+        return read()
+    finally:
+        assert time.process_time() - started < 0.5
+
+
+@pytest.mark.parametrize(
+    "option",
+    [
+        MemoryOption(KEY),
+        IntOption("test.int"),
+        LongOption("test.long"),
+        DoubleOption("test.double", 1.0),
+        FloatOption("test.float", 0.1),
+    ],
+    ids=lambda option: type(option).__name__,
+)
+@pytest.mark.parametrize(
+    "text", [LONG_DIGITS + "x", "+-" + LONG_DIGITS, LONG_DIGITS + ".5.5", "1e" + LONG_DIGITS + "!"]
+)
+def test_long_malformed_numbers_are_refused_quickly(
+    option: MemoryOption | IntOption | LongOption | DoubleOption | FloatOption, text: str
+) -> None:
+    with pytest.raises(InvalidOptionValue) as info:
+        _within_budget(lambda: option.read({option.key: text}))
+    assert info.value.rule is Rule.INVALID_VALUE
+    assert info.value.option_keys == (option.key,)
+
+
+def test_long_numbers_java_refuses_are_refused() -> None:
+    # MemorySize.parse, Integer.parseInt and Long.parseLong overflow on 20,000 significant digits.
+    for option in (MemoryOption(KEY), IntOption("test.int"), LongOption("test.long")):
+        with pytest.raises(InvalidOptionValue) as info:
+            _within_budget(lambda option=option: option.read({option.key: LONG_DIGITS}))
+        assert info.value.option_keys == (option.key,)
+
+
+def test_long_numbers_java_reads_are_read() -> None:
+    # Java reads any number of leading zeros, and rounds any number of digits (Java 17 gives these).
+    zeros = "0" * 20_000
+    assert _within_budget(lambda: MemoryOption(KEY).read({KEY: zeros + "16m"})) == 16 * MIB
+    assert _within_budget(lambda: IntOption("k").read({"k": "-" + zeros + "7"})) == -7
+    assert _within_budget(lambda: LongOption("k").read({"k": zeros + "9223372036854775807"})) == 2**63 - 1
+    assert _within_budget(lambda: DoubleOption("k", 1.0).read({"k": "1." + zeros + "1"})) == 1.0
+    assert _within_budget(lambda: DoubleOption("k", 1.0).read({"k": LONG_DIGITS})) == math.inf
+    assert _within_budget(lambda: FloatOption("k", 0.1).read({"k": "0." + zeros + "1"})) == 0.0
+
+
+def test_java_text_of_integers_beyond_pythons_digit_limit() -> None:
+    # A YAML loader turns `0x` and 5,000 hex digits into such an int; Flink would print its decimals.
+    value = 16**5000 - 1
+    limit = sys.get_int_max_str_digits()
+    sys.set_int_max_str_digits(0)
+    try:
+        expected = str(value)
+    finally:
+        sys.set_int_max_str_digits(limit)
+    assert java_text(value) == expected
+    assert len(expected) == 6021
+    assert java_text(-value) == "-" + java_text(value)
+    with pytest.raises(InvalidOptionValue):
+        IntOption("k").read({"k": value})
+    with pytest.raises(InvalidOptionValue):
+        MemoryOption(KEY).read({KEY: value})

@@ -3,6 +3,7 @@ exact values, and memory rounded up to whole bytes."""
 
 from __future__ import annotations
 
+import time
 from fractions import Fraction
 
 import pytest
@@ -71,3 +72,41 @@ def test_quantity_bytes_rejects() -> None:
 def test_format_mebibytes() -> None:
     assert format_mebibytes(2506) == "2506Mi"
     assert format_mebibytes(0) == "0Mi"
+
+
+def test_quantities_up_to_4096_characters_are_exact() -> None:
+    assert parse_quantity("1" * 4096) == Fraction(int("1" * 4096))
+    assert parse_quantity("0" * 4000 + "1Gi") == Fraction(2**30)
+    assert parse_quantity("1." + "0" * 4000 + "1") == 1 + Fraction(1, 10**4001)
+    assert parse_quantity("1e-030") == Fraction(1, 10**30)
+    assert parse_quantity("1e+0030") == Fraction(10**30)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1" * 4097,
+        "1" * 100_000 + "x",
+        "1" * 100_000 + "Mi",
+        "1." + "1" * 100_000,
+        "1e-" + "1" * 100_000,
+        " " + "0" * 5000,
+    ],
+)
+def test_longer_quantities_are_refused_quickly(text: str) -> None:
+    started = time.process_time()
+    with pytest.raises(QuantityError):
+        parse_quantity(text)
+    assert time.process_time() - started < 0.1
+
+
+@pytest.mark.parametrize("text", ["1e31", "1e-31", "1e" + "0" * 50 + "31", "1e100", "1e" + "9" * 1000])
+def test_exponents_beyond_30_are_refused(text: str) -> None:
+    with pytest.raises(QuantityError, match="exponent"):
+        parse_quantity(text)
+
+
+@pytest.mark.parametrize("text", [".", "+.", "-", "1..5", ".e3", "1.5.Mi", "١Gi"])
+def test_malformed_numbers_are_refused(text: str) -> None:
+    with pytest.raises(QuantityError):
+        parse_quantity(text)

@@ -3,11 +3,13 @@ and the vectors of Flink's own MemorySizeTest, section 12.3)."""
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 from fractions import Fraction
 
 import pytest
 
+from flinkmem.engine import sizes
 from flinkmem.engine.sizes import (
     GIB,
     KIB,
@@ -269,3 +271,25 @@ def test_mebibytes_int32(size: int, expected: int) -> None:
 )
 def test_format_size(size: int, expected: str) -> None:
     assert format_size(size) == expected
+
+
+def test_long_sizes_in_linear_time() -> None:
+    # MemorySize.parse skips any number of leading zeros and refuses more than 19 significant digits.
+    started = time.process_time()
+    assert parse_memory_size("0" * 1_000_000 + "16m") == 16 * MIB
+    assert parse_memory_size(" " * 1_000_000 + "1 kb" + "\t" * 1_000_000) == 1024
+    with pytest.raises(SizeParseError, match=r"the number 11111111111111111111…\(1000000 digits\) does not fit"):
+        parse_memory_size("1" * 1_000_000 + "m")
+    with pytest.raises(SizeParseError):
+        parse_memory_size("1" + "x" * 1_000_000)
+    assert time.process_time() - started < 1.0
+
+
+def test_only_short_sizes_are_cached() -> None:
+    # Padded sizes are valid; caching them would let a tenant pin megabytes per entry.
+    before = sizes._cached_memory_size.cache_info().currsize
+    for padding in range(1, 50):
+        assert parse_memory_size("0" * (100 + padding) + "1m") == MIB
+    assert sizes._cached_memory_size.cache_info().currsize == before
+    parse_memory_size("12345m")
+    assert sizes._cached_memory_size.cache_info().currsize <= before + 1

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from flinkmem.engine.errors import InvalidOptionValue, MemoryConflict, Rule
+from flinkmem.engine.options import java_text
 from flinkmem.engine.workerresources import (
+    MAX_LIST_CHARS,
     check_truncated_cpu,
     parse_string_list,
     read_cpu,
@@ -116,3 +120,59 @@ def test_unclosed_quote_is_refused() -> None:
 )
 def test_resource_amount_goes_through_a_double(amount: int, flink: int) -> None:
     assert resource_amount(amount) == flink
+
+
+# ---------------------------------------------------------------------------------------------
+# Hostile lists: nesting of any depth without recursion, a length cap, no leaking exceptions
+
+
+@pytest.mark.parametrize(
+    ("text", "items"),
+    [
+        # Printed by Flink 2.3.0 and 1.20.3 for `external-resources`: a null item of the list itself
+        # fails Flink's conversion, so the legacy syntax takes the text; inside a nested list it is null.
+        ("-", ["-"]),
+        ("-\n- gpu", ["-\n- gpu"]),
+        ("- -", ["[null]"]),
+        ("- - ", ["[null]"]),
+        ("- - - ", ["[[null]]"]),
+        ("- - ~", ["[null]"]),
+        ("[[null]]", ["[null]"]),
+        ("[[~]]", ["[null]"]),
+        ("[gpu, [null]]", ["gpu", "[null]"]),
+        ("[[null, 1]]", ["[null, 1]"]),
+        ("[[[null]]]", ["[[null]]"]),
+        ("[[]]", ["[]"]),
+        ("- []", ["[]"]),
+    ],
+)
+def test_null_items_as_flink_reads_them(text: str, items: list[str]) -> None:
+    assert parse_string_list(text) == items
+
+
+def test_nesting_up_to_the_length_cap_needs_no_recursion() -> None:
+    depth = MAX_LIST_CHARS // 2 - 1
+    assert parse_string_list("[" * depth + "a" + "]" * depth) == ["[" * (depth - 1) + "a" + "]" * (depth - 1)]
+    assert parse_string_list("- " * (MAX_LIST_CHARS // 2 - 1) + "a") == [
+        "[" * (MAX_LIST_CHARS // 2 - 2) + "a" + "]" * (MAX_LIST_CHARS // 2 - 2)
+    ]
+    # Unclosed: no YAML list, so the legacy syntax takes the whole text as one name.
+    assert parse_string_list("[" * 4000) == ["[" * 4000]
+
+
+def test_yaml_integers_of_any_length_in_a_list() -> None:
+    # str(int(text)) in Python refuses more than 4300 digits; Flink prints the BigInteger.
+    assert parse_string_list("[+000" + "9" * 4000 + ", -0, -007]") == ["9" * 4000, "0", "-7"]
+    assert parse_string_list("[0x" + "f" * 4000 + "]") == [java_text(16**4000 - 1)]
+
+
+@pytest.mark.parametrize("text", ["[" * 20_000, "gpu;" * 2000, "[" + "a, " * 2000 + "]", "'" + "x" * 5000])
+def test_lists_longer_than_the_cap_are_refused_naming_the_option(text: str) -> None:
+    started = time.process_time()
+    with pytest.raises(InvalidOptionValue) as caught:
+        read_external_resources({"external-resources": text})
+    assert time.process_time() - started < 0.1
+    assert caught.value.rule is Rule.INVALID_VALUE
+    assert caught.value.option_keys == ("external-resources",)
+    assert f"more than the {MAX_LIST_CHARS:,} flinkmem reads" in caught.value.message
+    assert len(caught.value.message) < 1000

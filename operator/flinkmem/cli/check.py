@@ -7,7 +7,14 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from flinkmem.cli.inputs import config_file_source, load_yaml_documents, maybe_deployments, mode, parse_version
+from flinkmem.cli.inputs import (
+    UsageError,
+    config_file_source,
+    load_yaml_documents,
+    maybe_deployments,
+    mode,
+    parse_version,
+)
 from flinkmem.decisions.redaction import redact
 from flinkmem.decisions.validation import Validation, validate_deployment, validate_source
 from flinkmem.sources.flinkconfig import LEGACY_FILE
@@ -39,7 +46,10 @@ def _check_targets(path: Path, args: argparse.Namespace) -> list[tuple[str, Vali
     """What one file holds: FlinkDeployments (also in a List), or a Flink configuration file."""
     deployments = maybe_deployments(path)
     if not deployments and path.name != LEGACY_FILE:
-        documents = load_yaml_documents(path)
+        try:
+            documents = load_yaml_documents(path)
+        except UsageError:
+            documents = []  # not YAML that PyYAML reads (or too large for a manifest): Flink's parser decides
         if any(isinstance(d, Mapping) and ("kind" in d or "apiVersion" in d) for d in documents):
             return []  # Kubernetes objects, none of them a FlinkDeployment
     if deployments:

@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from flinkmem.engine import DeploymentMode, FlinkVersion, UnsupportedInput
-from flinkmem.engine.configfile import ConfigFileError
+from flinkmem.engine.configfile import ConfigFileError, check_yaml_limits
 from flinkmem.engine.versions import LATEST
 from flinkmem.sources.flinkconfig import LEGACY_FILE, from_config_file
 from flinkmem.sources.flinkdeployment import SpecError, from_flinkdeployment
@@ -34,12 +34,26 @@ class UsageError(Exception):
     """Input flinkmem cannot use at all; exit code 2."""
 
 
-def load_yaml_documents(path: Path) -> list[Any]:
-    text = read_text(path)
+# Manifests may be as large as the API server takes (3 MiB); Flink's own files are capped lower.
+MANIFEST_CHARS = 3 * 1024 * 1024
+MANIFEST_NODES = 200_000
+
+
+def _manifest_documents(path: Path, text: str) -> list[Any]:
+    """The YAML documents of a manifest, read only once it is known to be bounded: no anchors or aliases
+    (whose expansion can be exponential), a bounded size, depth and number of nodes."""
+    try:
+        check_yaml_limits(text, max_chars=MANIFEST_CHARS, max_nodes=MANIFEST_NODES)
+    except ConfigFileError as exc:
+        raise UsageError(f"{path}: {exc}") from None
     try:
         return [d for d in yaml.safe_load_all(text) if d is not None]
-    except yaml.YAMLError as exc:
-        raise UsageError(f"{path} is not valid YAML: {' '.join(str(exc).split())}") from None
+    except (yaml.YAMLError, ValueError, RecursionError) as exc:
+        raise UsageError(f"{path} is not valid YAML: {' '.join(str(exc).split())[:300]}") from None
+
+
+def load_yaml_documents(path: Path) -> list[Any]:
+    return _manifest_documents(path, read_text(path))
 
 
 def read_text(path: Path) -> str:
@@ -54,9 +68,10 @@ def maybe_deployments(path: Path) -> list[Mapping[str, Any]]:
     if path.name == LEGACY_FILE:
         return []  # not YAML to Flink 1.x but lines of `key: value`, so never parsed as YAML
     try:
-        return flink_deployments(list(yaml.safe_load_all(read_text(path))))
-    except yaml.YAMLError:
-        # A YAML 1.1 loader chokes on some valid YAML 1.2 (like a plain `=`); the Flink parser decides.
+        return flink_deployments(_manifest_documents(path, read_text(path)))
+    except UsageError:
+        # A YAML 1.1 loader chokes on some valid YAML 1.2 (like a plain `=`), and a Flink file has limits
+        # of its own: the Flink parser decides.
         return []
 
 

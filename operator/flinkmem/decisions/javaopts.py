@@ -5,6 +5,12 @@ keeps the last occurrence of a flag, so a `-Xmx` in `env.java.opts.jobmanager` s
 Flink's derived heap. A role's options come from its environment variable (`FLINK_ENV_JAVA_OPTS_JM`,
 `FLINK_ENV_JAVA_OPTS_TM`) when it is set, and otherwise from `env.java.default-opts.<role>` followed
 by `env.java.opts.<role>`; options for every process come before them.
+
+Options are split as `shlex.split` splits them, by an equivalent linear-time tokenizer (shlex itself
+grows each token one character at a time, quadratic in the token's length: a 1 MB token takes
+minutes). A memory flag whose value is more than HotSpot reads (2^64-1 bytes) stops the JVM before it
+starts ("Invalid maximum heap size"); such a flag is reported with its `problem`, however many
+digits it has, and never converted.
 """
 
 from __future__ import annotations
@@ -27,10 +33,16 @@ __all__ = [
 ]
 
 
+# HotSpot reads sizes with ASCII digits only (strtoull); possessive, so a match never backtracks.
 _FLAG = re.compile(
     r"(?P<flag>-Xmx|-Xms|-XX:MaxHeapSize=|-XX:InitialHeapSize=|-XX:MaxMetaspaceSize=|-XX:MaxDirectMemorySize=)"
-    r"(?P<value>\d+)(?P<unit>[kKmMgGtT]?)"
+    r"(?P<value>[0-9]++)(?P<unit>[kKmMgGtT]?+)",
+    re.ASCII,
 )
+# The largest size HotSpot reads (a julong); anything larger makes it refuse to start.
+JVM_MAX_SIZE = (1 << 64) - 1
+# Digits of JVM_MAX_SIZE: a value with more significant digits is too large without converting it.
+_MAX_SIZE_DIGITS = 20
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 _KIND = {
     "-Xmx": "heap-max",
@@ -44,9 +56,16 @@ _KIND = {
 
 @dataclass(frozen=True)
 class JvmMemoryFlag:
+    """A memory flag as written (`text`), what it sets (`kind`) and its size in bytes.
+
+    `problem` says why the JVM refuses to start with the flag (its value is more than HotSpot reads);
+    `size` is then `JVM_MAX_SIZE + 1`, equal to no derived size, and a long `text` is shortened.
+    """
+
     text: str
     kind: str
     size: int
+    problem: str | None = None
 
 
 def _strip_quotes(text: str) -> str:
@@ -59,22 +78,96 @@ def _strip_quotes(text: str) -> str:
     return text
 
 
+# `shlex.split(text)` (POSIX mode, no comments) as regular expressions. A word is a run of unquoted
+# characters, backslash escapes, '…' and "…" parts, up to a blank (space, tab, CR or LF). Possessive
+# quantifiers over alternatives that start with different characters: no backtracking.
+_WORD = r"""(?:[^ \t\r\n'"\\]++|\\.|'[^']*+'|"(?:[^"\\]++|\\.)*+")++"""
+# Each token: blanks, then a word, or else the one character no word can start with (an unclosed
+# quote or a final backslash), which is where shlex raises ValueError, or else the end. As every
+# position matches, no search fails (a failing search from each of n blanks would scan them all).
+_TOKEN = re.compile(rf"[ \t\r\n]*+(?:({_WORD})|(.)|\Z)", re.DOTALL)
+_WORD_PART = re.compile(r"""([^'"\\]++)|\\(.)|'([^']*+)'|"((?:[^"\\]++|\\.)*+)""" + '"', re.DOTALL)
+
+
+def _part_text(part: re.Match[str]) -> str:
+    """One part of a word as shlex gives it: quotes gone, escapes resolved."""
+    plain, escaped, single, double = part.groups()
+    if double is None:
+        return plain or escaped or single or ""
+    if "\\" not in double:
+        return double
+    # Inside double quotes a backslash escapes only a backslash or a double quote, and stays otherwise.
+    return "\\".join([piece.replace('\\"', '"') for piece in double.split("\\\\")])
+
+
+def _unquoted(word: str) -> str:
+    if "\\" not in word:
+        # Without escapes, a word with one kind of quote only loses those quote characters.
+        if '"' not in word:
+            return word.replace("'", "") if "'" in word else word
+        if "'" not in word:
+            return word.replace('"', "")
+    return _WORD_PART.sub(_part_text, word)
+
+
+def _words(text: str) -> list[str] | None:
+    """The words of `text` as written (quotes and escapes still in), or None where shlex would raise."""
+    words: list[str] = []
+    for word, stray in _TOKEN.findall(text):
+        if stray:
+            return None
+        if word:
+            words.append(word)
+    return words
+
+
 def _tokens(text: str) -> list[str]:
-    try:
-        return shlex.split(text)
-    except ValueError:
-        return text.split()
+    """`shlex.split(text)`, or `text.split()` where shlex would raise (an unclosed quote, a final `\\`)."""
+    words = _words(text)
+    return text.split() if words is None else [_unquoted(word) for word in words]
+
+
+# What `shlex.quote` leaves unquoted: a non-empty word of these characters.
+_SHELL_SAFE = re.compile(r"[\w@%+=:,./-]++", re.ASCII)
+
+
+def _flag(token: str, match: re.Match[str]) -> JvmMemoryFlag:
+    flag, digits, unit = match["flag"], match["value"].lstrip("0"), match["unit"]
+    kind = _KIND[flag]
+    size = int(digits or "0") * _UNITS[unit.lower()] if len(digits) <= _MAX_SIZE_DIGITS else JVM_MAX_SIZE + 1
+    if size <= JVM_MAX_SIZE:
+        return JvmMemoryFlag(token, kind, size)
+    shown = token if len(token) <= 64 else f"{flag}{match['value'][:20]}…({len(match['value']):,} digits){unit}"
+    return JvmMemoryFlag(
+        shown,
+        kind,
+        JVM_MAX_SIZE + 1,
+        f"{shown} is more than the JVM can read (at most {JVM_MAX_SIZE} bytes), so the JVM refuses to start",
+    )
 
 
 def memory_flags(opts: str) -> list[JvmMemoryFlag]:
     """The memory flags in a Java options string, in order."""
     found = []
-    for token in _tokens(opts):
-        match = _FLAG.fullmatch(token)
+    for token in _candidate_tokens(opts):
+        match = _FLAG.fullmatch(token) if token.startswith("-X") else None
         if match:
-            size = int(match["value"]) * _UNITS[match["unit"].lower()]
-            found.append(JvmMemoryFlag(token, _KIND[match["flag"]], size))
+            found.append(_flag(token, match))
     return found
+
+
+def _candidate_tokens(opts: str) -> list[str]:
+    """The tokens of `opts` that may be memory flags: unquoted only where that could make `-X…`.
+
+    A word without quotes or backslashes is its own token; hostile options have millions of them.
+    """
+    candidates: list[str] = []
+    for word, stray in _TOKEN.findall(opts):
+        if stray:
+            return [token for token in opts.split() if token.startswith("-X")]
+        if word.startswith("-X") or "'" in word or '"' in word or "\\" in word:
+            candidates.append(_unquoted(word))
+    return candidates
 
 
 def java_opts_sources(config: Mapping[str, object], env: Mapping[str, str], role: Role) -> list[tuple[str, str]]:
@@ -104,8 +197,8 @@ def role_opts(config: Mapping[str, object], env: Mapping[str, str], role: Role) 
 
 def with_memory_flags(opts: str, memory: ProcessMemory) -> str:
     """`opts` with its memory flags removed and the derived ones appended, so the derived ones win."""
-    kept = [t for t in _tokens(opts) if not _FLAG.fullmatch(t)]
-    return " ".join([*(shlex.quote(t) for t in kept), *memory.jvm_flags])
+    kept = [t for t in _tokens(opts) if not (t.startswith("-X") and _FLAG.fullmatch(t))]
+    return " ".join([*(t if _SHELL_SAFE.fullmatch(t) else shlex.quote(t) for t in kept), *memory.jvm_flags])
 
 
 def flags_overriding(

@@ -137,7 +137,15 @@ def _java_opts_findings(source: FlinkSource, role: Role, memory: ProcessMemory) 
     conflicts: list[Finding] = []
     warnings: list[Finding] = []
     for name, flag in flags_overriding(source.config, source.container(role).env, role, memory):
-        if flag.kind.startswith("heap"):
+        if flag.problem is not None:
+            conflicts.append(
+                Finding(
+                    "java-opts-invalid-memory-flag",
+                    f"{role}: {name} sets {flag.text}: {flag.problem}. Fix: remove {flag.text} from {name}.",
+                    (name,),
+                )
+            )
+        elif flag.kind.startswith("heap"):
             conflicts.append(
                 Finding(
                     "java-opts-heap-conflict",

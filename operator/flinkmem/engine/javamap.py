@@ -4,6 +4,9 @@ Flink builds the TaskManager's dynamic configs, and the set of its extended reso
 and prints them in iteration order: buckets in ascending index, entries of one bucket in insertion
 order. A resize splits each bucket without reordering it, so the order is the insertion order
 stably sorted by the bucket index at the final table size.
+
+Everything here is linear in the keys' total length (the sort aside); only short keys' hashes are
+cached, so that long names cannot pin memory in the cache.
 """
 
 from __future__ import annotations
@@ -17,13 +20,25 @@ _LOAD_FACTOR = 0.75
 _DEFAULT_CAPACITY = 16
 
 
-@functools.lru_cache(maxsize=1024)
+# Keys up to this length have their hash cached (at most 1024 of them).
+_CACHED_CHARS = 256
+
+
 def java_string_hash(text: str) -> int:
     """`String.hashCode()` as an unsigned 32-bit value (over UTF-16 code units)."""
+    if len(text) <= _CACHED_CHARS:
+        return _cached_hash(text)
+    return _string_hash(text)
+
+
+def _string_hash(text: str) -> int:
     h = 0
     for unit in _utf16_units(text):
         h = (31 * h + unit) & 0xFFFFFFFF
     return h
+
+
+_cached_hash = functools.lru_cache(maxsize=1024)(_string_hash)
 
 
 def _utf16_units(text: str) -> Iterable[int]:

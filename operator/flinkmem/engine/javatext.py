@@ -4,6 +4,16 @@ Flink reads option values with `String.trim`, `Float.parseFloat`, `Double.parseD
 `Integer.parseInt` and `Double.toString`. Python's built-ins differ from each of them at the edges
 (whitespace, underscores, `inf`/`nan` spellings, hex floats, type suffixes, float32 rounding), and
 those edges decide whether Flink accepts a configuration, so they are reproduced here exactly.
+
+Java reads numbers of any length: `Double.parseDouble` takes any number of digits and rounds them
+correctly (it keeps 1100 significant digits and a sticky one for the rest), and `Integer.parseInt`
+takes any number of leading zeros. So do these functions, at every length, in linear time: every
+grammar is matched by a regular expression that cannot backtrack (each quantifier possessive and
+followed only by characters it cannot match), only the significant digits that can decide a
+rounding are converted (1200 decimal or 40 hexadecimal digits, plus a sticky digit for the rest),
+and integers are measured before they are converted. There is no length cap here: whatever Java
+accepts is accepted, whatever it refuses is refused; bounding the size of a whole input is the
+caller's business.
 """
 
 from __future__ import annotations
@@ -12,6 +22,7 @@ import functools
 import math
 import re
 import struct
+import unicodedata
 from decimal import Decimal
 from fractions import Fraction
 
@@ -32,23 +43,23 @@ class JavaNumberFormatError(ValueError):
     """The text is not a number in the grammar Java accepts."""
 
 
+# What `String.trim()` removes: every character at or below U+0020.
+_TRIMMED = "".join(map(chr, range(0x21)))
+
+
 def java_trim(text: str) -> str:
     """`String.trim()`: strips every character at or below U+0020 from both ends, nothing else."""
-    if not text or (text[0] > " " and text[-1] > " "):
-        return text
-    start, end = 0, len(text)
-    while start < end and text[start] <= " ":
-        start += 1
-    while end > start and text[end - 1] <= " ":
-        end -= 1
-    return text[start:end]
+    return text.strip(_TRIMMED)
 
 
 # Java's decimal grammar for Float/Double.parseFloat (FloatingDecimal.readJavaFormatString):
-# digits with at most one point and at least one digit, an optional exponent with mandatory
-# digits, and one optional type suffix as the very last character. ASCII digits only.
-_DECIMAL = re.compile(r"([+-]?)((?:[0-9]+\.?[0-9]*)|(?:\.[0-9]+))(?:[eE]([+-]?[0-9]+))?[fFdD]?", re.ASCII)
-_HEX = re.compile(r"([+-]?)0[xX](?:([0-9a-fA-F]+)\.?|([0-9a-fA-F]*)\.([0-9a-fA-F]+))[pP]([+-]?[0-9]+)[fFdD]?", re.ASCII)
+# digits with at most one point and at least one digit (checked after the match), an optional
+# exponent with mandatory digits, and one optional type suffix as the very last character. ASCII
+# digits only. Every quantifier is possessive and followed by characters it cannot match, so a
+# match never backtracks and costs linear time whatever the text.
+_DECIMAL = re.compile(r"([+-]?+)([0-9]*+)(?:\.([0-9]*+))?+(?:[eE]([+-]?+[0-9]++))?+[fFdD]?+", re.ASCII)
+# `0x`, hex digits with at most one point and at least one digit, then a binary exponent `p<digits>`.
+_HEX = re.compile(r"([+-]?+)0[xX]([0-9a-fA-F]*+)(?:\.([0-9a-fA-F]*+))?+[pP]([+-]?+[0-9]++)[fFdD]?+", re.ASCII)
 _SPECIAL = re.compile(r"([+-]?)(NaN|Infinity)")
 
 # float32 and float64 layouts: significand bits (with the hidden bit) and the smallest normal exponent.
@@ -96,22 +107,18 @@ def _parse_java_floating(text: str, layout: tuple[int, int]) -> float:
         sign = -1.0 if special.group(1) == "-" else 1.0
         return math.nan if special.group(2) == "NaN" else sign * math.inf
     hexm = _HEX.fullmatch(trimmed)
-    if hexm:
-        sign_text, whole_only, whole, frac, exp_text = hexm.groups()
-        int_digits = whole_only if whole_only is not None else (whole or "")
-        frac_digits = frac or ""
-        mantissa = int((int_digits + frac_digits) or "0", 16)
-        exponent = int(exp_text) - 4 * len(frac_digits)
-        return _round_scaled(sign_text == "-", mantissa, 2, exponent, bits, min_exp)
+    if hexm and (hexm.group(2) or hexm.group(3)):
+        sign_text, whole, frac, exp_text = hexm.groups()
+        return _parse_hex(sign_text == "-", whole, frac or "", exp_text, bits, min_exp)
     decm = _DECIMAL.fullmatch(trimmed)
-    if not decm:
+    if not decm or not (decm.group(2) or decm.group(3)):
         raise JavaNumberFormatError(f'For input string: "{trimmed}"' if trimmed else "empty String")
-    sign_text, number, exp_text = decm.groups()
-    if len(number) <= _QUICK_DIGITS and (exp_text is None or len(exp_text) <= 4):
-        quick = _quick_decimal(f"{sign_text}{number}e{exp_text or 0}", bits)
+    sign_text, int_part, frac_part, exp_text = decm.groups()
+    frac_part = frac_part or ""
+    if len(int_part) + len(frac_part) <= _QUICK_DIGITS and (exp_text is None or len(exp_text) <= 4):
+        quick = _quick_decimal(f"{sign_text}{int_part}.{frac_part}e{exp_text or 0}", bits)
         if quick is not None:
             return quick
-    int_part, _, frac_part = number.partition(".")
     digits = int_part + frac_part
     exponent = (_bounded_int(exp_text) if exp_text else 0) - len(frac_part)
     # Trailing zeros move into the exponent and leading zeros vanish, so that Python's limit on
@@ -119,13 +126,39 @@ def _parse_java_floating(text: str, layout: tuple[int, int]) -> float:
     stripped = digits.rstrip("0")
     exponent += len(digits) - len(stripped)
     significant = stripped.lstrip("0")
-    if len(significant) > 1200:
-        # Java keeps about 1100 digits and a sticky one; more cannot change a float32/float64 result.
-        exponent += len(significant) - 1200
-        significant = significant[:1200] + "1"
+    if len(significant) > _KEPT_DIGITS:
+        # Java keeps 1100 digits and a sticky one; more cannot change a float32/float64 result.
+        # (The text has no trailing zeros now, so the digits cut off are not all zeros.)
+        exponent += len(significant) - _KEPT_DIGITS
+        significant = significant[:_KEPT_DIGITS] + "1"
         exponent -= 1
     mantissa = int(significant) if significant else 0
     return _round_scaled(sign_text == "-", mantissa, 10, exponent, bits, min_exp)
+
+
+# Significant digits that can decide a rounding to float64: 767 decimal digits suffice, Java keeps
+# 1100; 40 hex digits are 157 bits or more, far past the 53 of a double and its rounding bit.
+_KEPT_DIGITS = 1200
+_KEPT_HEX_DIGITS = 40
+
+
+def _parse_hex(negative: bool, whole: str, frac: str, exp_text: str, bits: int, min_exp: int) -> float:
+    """A hex float's value, rounded once: only its leading hex digits and a sticky bit are converted."""
+    digits = (whole + frac).lstrip("0")
+    exponent = _bounded_int(exp_text) - 4 * len(frac)
+    sticky = False
+    if len(digits) > _KEPT_HEX_DIGITS:
+        dropped = digits[_KEPT_HEX_DIGITS:]
+        exponent += 4 * len(dropped)
+        sticky = bool(dropped.strip("0"))
+        digits = digits[:_KEPT_HEX_DIGITS]
+    mantissa = int(digits or "0", 16)
+    if sticky:
+        # Anything non-zero below the kept digits only ever pushes a tie upward: a 1 bit far
+        # below the rounding position says exactly that.
+        mantissa = mantissa << 1 | 1
+        exponent -= 1
+    return _round_scaled(negative, mantissa, 2, exponent, bits, min_exp)
 
 
 # Short decimals take a fast path through the platform's own correctly rounded conversions.
@@ -205,17 +238,29 @@ def float32_from_double(value: float) -> float:
     return _to_float32(value)
 
 
-_INT = re.compile(r"[+-]?\d+")
+# `Character.digit(c, 10)` accepts every decimal digit (Unicode category Nd) that is one UTF-16 unit;
+# digits outside the BMP are two surrogates to Java, which are no digits. Possessive: no backtracking.
+_INT = re.compile(r"[+-]?+\d++")
 _DOUBLE_MIN = 5e-324
+_BMP_MAX = "\uffff"
+
+
+@functools.cache
+def _unicode_zeros() -> str:
+    """Every decimal digit zero of the BMP (`0`, `٠`, `०`, ...), which parseInt skips as leading zeros."""
+    return "".join(c for c in map(chr, range(0x10000)) if c.isdecimal() and unicodedata.decimal(c) == 0)
 
 
 def _parse_java_integer(text: str, bits: int) -> int:
-    if not _INT.fullmatch(text):
+    if not _INT.fullmatch(text) or (not text.isascii() and max(text) > _BMP_MAX):
         raise JavaNumberFormatError(f'For input string: "{text}"')
-    digits = text.lstrip("+-").lstrip("0") or "0"
+    negative = text.startswith("-")
+    body = text[1:] if text[:1] in "+-" else text
+    digits = body.lstrip("0" if body.isascii() else _unicode_zeros()) or "0"
+    # Measured before converting: any more digits than these cannot fit, however long the text.
     if len(digits) > (10 if bits == 32 else 19):
         raise JavaNumberFormatError(f'For input string: "{text}"')
-    value = -int(digits) if text.startswith("-") else int(digits)
+    value = -int(digits) if negative else int(digits)
     if not -(1 << (bits - 1)) <= value < 1 << (bits - 1):
         raise JavaNumberFormatError(f'For input string: "{text}"')
     return value

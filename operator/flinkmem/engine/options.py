@@ -4,6 +4,10 @@ A configuration is a mapping from key to raw value. Values from `-D`, FlinkDeplo
 legacy `flink-conf.yaml` files are strings; a standard-YAML `config.yaml` also yields ints, floats
 and booleans, which Flink converts through their Java text form before parsing. "Is configured"
 means the key is present, whatever its value; a present but unreadable value fails when read.
+
+Values are read at any length, as Flink reads them (see `javatext`): a 20,000-digit number is
+refused where Java refuses it (a size, an int or a long that cannot fit) and read where Java reads
+it (a float or double, correctly rounded), in linear time either way. The refusal names the option.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 
 from flinkmem.engine.errors import InvalidOptionValue, OptionValue, Rule
 from flinkmem.engine.javatext import (
@@ -52,7 +57,7 @@ def java_text(raw: RawValue) -> str:
     if isinstance(raw, bool):
         return "true" if raw else "false"
     if isinstance(raw, int):
-        return str(raw)
+        return _int_text(raw)
     return java_double_to_string(raw)
 
 
@@ -63,6 +68,17 @@ def configured_text(config: Config, *keys: str) -> str | None:
         if raw is not None:
             return java_text(raw)
     return None
+
+
+# Python refuses str() of ints beyond 4300 digits; below 2^14000 (4215 digits) it is always allowed.
+_STR_INT_BITS = 14_000
+
+
+def _int_text(value: int) -> str:
+    """`toString()` of an integer of any size (a YAML loader may make huge ones from hex digits)."""
+    if value.bit_length() <= _STR_INT_BITS:
+        return str(value)
+    return str(Decimal(value))  # exact, and exempt from the digit limit
 
 
 def _invalid(key: str, raw: RawValue, problem: str, fix: str) -> InvalidOptionValue:

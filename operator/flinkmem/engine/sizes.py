@@ -2,6 +2,10 @@
 
 Sizes are plain non-negative ints of bytes, bounded by Java's `Long.MAX_VALUE`; every operation that
 Flink performs with overflow checks raises `SizeOverflow` here at the same points.
+
+Parsing takes linear time at any length, as `MemorySize.parse` reads any length: leading zeros are
+skipped however many there are, and a number is measured before it is converted. Only short texts
+are cached, so that a tenant cannot pin megabytes of padded sizes in the cache.
 """
 
 from __future__ import annotations
@@ -60,9 +64,18 @@ class SizeOverflow(ArithmeticError):
     """A size or a sum of sizes does not fit in a signed 64-bit byte count."""
 
 
-@functools.lru_cache(maxsize=4096)
+# Texts up to this length are cached (the cache then holds at most 4096 * 64 characters).
+_CACHED_CHARS = 64
+
+
 def parse_memory_size(text: str) -> int:
     """Parses `<digits>[ ]<unit>` exactly as `MemorySize.parse`; a bare number means bytes."""
+    if len(text) <= _CACHED_CHARS:
+        return _cached_memory_size(text)
+    return _parse_memory_size(text)
+
+
+def _parse_memory_size(text: str) -> int:
     trimmed = java_trim(text)
     if not trimmed:
         raise SizeParseError("the value is empty or only whitespace")
@@ -84,6 +97,9 @@ def parse_memory_size(text: str) -> int:
     if value * multiplier > MAX_BYTES:
         raise SizeParseError(f"'{trimmed}' is more bytes than fit in a 64-bit integer")
     return value * multiplier
+
+
+_cached_memory_size = functools.lru_cache(maxsize=4096)(_parse_memory_size)
 
 
 def checked_add(*sizes: int) -> int:

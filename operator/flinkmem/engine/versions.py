@@ -1,4 +1,10 @@
-"""Flink version lines and deployment modes, the two inputs besides the configuration itself."""
+"""Flink version lines and deployment modes, the two inputs besides the configuration itself.
+
+Both come from tenants (annotations, image tags, FlinkDeployment fields), so they are read in linear
+time and quoted in messages only up to a bounded length; a version text longer than 64 characters
+(blanks included) names no Flink release and is refused without being parsed, so that no cache of
+parsed versions keeps a long text.
+"""
 
 from __future__ import annotations
 
@@ -25,10 +31,21 @@ class DeploymentMode(enum.Enum):
         try:
             return cls(text.strip().lower())
         except ValueError:
-            raise UnsupportedInput(f"unknown deployment mode {text!r}; use 'native' or 'standalone'") from None
+            raise UnsupportedInput(f"unknown deployment mode {_shown(text)}; use 'native' or 'standalone'") from None
 
 
-_VERSION = re.compile(r"v?(\d+)[._](\d+|x)(?:[._]\d+)?", re.IGNORECASE)
+# Possessive: a match never backtracks. Only version texts up to this length are parsed.
+_VERSION = re.compile(r"v?+(\d++)[._](\d++|x)(?:[._]\d++)?+", re.IGNORECASE)
+_MAX_VERSION_CHARS = 64
+# Quoted in messages up to this many characters.
+_SHOWN_CHARS = 64
+
+
+def _shown(text: str) -> str:
+    """`repr(text)`, cut short for a long text (which then names its length)."""
+    if len(text) <= _SHOWN_CHARS:
+        return repr(text)
+    return f"{text[:_SHOWN_CHARS]!r}… ({len(text):,} characters)"
 
 
 @dataclass(frozen=True, order=True)
@@ -43,9 +60,12 @@ class FlinkVersion:
         """Accepts `2.3`, `2.3.0`, `v1_20`, `v2_x`, `1.20.3`; None means the newest supported line."""
         if text is None or text == "":
             return LATEST
-        match = _VERSION.fullmatch(text.strip())
+        # Measured before stripping: a padded text is refused too, so no cache keeps a long one.
+        match = _VERSION.fullmatch(text.strip()) if len(text) <= _MAX_VERSION_CHARS else None
         if not match:
-            raise UnsupportedInput(f"unknown Flink version {text!r}; use a release line like '1.20', '2.3' or 'v1_20'")
+            raise UnsupportedInput(
+                f"unknown Flink version {_shown(text)}; use a release line like '1.20', '2.3' or 'v1_20'"
+            )
         major = int(match.group(1))
         minor = None if match.group(2).lower() == "x" else int(match.group(2))
         version = cls(major, minor)

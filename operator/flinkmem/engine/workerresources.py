@@ -4,6 +4,11 @@ Flink reads them after the memory layout, in this order: the CPU (`taskmanager.c
 launcher's fallback, else the slot count; refused when not positive, then truncated to 8 decimals),
 the slot count, and the extended resources named by `external-resources` with a positive
 `external-resource.<name>.amount`.
+
+Lists are read in linear time without recursion, however they nest. A list longer than
+`MAX_LIST_CHARS` (4,096 characters) is refused with an invalid-value error naming the option: Flink
+reads any length, but an extended-resource list names a handful of resources, and every name costs
+a Java `String.hashCode` and a lookup (the native fast path leaves longer lists to this code).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ __all__ = [
     "CPU_CORES",
     "EXTERNAL_RESOURCES",
     "KUBERNETES_CPU",
+    "MAX_LIST_CHARS",
     "SLOTS",
     "amount_key",
     "parse_string_list",
@@ -29,6 +35,8 @@ __all__ = [
     "read_external_resources",
     "resource_amount",
 ]
+
+MAX_LIST_CHARS = 4096
 
 CPU_CORES = DoubleOption("taskmanager.cpu.cores", -1.0, example="2")
 SLOTS = IntOption("taskmanager.numberOfTaskSlots", 1, fix="write a whole number of slots such as 2")
@@ -127,6 +135,10 @@ class _ListSyntaxError(ValueError):
     pass
 
 
+class _ListTooLong(_ListSyntaxError):
+    """The list text is longer than `MAX_LIST_CHARS`."""
+
+
 def _consume_quoted(text: str, quote: str, start: int) -> tuple[str, int]:
     out: list[str] = []
     i = start + 1
@@ -180,85 +192,125 @@ def _split_escaped(text: str, delimiter: str = ";") -> list[str]:
 _YAML_FLOW_CHARS = frozenset('[]{},"')
 _YAML_FIRST = frozenset("&*!|>%@`?#'\"")
 _YAML_ESCAPES = {"\\": "\\", '"': '"', "/": "/", "t": "\t", "n": "\n", "r": "\r"}
-_YAML_INT = re.compile(r"[-+]?[0-9]+")
-_YAML_OCTAL = re.compile(r"0o[0-7]+")
-_YAML_HEX = re.compile(r"0x[0-9a-fA-F]+")
-_YAML_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
+# Possessive quantifiers, each followed only by characters it cannot match: no backtracking.
+_YAML_INT = re.compile(r"([-+]?+)([0-9]++)")
+_YAML_OCTAL = re.compile(r"0o[0-7]++")
+_YAML_HEX = re.compile(r"0x[0-9a-fA-F]++")
+_YAML_FLOAT = re.compile(r"[-+]?+(?:\.[0-9]++|[0-9]++(?:\.[0-9]*+)?+)(?:[eE][-+]?+[0-9]++)?+")
+_YAML_NULL = re.compile(r"null|Null|NULL|~|")
 # Scalars Flink does not turn into a name (its YAML reading fails and it splits the text instead).
-_YAML_NOT_A_NAME = re.compile(r"null|Null|NULL|~|\.(nan|NaN|NAN)")
+_YAML_NOT_A_NAME = re.compile(r"\.(?:nan|NaN|NAN)")
+_FLOW_BLANKS = " \t\n\r"
+_PLAIN_END = re.compile(r"[,\]]")
 
 
 class _NotAList(ValueError):
     """The text is no YAML sequence Flink would convert; Flink then splits it the legacy way."""
 
 
-def _yaml_scalar(text: str) -> str:
-    """A plain YAML 1.2 (core schema) scalar as the string Flink makes of it (`Object.toString`)."""
+def _yaml_scalar(text: str, nested: bool = False) -> str:
+    """A plain YAML 1.2 (core schema) scalar as the string Flink makes of it (`Object.toString`).
+
+    A null item of the list itself fails Flink's conversion (the legacy syntax then applies); inside
+    a nested list it prints as `null`.
+    """
+    if _YAML_NULL.fullmatch(text):
+        if nested:
+            return "null"
+        raise _NotAList(text)
     plain = not (set(text) & _YAML_FLOW_CHARS or text[0] in _YAML_FIRST or ": " in text or " #" in text)
     plain = plain and text != "-" and not text.startswith("- ")
     if not plain or text.endswith(":") or _YAML_NOT_A_NAME.fullmatch(text):
         raise _NotAList(text)
-    if _YAML_INT.fullmatch(text):
-        return str(int(text))
+    integer = _YAML_INT.fullmatch(text)
+    if integer:
+        # str(int(text)) without converting (Python refuses more than 4300 digits): no "+", no
+        # leading zeros, no sign on zero.
+        sign, digits = integer.groups()
+        digits = digits.lstrip("0") or "0"
+        return "-" + digits if sign == "-" and digits != "0" else digits
     if _YAML_OCTAL.fullmatch(text):
-        return str(int(text[2:], 8))
+        return java_text(int(text[2:], 8))
     if _YAML_HEX.fullmatch(text):
-        return str(int(text[2:], 16))
+        return java_text(int(text[2:], 16))
     if _YAML_FLOAT.fullmatch(text):
         return java_double_to_string(float(text))
     return text
 
 
+def _skip_blanks(text: str, at: int) -> int:
+    while at < len(text) and text[at] in _FLOW_BLANKS:
+        at += 1
+    return at
+
+
+def _flow_scalar(text: str, at: int, nested: bool) -> tuple[str, int]:
+    """The quoted or plain item starting at `text[at]`, and the index after it."""
+    char = text[at]
+    if char == "'":
+        end = at + 1
+        while True:
+            end = text.find("'", end)
+            if end < 0:
+                raise _NotAList(text)
+            if text[end + 1 : end + 2] != "'":
+                break
+            end += 2
+        return text[at + 1 : end].replace("''", "'"), end + 1
+    if char == '"':
+        return _double_quoted(text, at)
+    found = _PLAIN_END.search(text, at)
+    end = found.start() if found else len(text)
+    scalar = text[at:end].strip()
+    if not scalar:
+        raise _NotAList(text)
+    return _yaml_scalar(scalar, nested), end
+
+
 def _flow_items(text: str, start: int) -> tuple[list[str], int]:
-    """The items of the flow sequence opening at `text[start]` and the index after its `]`."""
-    items: list[str] = []
+    """The items of the flow sequence opening at `text[start]` and the index after its `]`.
+
+    Nested sequences become items in Java's `List.toString` form. An explicit stack, not recursion:
+    nesting depth is bounded only by the text.
+    """
+    stack: list[list[str]] = [[]]
     at = start + 1
     while True:
-        while at < len(text) and text[at] in " \t\n\r":
-            at += 1
+        at = _skip_blanks(text, at)
         if at >= len(text):
             raise _NotAList(text)
-        char = text[at]
-        if char == "]" and not items:
-            return items, at + 1
-        if char == "[":
-            nested, at = _flow_items(text, at)
-            items.append("[" + ", ".join(nested) + "]")  # Java's List.toString
-        elif char == "'":
-            end = at + 1
-            while True:
-                end = text.find("'", end)
-                if end < 0:
-                    raise _NotAList(text)
-                if text[end + 1 : end + 2] != "'":
-                    break
-                end += 2
-            items.append(text[at + 1 : end].replace("''", "'"))
-            at = end + 1
-        elif char == '"':
-            value, at = _double_quoted(text, at)
-            items.append(value)
-        else:
-            end = at
-            while end < len(text) and text[end] not in ",]":
-                end += 1
-            scalar = text[at:end].strip()
-            if not scalar:
-                raise _NotAList(text)
-            items.append(_yaml_scalar(scalar))
-            at = end
-        while at < len(text) and text[at] in " \t\n\r":
+        if text[at] == "[":
+            stack.append([])
             at += 1
-        if at < len(text) and text[at] == ",":
-            at += 1
-            while at < len(text) and text[at] in " \t\n\r":
-                at += 1
-            if at < len(text) and text[at] == "]":
-                return items, at + 1  # YAML allows a trailing comma
             continue
-        if at < len(text) and text[at] == "]":
-            return items, at + 1
-        raise _NotAList(text)
+        if text[at] != "]" or stack[-1]:
+            item, at = _flow_scalar(text, at, nested=len(stack) > 1)
+            stack[-1].append(item)
+            at, closing = _after_item(text, _skip_blanks(text, at))
+            if not closing:
+                continue
+        # text[at] is a "]": close sequences for as long as "]" follow.
+        while True:
+            closed = stack.pop()
+            at += 1
+            if not stack:
+                return closed, at
+            stack[-1].append("[" + ", ".join(closed) + "]")  # Java's List.toString
+            at, closing = _after_item(text, _skip_blanks(text, at))
+            if not closing:
+                break
+
+
+def _after_item(text: str, at: int) -> tuple[int, bool]:
+    """After an item: the index of the `]` that closes the sequence (directly or after YAML's
+    trailing comma) and True, or the index of the next item after a comma and False; anything else
+    is no flow sequence."""
+    if at < len(text) and text[at] == ",":
+        following = _skip_blanks(text, at + 1)
+        return following, following < len(text) and text[following] == "]"
+    if at < len(text) and text[at] == "]":
+        return at, True
+    raise _NotAList(text)
 
 
 def _double_quoted(text: str, start: int) -> tuple[str, int]:
@@ -281,15 +333,19 @@ def _double_quoted(text: str, start: int) -> tuple[str, int]:
 
 
 def _block_item(item: str) -> str:
-    """One `- item` of a block sequence: a scalar, or a nested sequence as Java's List.toString."""
-    if item == "-" or item.startswith("- "):
-        return "[" + _block_item(item[1:].strip()) + "]"
+    """One `- item` of a block sequence: a scalar, or nested sequences as Java's List.toString."""
+    depth = 0
+    while item == "-" or item.startswith("- "):
+        depth += 1
+        item = item[1:].strip()
     if item.startswith("["):
         nested, end = _flow_items(item, 0)
         if end != len(item):
             raise _NotAList(item)
-        return "[" + ", ".join(nested) + "]"
-    return _yaml_scalar(item)
+        inner = "[" + ", ".join(nested) + "]"
+    else:
+        inner = _yaml_scalar(item, nested=depth > 0)
+    return "[" * depth + inner + "]" * depth
 
 
 def _yaml_list(text: str) -> list[str] | None:
@@ -310,7 +366,12 @@ def _yaml_list(text: str) -> list[str] | None:
 
 
 def parse_string_list(text: str) -> list[str]:
-    """A list option's items: a YAML sequence if the text is one, else Flink's `;`-separated syntax."""
+    """A list option's items: a YAML sequence if the text is one, else Flink's `;`-separated syntax.
+
+    A text longer than `MAX_LIST_CHARS` is refused (`_ListTooLong`) before it is read.
+    """
+    if len(text) > MAX_LIST_CHARS:
+        raise _ListTooLong(f"the list has {len(text):,} characters; flinkmem reads lists of up to {MAX_LIST_CHARS:,}")
     items = _yaml_list(text)
     if items is not None:
         return items
@@ -327,6 +388,14 @@ def read_external_resources(config: Config) -> tuple[tuple[str, int], ...]:
         return ()
     try:
         names = parse_string_list(text)
+    except _ListTooLong:
+        raise InvalidOptionValue(
+            Rule.INVALID_VALUE,
+            f"{EXTERNAL_RESOURCES} has {len(text):,} characters, more than the {MAX_LIST_CHARS:,} flinkmem reads "
+            "in a list of extended resources.",
+            f"list only the resources the TaskManagers have, for example 'gpu;fpga', or set it to '{_NO_RESOURCES}'",
+            (OptionValue(EXTERNAL_RESOURCES, f"{text[:64]}… ({len(text):,} characters)"),),
+        ) from None
     except _ListSyntaxError as exc:
         raise InvalidOptionValue(
             Rule.INVALID_VALUE,
