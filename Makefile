@@ -14,7 +14,7 @@ export FLINKMEM_CACHE
 help:
 	@echo "make demo   - bring up a local control plane, run flinkmem, apply examples/ (KEEP=1 keeps it up)"
 	@echo "make test   - install everything needed and run lint, type checks and the whole test suite"
-	@echo "make install / lint / flink / tools / cluster-up / cluster-down / run / bench"
+	@echo "make install / lint / flink / tools / image / cluster-up / cluster-down / run / bench"
 
 # The same pinned versions as the container image (requirements.lock, `make lock` refreshes it).
 $(VENV)/.installed: pyproject.toml requirements.lock
@@ -54,7 +54,7 @@ flink: install
 test-unit: install
 	$(PY) -m pytest tests/unit -q
 
-test: lint typecheck flink tools
+test: lint typecheck flink tools image
 	$(PY) -m pytest -q
 
 # The webhook and scale benchmarks build their Go no-op webhook and load generator (benchmarks/noop,

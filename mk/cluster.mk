@@ -22,5 +22,5 @@ cluster-status: install
 
 # The HA fault suite alone: flinkmem installed by its chart, with cert-manager, on a plane in a
 # network namespace of its own (needs root). `make test` runs it too.
-test-ha: install tools
+test-ha: install tools image
 	$(PY) -m pytest tests/ha -q
