@@ -14,7 +14,8 @@
 # Cached under ${FLINKMEM_CACHE:-$HOME/.cache/flinkmem}/image: the base tarball (keyed by its recipe).
 # The image itself lives in podman's storage, labelled with a hash of everything the build reads
 # (Dockerfile, .dockerignore, pyproject.toml, requirements.lock, operator/), so an unchanged tree
-# builds nothing, and a change to operator/ rebuilds only the layers after the dependencies.
+# builds nothing (its revision label stays that of the build), and a change to operator/ rebuilds only
+# the layers after the dependencies.
 set -euo pipefail
 shopt -s inherit_errexit
 
