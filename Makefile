@@ -72,6 +72,7 @@ test-differential: install flink ## flinkmem against real Flink (needs Java 17)
 check: lint test-unit test-differential ## the fast tier: lint, unit and differential tests
 
 test: lint flink tools ## everything: lint and the whole test suite (installs what it needs)
+	@bash hack/image.sh --if-possible >/dev/null
 	$(PY) -m pytest -q
 
 # The webhook and scale benchmarks build their Go no-op webhook and load generator (benchmarks/noop,

@@ -9,7 +9,10 @@
 #   etcd-<v>/etcd
 #   helm-<v>/helm
 #   cert-manager-<v>-<hash of hack/cert-manager>/cert-manager-{controller,cainjector,crds.yaml}
-#   k8s-<v>_etcd-<v>_helm-<v>_cert-manager-<v>-<hash>/   symlinks to all of the above: the tool directory
+#   prometheus-<v>/{prometheus,promtool}
+#   prometheus-operator-crds-<v>/{monitoring.coreos.com_servicemonitors.yaml,..._prometheusrules.yaml}
+#   k8s-<v>_etcd-<v>_helm-<v>_cert-manager-<v>-<hash>_prometheus-<v>_promop-<v>/   symlinks to all of
+#       the above: the tool directory
 # A component directory only appears once its build has fully succeeded (built in a scratch
 # directory, then renamed), so an interrupted build is simply redone on the next run.
 set -euo pipefail
@@ -19,6 +22,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=versions.env
 eval "$(grep -E '^[A-Z_]+=' "$here/versions.env" | sed -E 's/^([A-Z_]+)=(.*)$/: "${\1:=\2}"/')"
 : "${KUBERNETES_VERSION:?}" "${ETCD_VERSION:?}" "${HELM_VERSION:?}" "${CERT_MANAGER_VERSION:?}"
+: "${PROMETHEUS_VERSION:?}" "${PROMETHEUS_OPERATOR_VERSION:?}"
 
 cache=${FLINKMEM_CACHE:-$HOME/.cache/flinkmem}
 bin=$cache/bin
@@ -28,7 +32,11 @@ helm_dir=$bin/helm-$HELM_VERSION
 # cert-manager's commands are ours (hack/cert-manager): a change to them is a new build.
 cm_build=$CERT_MANAGER_VERSION-$(cat "$here"/cert-manager/*/main.go | sha256sum | cut -c1-8)
 cm_dir=$bin/cert-manager-$cm_build
+prom_dir=$bin/prometheus-$PROMETHEUS_VERSION
+promop_dir=$bin/prometheus-operator-crds-$PROMETHEUS_OPERATOR_VERSION
+promop_crds=(monitoring.coreos.com_servicemonitors.yaml monitoring.coreos.com_prometheusrules.yaml)
 tool_dir=$bin/k8s-${KUBERNETES_VERSION}_etcd-${ETCD_VERSION}_helm-${HELM_VERSION}_cert-manager-${cm_build}
+tool_dir+=_prometheus-${PROMETHEUS_VERSION}_promop-${PROMETHEUS_OPERATOR_VERSION}
 
 if [[ ${1:-} == --dir ]]; then
     echo "$tool_dir"
@@ -38,7 +46,9 @@ fi
 complete() {
     [[ -x $tool_dir/kube-apiserver && -x $tool_dir/kube-controller-manager && -x $tool_dir/kubectl \
         && -x $tool_dir/etcd && -x $tool_dir/helm && -x $tool_dir/cert-manager-controller \
-        && -x $tool_dir/cert-manager-cainjector && -f $tool_dir/cert-manager-crds.yaml ]]
+        && -x $tool_dir/cert-manager-cainjector && -f $tool_dir/cert-manager-crds.yaml \
+        && -x $tool_dir/prometheus && -x $tool_dir/promtool && -f $tool_dir/${promop_crds[0]} \
+        && -f $tool_dir/${promop_crds[1]} ]]
 }
 if complete; then
     echo "$tool_dir"
@@ -222,6 +232,50 @@ PY
     cd "$cache" && rm -rf "$work"
 }
 
+build_prometheus() {
+    local v=$PROMETHEUS_VERSION work=$cache/work/prometheus-$PROMETHEUS_VERSION started=$SECONDS
+    local module=github.com/prometheus/prometheus release ldflags
+    log "building prometheus and promtool $v"
+    new_module "$work" local.invalid/flinkmem-prometheus
+    cd "$work"
+    quietly go get -tool "$module/cmd/prometheus@$v" "$module/cmd/promtool@$v"
+    # The module's v0.3xx.y is Prometheus 3.xx.y (its VERSION file).
+    release=$(cat "$(go list -m -f '{{.Dir}}' "$module")/VERSION")
+    ldflags="-s -w -X github.com/prometheus/common/version.Version=$release"
+    ldflags+=" -X github.com/prometheus/common/version.Revision=$v -X github.com/prometheus/common/version.Branch=HEAD"
+    mkdir -p out
+    # remove_all_sd,enable_kubernetes_sd: of the service discoveries only file, HTTP and Kubernetes (the
+    # HA suite discovers the replicas from their EndpointSlices, as a ServiceMonitor does);
+    # without builtinassets the web UI's assets are not embedded (the HTTP API is all the tests use).
+    go build -trimpath -tags remove_all_sd,enable_kubernetes_sd -ldflags "$ldflags" -o out/ "$module/cmd/prometheus" "$module/cmd/promtool"
+    log "prometheus + promtool built in $((SECONDS - started)) s"
+    out/promtool --version >&2
+    install_dir "$work/out" "$prom_dir"
+    cd "$cache" && rm -rf "$work"
+}
+
+# The Prometheus Operator's CRDs as its release ships them (example/prometheus-operator-crd/ of its
+# Go module; nothing is built).
+fetch_prometheus_operator_crds() {
+    local v=$PROMETHEUS_OPERATOR_VERSION work=$cache/work/prometheus-operator-crds-$PROMETHEUS_OPERATOR_VERSION dir crd
+    log "fetching the Prometheus Operator $v CRDs"
+    new_module "$work" local.invalid/flinkmem-prometheus-operator
+    cd "$work"
+    dir=$(go mod download -json "github.com/prometheus-operator/prometheus-operator@$v" | python3 -c '
+import json, sys
+info = json.load(sys.stdin)
+if "Dir" not in info:
+    sys.exit("tools.sh: cannot download the Prometheus Operator module: " + str(info.get("Error", info)))
+print(info["Dir"])')
+    mkdir -p out
+    for crd in "${promop_crds[@]}"; do
+        cp "$dir/example/prometheus-operator-crd/$crd" out/
+    done
+    chmod u+w out/*
+    install_dir "$work/out" "$promop_dir"
+    cd "$cache" && rm -rf "$work"
+}
+
 main() {
     # Plain `if`s: in `test || build_x`, bash would run build_x with `set -e` switched off.
     if [[ ! -x $etcd_dir/etcd ]]; then
@@ -238,10 +292,18 @@ main() {
         build_cert_manager
     fi
 
+    if [[ ! -x $prom_dir/prometheus || ! -x $prom_dir/promtool ]]; then
+        build_prometheus
+    fi
+    if [[ ! -f $promop_dir/${promop_crds[0]} || ! -f $promop_dir/${promop_crds[1]} ]]; then
+        fetch_prometheus_operator_crds
+    fi
+
     mkdir -p "$tool_dir.tmp"
     for f in "$k8s_dir"/kube-apiserver "$k8s_dir"/kube-controller-manager "$k8s_dir"/kubectl \
         "$etcd_dir"/etcd "$helm_dir"/helm "$cm_dir"/cert-manager-controller "$cm_dir"/cert-manager-cainjector \
-        "$cm_dir"/cert-manager-crds.yaml; do
+        "$cm_dir"/cert-manager-crds.yaml "$prom_dir"/prometheus "$prom_dir"/promtool \
+        "${promop_crds[@]/#/$promop_dir/}"; do
         ln -sfn "../$(basename "$(dirname "$f")")/$(basename "$f")" "$tool_dir.tmp/$(basename "$f")"
     done
     install_dir "$tool_dir.tmp" "$tool_dir"

@@ -19,30 +19,43 @@ As the kubelet, following the kubelet's documented behaviour:
   ``..data``; it re-reads the Secret every ``volume_sync`` seconds (the kubelet: about a minute);
 - fills projected volumes (the ServiceAccount admission plugin's ``kube-api-access-*``: a token
   bound to the pod from the TokenRequest API, renewed after 80 % of its lifetime, the cluster CA
-  and the namespace) and emptyDirs;
-- resolves the container's environment (values and ``fieldRef``) and starts its command;
+  and the namespace) and emptyDirs (mode 0777); with the pod's ``fsGroup`` the volumes belong to
+  that group;
+- resolves the container's environment (values and ``fieldRef``, and the Service links of
+  ``enableServiceLinks``) and starts the container through its :class:`Runtime`;
 - relists containers every second (the generic PLEG): a container that exited makes the pod not
   Ready at once and is restarted, the first time at once, then after 10 s, 20 s, ... up to 300 s
   (CrashLoopBackOff); ten minutes of running reset that back-off;
 - runs the readiness and liveness probes with the pod's own settings (period, timeout, thresholds,
   initial delay): readiness starts failed and is probed as soon as the container runs; a liveness
   failure streak kills the container (SIGTERM, then SIGKILL after the grace period) and restarts it;
-- reports all of it in the pod's status (IP, conditions, container state, restart count), with a
-  strategic-merge patch as the kubelet's status manager does;
+- reports all of it in the pod's status (IP, conditions, container state, restart count, container
+  and image IDs, OOMKilled), with a strategic-merge patch as the kubelet's status manager does;
 - on deletion, stops the container with the pod's grace period and removes the pod.
 
-Deviations, each forced by running processes instead of containers (none changes what flinkmem sees
-through the API server):
+Two runtimes:
 
-- a container is a local process group of ``python -m flinkmem serve`` (the image's entrypoint) with
-  the container's args, started as the test's user, not the pod's runAsUser;
+- :class:`PodmanRuntime` (the HA suite's default) runs the container from its image with podman and
+  runc, as a CRI runtime would: the image's entrypoint with the container's args, the pod's security
+  context (user, groups, read-only root, capabilities, no-new-privileges, seccomp), its volumes bind-
+  mounted where the container mounts them (the Secret directory whole, so the ``..data`` swap reaches
+  the container), its memory and CPU limits. Stopping it is ``podman stop``: SIGTERM to the main
+  process (PID 1 of the container), SIGKILL to everything after the grace period. flinkmem reads its
+  credentials from the in-cluster paths, as in a cluster.
+- :class:`ProcessRuntime` runs ``python -m flinkmem serve`` of the development venv as a local
+  process group with the container's args, as the test's user: quick, but nothing of the image or
+  the security context is under test. Volume paths in the environment are rewritten to the pod's
+  directories, and flinkmem finds its token and CA through a kubeconfig (``tokenFile``,
+  ``certificate-authority``) naming the API server's address: the client library's in-cluster paths
+  are fixed (/var/run/secrets/...).
+
+Deviations that remain with both (none changes what flinkmem sees through the API server):
+
 - all pods share the plane's network namespace, so each listens on its pod IP only (the environment
   gets ``FLINKMEM_BIND_ADDRESS``) where a pod would listen on 0.0.0.0 of its own namespace;
-- volumes live in a per-pod directory, and environment values that name a path under a mountPath
-  are rewritten to that directory;
-- flinkmem finds that token and CA through a kubeconfig (``tokenFile``, ``certificate-authority``)
-  naming the API server's address: the client library's in-cluster paths are fixed
-  (/var/run/secrets/...), and no kube-proxy implements the ClusterIP of the ``kubernetes`` Service.
+- no kube-proxy implements ClusterIPs, so the ``kubernetes`` Service's environment
+  (``KUBERNETES_SERVICE_HOST``/``_PORT``) names the API server's own address and port;
+- images are never pulled (there is no registry): a missing image is ``ErrImageNeverPull``.
 """
 
 from __future__ import annotations
@@ -57,10 +70,13 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -171,12 +187,13 @@ class _Prober:
         return self.result
 
 
-def write_atomically(target: Path, files: Mapping[str, bytes], mode: int = 0o644) -> bool:
+def write_atomically(target: Path, files: Mapping[str, bytes], mode: int = 0o644, group: int | None = None) -> bool:
     """Puts ``files`` into ``target`` as the kubelet updates a Secret volume; False if nothing changed.
 
     The new version goes into a fresh ``..<timestamp>.<n>`` directory, the ``..data`` symlink is
     swapped to it by renaming a new symlink over it (atomic: a reader sees the old set or the new
-    one, never a mix), and each visible name is a symlink into ``..data``.
+    one, never a mix), and each visible name is a symlink into ``..data``. With ``group`` (the pod's
+    fsGroup) the files and directories belong to that group, as the kubelet sets volume ownership.
     """
     target.mkdir(parents=True, exist_ok=True)
     data_link = target / "..data"
@@ -192,6 +209,11 @@ def write_atomically(target: Path, files: Mapping[str, bytes], mode: int = 0o644
     for name, data in files.items():
         (version / name).write_bytes(data)
         (version / name).chmod(mode)
+        if group is not None:
+            os.chown(version / name, -1, group)
+    if group is not None:
+        os.chown(version, -1, group)
+        os.chown(target, -1, group)
     tmp_link = target / "..data_tmp"
     with contextlib.suppress(FileNotFoundError):
         tmp_link.unlink()
@@ -224,12 +246,372 @@ class PodView:
 
 @dataclass
 class _Run:
-    """One run of the container: a process group with its log."""
+    """One run of the container, with its log."""
 
-    process: subprocess.Popen[bytes]
+    container: Container
     started: float
     started_at: str
     log: Path
+
+
+class ContainerConfigError(RuntimeError):
+    """The container cannot be started as the pod asks; ``reason`` is the kubelet's waiting reason."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class Container(ABC):
+    """One started container, as the runtime reports it."""
+
+    id: str  # the containerID of the pod's status: ``<runtime>://<id>``
+    pid: int  # its main process, as this machine sees it
+
+    @abstractmethod
+    def poll(self) -> tuple[int, str | None] | None:
+        """None while it runs; then its exit code and, if the runtime knows one, the reason (OOMKilled)."""
+
+    @abstractmethod
+    def stop(self, grace: float) -> None:
+        """SIGTERM to the main process, SIGKILL to everything in the container after ``grace`` seconds;
+        returns once it has exited."""
+
+    @abstractmethod
+    def kill_all(self, sig: signal.Signals) -> None:
+        """``sig`` to everything in the container at once (SIGKILL: as when it is killed or OOM-killed)."""
+
+
+class Runtime(ABC):
+    """Starts a pod's container: as a local process (:class:`ProcessRuntime`) or from its image with
+    podman (:class:`PodmanRuntime`)."""
+
+    name: str
+
+    @abstractmethod
+    def start(self, runner: _PodRunner, log: Path) -> Container:
+        """Starts the runner's container, its output going to ``log``."""
+
+    def image_id(self, image: str) -> str:
+        return ""
+
+    def close(self) -> None:  # noqa: B027 (nothing to remove by default)
+        """Removes whatever the runtime left behind."""
+
+
+@dataclass
+class _Process(Container):
+    process: subprocess.Popen[bytes]
+
+    def __post_init__(self) -> None:
+        self.id = f"local://{self.process.pid}"
+        self.pid = self.process.pid
+
+    def poll(self) -> tuple[int, str | None] | None:
+        code = self.process.poll()
+        if code is None:
+            return None
+        return (128 - code if code < 0 else code), None
+
+    def stop(self, grace: float) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=grace)
+        self.kill_all(signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=10)
+
+    def kill_all(self, sig: signal.Signals) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.pid, sig)
+
+
+class ProcessRuntime(Runtime):
+    """``python -m flinkmem serve`` (the image's entrypoint) of the development venv, as a local
+    process group with the container's args; quick, but neither the image nor the pod's security
+    context is under test (see the module's docstring)."""
+
+    name = "process"
+
+    def start(self, runner: _PodRunner, log: Path) -> Container:
+        (runner.dir / "home").mkdir(parents=True, exist_ok=True)
+        argv = [sys.executable, "-m", "flinkmem", "serve", *runner.container.get("args", [])]
+        with log.open("ab") as out:
+            process = subprocess.Popen(
+                argv,
+                cwd=runner.dir / "home",
+                env=runner._env(),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+            )
+        return _Process(process)
+
+
+PODMAN = ("podman", "--runtime=runc", "--cgroup-manager=cgroupfs")
+# Every container this stand-in starts carries these labels: whose it is (the test process), so
+# that containers left behind by a killed run are found and removed by the next one.
+OWNER_LABEL = "io.flinkmem.kubelet.owner"
+POD_LABEL = "io.flinkmem.kubelet.pod"
+
+
+# What a CRI runtime gives a container by default, where podman's own defaults differ: containerd's
+# default capabilities, and no sysctls (podman sets net.ipv4.ping_group_range, which runc refuses in
+# a network namespace it was itself started in, as here).
+CONTAINERS_CONF = """\
+[containers]
+default_sysctls = []
+default_capabilities = [
+  "AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD", "NET_BIND_SERVICE",
+  "NET_RAW", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT",
+]
+"""
+_podman_env: dict[str, str] = {}
+
+
+def _podman(*args: str, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*PODMAN, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, **_podman_env},
+    )
+
+
+def parse_quantity(value: str | int | float) -> float:
+    """A Kubernetes quantity (``512Mi``, ``1``, ``100m``, ``1.5G``) as a number."""
+    text = str(value).strip()
+    suffixes = {
+        "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
+        "n": 1e-9, "u": 1e-6, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18,
+    }  # fmt: skip
+    for suffix in sorted(suffixes, key=len, reverse=True):
+        if text.endswith(suffix):
+            return float(text[: -len(suffix)]) * suffixes[suffix]
+    return float(text)
+
+
+@dataclass
+class _PodmanContainer(Container):
+    """A container run by an attached ``podman run`` (its exit code is the container's)."""
+
+    name: str
+    client: subprocess.Popen[bytes]
+
+    def __post_init__(self) -> None:
+        self.id = f"podman://{self.name}"
+        self.pid = 0
+        self._result: tuple[int, str | None] | None = None
+
+    def inspect(self) -> tuple[str, int, str, bool] | None:
+        """(id, main pid, status, OOM-killed) of the container, None if podman does not know it."""
+        fields = "{{.Id}} {{.State.Pid}} {{.State.Status}} {{.State.OOMKilled}}"
+        out = _podman("container", "inspect", "--format", fields, self.name, timeout=30)
+        if out.returncode != 0:
+            return None
+        cid, pid, status, oom = out.stdout.split()
+        return cid, int(pid), status, oom == "true"
+
+    def poll(self) -> tuple[int, str | None] | None:
+        if self._result is not None:
+            return self._result
+        code = self.client.poll()
+        if code is None:
+            return None
+        state = self.inspect()
+        reason = "OOMKilled" if state is not None and state[3] else None
+        _podman("rm", "--force", "--ignore", self.name, timeout=60)
+        self._result = (128 - code if code < 0 else code), reason
+        return self._result
+
+    def stop(self, grace: float) -> None:
+        # podman stop: the image's stop signal (SIGTERM) to the main process, SIGKILL after the timeout.
+        _podman("stop", "--ignore", "--time", str(max(0, round(grace))), self.name, timeout=grace + 60)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.client.wait(timeout=30)
+        if self.client.poll() is None:
+            self.client.kill()
+            self.client.wait(timeout=10)
+        self.poll()  # records how it ended and removes it
+
+    def kill_all(self, sig: signal.Signals) -> None:
+        # The main process is the pid namespace's init: SIGKILL to it takes everything in it along.
+        _podman("kill", "--signal", sig.name, self.name, timeout=60)
+
+
+@dataclass
+class PodmanRuntime(Runtime):
+    """The container from its image, run by podman (runc) in the network namespace at ``netns``.
+
+    What the kubelet and a CRI runtime would apply, from the pod spec: the container's args (after
+    the image's entrypoint) and environment; the effective security context (pod-level merged with
+    the container's): runAsUser/runAsGroup (``--user``), fsGroup and supplementalGroups
+    (``--group-add``; volumes get group ownership), runAsNonRoot (checked against the user before
+    starting, as the kubelet does: CreateContainerConfigError), readOnlyRootFilesystem (``--read-only``
+    with no tmpfs of podman's own: only the pod's volumes are writable), allowPrivilegeEscalation=false
+    (``no-new-privileges``), capabilities drop/add, seccompProfile (RuntimeDefault: podman's default
+    profile; unset or Unconfined: none, the kubelet's default); the volume mounts (bind mounts of
+    the per-pod volume directories, read-only where the mount says so); resource limits (memory:
+    ``--memory`` with no swap, CPU: ``--cpus``) and the CPU request (``--cpu-shares``); the pod name
+    as hostname. The image is never pulled (IfNotPresent and Never: there is no registry here).
+    """
+
+    netns: str
+    owner: str = field(default_factory=lambda: str(os.getpid()))
+    name: str = "podman"
+    _images: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if shutil.which("podman") is None:
+            raise HarnessError("podman is not installed: `make image` installs it (hack/image.sh)")
+        conf = Path(tempfile.gettempdir()) / "flinkmem-kubelet-containers.conf"
+        conf.write_text(CONTAINERS_CONF)
+        _podman_env["CONTAINERS_CONF"] = str(conf)
+        self.reap_orphans()
+
+    def reap_orphans(self) -> None:
+        """Removes containers of this stand-in whose test process is gone (a killed run)."""
+        out = _podman(
+            "ps",
+            "--all",
+            "--filter",
+            f"label={OWNER_LABEL}",
+            "--format",
+            f'{{{{.Names}}}} {{{{index .Labels "{OWNER_LABEL}"}}}}',
+        )
+        for line in out.stdout.splitlines():
+            name, _, owner = line.partition(" ")
+            if owner != self.owner and not Path(f"/proc/{owner}").exists():
+                _podman("rm", "--force", "--time", "0", name)
+
+    def close(self) -> None:
+        out = _podman("ps", "--all", "--filter", f"label={OWNER_LABEL}={self.owner}", "--format", "{{.Names}}")
+        for name in out.stdout.split():
+            _podman("rm", "--force", "--time", "0", name)
+
+    def _image(self, image: str) -> tuple[str, str]:
+        """(id, user) of a local image; ErrImageNeverPull if it is not there."""
+        if image not in self._images:
+            out = _podman("image", "inspect", "--format", "{{.Id}}|{{.Config.User}}", image)
+            if out.returncode != 0:
+                raise ContainerConfigError(
+                    "ErrImageNeverPull",
+                    f"image {image} is not present here and nothing can be pulled: run `make image`",
+                )
+            image_id, _, user = out.stdout.strip().partition("|")
+            self._images[image] = (image_id, user)
+        return self._images[image]
+
+    def image_id(self, image: str) -> str:
+        with contextlib.suppress(ContainerConfigError):
+            return f"sha256:{self._image(image)[0]}"
+        return ""
+
+    def argv(self, runner: _PodRunner, name: str) -> list[str]:
+        """The ``podman run`` command line for the runner's container (public for the tests)."""
+        spec, container = runner.pod["spec"], runner.container
+        image = str(container["image"])
+        _, image_user = self._image(image)
+        pod_sc: Mapping[str, Any] = spec.get("securityContext") or {}
+        sc: dict[str, Any] = {**pod_sc, **(container.get("securityContext") or {})}
+        args = [
+            "run", "--rm=false", "--name", name, "--pull", "never", "--network", f"ns:{self.netns}",
+            "--hostname", runner.name_, "--stop-signal", "SIGTERM", "--stop-timeout", str(round(runner.grace)),
+            "--label", f"{OWNER_LABEL}={self.owner}", "--label", f"{POD_LABEL}={runner.namespace}/{runner.name_}",
+            "--ulimit", "nofile=4096:4096", "--ulimit", "nproc=4096:4096",
+        ]  # fmt: skip
+        # The user: runAsUser wins over the image's USER; runAsNonRoot is checked as the kubelet does.
+        user, _, group = image_user.partition(":")
+        if sc.get("runAsUser") is not None:
+            user = str(sc["runAsUser"])
+        if sc.get("runAsGroup") is not None:
+            group = str(sc["runAsGroup"])
+        if sc.get("runAsNonRoot"):
+            if not user.isdigit():
+                raise ContainerConfigError(
+                    "CreateContainerConfigError",
+                    f"container has runAsNonRoot and image has non-numeric user ({user or 'none'}), "
+                    "cannot verify user is non-root",
+                )
+            if int(user) == 0:
+                raise ContainerConfigError(
+                    "CreateContainerConfigError", "container has runAsNonRoot and image will run as root"
+                )
+        if user:
+            args += ["--user", f"{user}:{group}" if group else user]
+        for extra in [pod_sc.get("fsGroup"), *(pod_sc.get("supplementalGroups") or [])]:
+            if extra is not None:
+                args += ["--group-add", str(extra)]
+        if sc.get("privileged"):
+            raise HarnessError("privileged containers are not implemented")
+        if sc.get("readOnlyRootFilesystem"):
+            args += ["--read-only", "--read-only-tmpfs=false"]
+        if sc.get("allowPrivilegeEscalation") is False:
+            args += ["--security-opt", "no-new-privileges"]
+        capabilities = sc.get("capabilities") or {}
+        for cap in capabilities.get("drop") or []:
+            args += ["--cap-drop", str(cap)]
+        for cap in capabilities.get("add") or []:
+            args += ["--cap-add", str(cap)]
+        seccomp = (sc.get("seccompProfile") or {}).get("type", "Unconfined")
+        if seccomp == "Unconfined":
+            args += ["--security-opt", "seccomp=unconfined"]
+        elif seccomp != "RuntimeDefault":
+            raise HarnessError(f"seccompProfile {seccomp} is not implemented")
+        # Resources, as the kubelet sets the container's cgroup.
+        resources = container.get("resources") or {}
+        limits, requests = resources.get("limits") or {}, resources.get("requests") or {}
+        if "memory" in limits:
+            memory = int(parse_quantity(limits["memory"]))
+            args += ["--memory", f"{memory}b", "--memory-swap", f"{memory}b"]
+        if "cpu" in limits:
+            args += ["--cpus", f"{parse_quantity(limits['cpu']):.3f}"]
+        cpu_request = requests.get("cpu", limits.get("cpu"))
+        if cpu_request is not None:
+            args += ["--cpu-shares", str(max(2, int(parse_quantity(cpu_request) * 1024)))]
+        # Volumes: the per-pod directories, bound where the container mounts them.
+        for mount in container.get("volumeMounts") or []:
+            if mount.get("subPath") or mount.get("subPathExpr"):
+                raise HarnessError("subPath mounts are not implemented")
+            source = runner._volume_dir(mount["name"])
+            options = f"type=bind,source={source},destination={mount['mountPath']}"
+            args += ["--mount", options + (",ro=true" if mount.get("readOnly") else "")]
+        for key, value in runner._container_env().items():
+            args += ["--env", f"{key}={value}"]
+        return [*args, image, *container.get("args", [])]
+
+    def start(self, runner: _PodRunner, log: Path) -> Container:
+        name = f"flinkmem-kubelet-{runner.name_}-{runner.restarts}"
+        _podman("rm", "--force", "--ignore", "--time", "0", name)
+        argv = self.argv(runner, name)
+        with log.open("ab") as out:
+            client = subprocess.Popen(
+                [*PODMAN, *argv],
+                env={**os.environ, **_podman_env},
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+            )
+        container = _PodmanContainer(name, client)
+        # The container's main pid, once podman has started it (or the start failed).
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            state = container.inspect()
+            if state is not None and state[1] > 0:
+                container.id, container.pid = f"podman://{state[0]}", state[1]
+                break
+            if client.poll() is not None:
+                break
+            time.sleep(0.1)
+        return container
 
 
 class _PodRunner(threading.Thread):
@@ -283,20 +665,20 @@ class _PodRunner(threading.Thread):
                 self.name_,
                 self.node.name,
                 self.node.address,
-                run.process.pid if run else None,
+                run.container.pid if run else None,
                 self.ready and run is not None,
                 self.restarts,
                 run.log if run else None,
             )
 
     def kill(self, sig: signal.Signals = signal.SIGKILL) -> int:
-        """Sends ``sig`` to the whole container (its process group), as when a container is killed."""
+        """Sends ``sig`` to everything in the container, as when a container is killed; its main pid."""
         with self.lock:
             if self.run_ is None:
                 raise RuntimeError(f"pod {self.name_} has no running container")
-            pid = self.run_.process.pid
-        os.killpg(pid, sig)
-        return pid
+            container = self.run_.container
+        container.kill_all(sig)
+        return container.pid
 
     # -- the loop
 
@@ -364,10 +746,17 @@ class _PodRunner(threading.Thread):
             return
         self.volumes_synced = now
         ok = True
+        fs_group = (self.pod["spec"].get("securityContext") or {}).get("fsGroup")
         for volume in self.pod["spec"].get("volumes", []):
             target = self._volume_dir(volume["name"])
             if "emptyDir" in volume:
-                target.mkdir(parents=True, exist_ok=True)
+                if not target.exists():
+                    # As the kubelet makes an emptyDir: writable by any user, owned by the fsGroup.
+                    target.mkdir(parents=True)
+                    target.chmod(0o777)
+                    if fs_group is not None:
+                        os.chown(target, -1, fs_group)
+                        target.chmod(0o2777)
                 files = None
             elif "secret" in volume:
                 files = self._secret_files(volume["secret"])
@@ -380,7 +769,7 @@ class _PodRunner(threading.Thread):
             if files is None:
                 # Not readable now: a mounted volume keeps its content, a new one keeps the pod waiting.
                 ok = ok and ("emptyDir" in volume or (target / "..data").exists())
-            elif write_atomically(target, files, mode):
+            elif write_atomically(target, files, mode, fs_group):
                 logger.info("pod %s: volume %s updated", self.name_, volume["name"])
                 self.kubelet.record(self.name_, "volume-updated", volume["name"])
         if ok and not self.volumes_ok:
@@ -485,7 +874,21 @@ class _PodRunner(threading.Thread):
             raise HarnessError(f"fieldRef {path} is not implemented")
         return fields[path]
 
+    def _declared_env(self) -> dict[str, str]:
+        """The container's ``env``, values and fieldRefs resolved."""
+        env: dict[str, str] = {}
+        for item in self.container.get("env", []):
+            source = item.get("valueFrom")
+            if source is None:
+                env[item["name"]] = str(item.get("value", ""))  # the API server drops empty values
+            elif "fieldRef" in source:
+                env[item["name"]] = self._field(source["fieldRef"]["fieldPath"])
+            else:
+                raise HarnessError(f"env {item['name']}: only values and fieldRefs are implemented")
+        return env
+
     def _env(self) -> dict[str, str]:
+        """The environment of the process runtime: paths under a mountPath point to the pod's directory."""
         mounts = {
             m["mountPath"].rstrip("/"): self._volume_dir(m["name"]) for m in self.container.get("volumeMounts", [])
         }
@@ -496,21 +899,50 @@ class _PodRunner(threading.Thread):
             "PYTHONUNBUFFERED": "1",
             "LANG": "C.UTF-8",
         }
-        for item in self.container.get("env", []):
-            source = item.get("valueFrom")
-            if source is None:
-                value = str(item.get("value", ""))  # the API server drops empty values
-            elif "fieldRef" in source:
-                value = self._field(source["fieldRef"]["fieldPath"])
-            else:
-                raise HarnessError(f"env {item['name']}: only values and fieldRefs are implemented")
+        for name, value in self._declared_env().items():
             # The deepest mount a path lies under is the one that holds it.
             for mount in sorted(mounts, key=len, reverse=True):
                 if value == mount or value.startswith(mount + "/"):
                     value = str(mounts[mount]) + value[len(mount) :]
                     break
-            env[item["name"]] = value
+            env[name] = value
         env["KUBECONFIG"] = str(self.dir / "kubeconfig")
+        env["FLINKMEM_BIND_ADDRESS"] = self.node.address
+        return env
+
+    def _service_env(self) -> dict[str, str]:
+        """What the kubelet adds for Services (enableServiceLinks, on by default): each Service of the
+        pod's namespace, and the ``kubernetes`` Service, whose address here is the API server's own
+        (nothing implements ClusterIPs on this plane)."""
+        env: dict[str, str] = {}
+
+        def add(name: str, host: str, ports: list[Mapping[str, Any]]) -> None:
+            prefix = name.upper().replace("-", "_")
+            env[f"{prefix}_SERVICE_HOST"] = host
+            env[f"{prefix}_SERVICE_PORT"] = str(ports[0]["port"])
+            for port in ports:
+                number, protocol = str(port["port"]), str(port.get("protocol", "TCP"))
+                if port.get("name"):
+                    env[f"{prefix}_SERVICE_PORT_{port['name'].upper().replace('-', '_')}"] = number
+                key = f"{prefix}_PORT_{number}_{protocol}"
+                env[key] = f"{protocol.lower()}://{host}:{number}"
+                env[f"{key}_PROTO"], env[f"{key}_PORT"], env[f"{key}_ADDR"] = protocol.lower(), number, host
+            env[f"{prefix}_PORT"] = f"{str(ports[0].get('protocol', 'TCP')).lower()}://{host}:{ports[0]['port']}"
+
+        if self.pod["spec"].get("enableServiceLinks", True):
+            answer = self._read(f"/api/v1/namespaces/{self.namespace}/services")
+            for service in (answer or {}).get("items", []):
+                ip, ports = service["spec"].get("clusterIP"), service["spec"].get("ports") or []
+                if ip and ip != "None" and ports:
+                    add(service["metadata"]["name"], ip, ports)
+        server = urllib.parse.urlsplit(self.kubelet.server)
+        add("kubernetes", str(server.hostname), [{"name": "https", "port": server.port or 443, "protocol": "TCP"}])
+        return env
+
+    def _container_env(self) -> dict[str, str]:
+        """The environment of a container run from its image: the image's own (the runtime adds it),
+        Service links, then the container's ``env``; and where it listens (see the module docstring)."""
+        env = {**self._service_env(), **self._declared_env()}
         env["FLINKMEM_BIND_ADDRESS"] = self.node.address
         return env
 
@@ -519,37 +951,38 @@ class _PodRunner(threading.Thread):
     def _start_container(self, now: float) -> None:
         if self.last_state:  # a container ran before: this start is a restart
             self.restarts += 1
-        (self.dir / "home").mkdir(parents=True, exist_ok=True)
         log = self.dir / f"{self.container['name']}-{self.restarts}.log"
-        argv = [sys.executable, "-m", "flinkmem", "serve", *self.container.get("args", [])]
-        with log.open("ab") as out:
-            process = subprocess.Popen(
-                argv,
-                cwd=self.dir / "home",
-                env=self._env(),
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=_die_with_parent,
-            )
+        try:
+            container = self.kubelet.runtime.start(self, log)
+        except ContainerConfigError as exc:
+            # As the kubelet: the pod waits (CreateContainerConfigError, ErrImageNeverPull...) and
+            # the start is tried again with the back-off.
+            self.waiting_reason = exc.reason
+            self.next_start = now + max(self.backoff, BACKOFF_INITIAL)
+            self.kubelet.record(self.name_, "config-error", f"{exc.reason}: {exc}")
+            logger.warning("pod %s: %s: %s", self.name_, exc.reason, exc)
+            if self.last_state:
+                self.restarts -= 1
+            return
         with self.lock:
-            self.run_ = _Run(process, now, _now(), log)
+            self.run_ = _Run(container, now, _now(), log)
             self.ready = False
         # Readiness starts failed, liveness passed; both are first probed after their initial delay.
         ready, live = self.readiness, self.liveness
         self._ready_probe = _Prober(ready, result=False, due=now + ready.initial_delay) if ready else None
         self._live_probe = _Prober(live, result=True, due=now + live.initial_delay) if live else None
-        self.kubelet.record(self.name_, "started", str(process.pid))
-        logger.info("pod %s: container started, pid %s", self.name_, process.pid)
+        self.kubelet.record(self.name_, "started", str(container.pid))
+        logger.info("pod %s: container %s started, pid %s", self.name_, container.id, container.pid)
 
     def _relist(self, now: float) -> None:
         run = self.run_
-        if run is None or run.process.poll() is None:
+        if run is None:
             return
-        code = run.process.returncode
-        exit_code = 128 - code if code < 0 else code
-        self._exited(run, exit_code, "Error" if exit_code else "Completed", now)
+        exited = run.container.poll()
+        if exited is None:
+            return
+        exit_code, reason = exited
+        self._exited(run, exit_code, reason or ("Error" if exit_code else "Completed"), now)
 
     def _exited(self, run: _Run, exit_code: int, reason: str, now: float) -> None:
         with self.lock:
@@ -561,7 +994,7 @@ class _PodRunner(threading.Thread):
                 "reason": reason,
                 "startedAt": run.started_at,
                 "finishedAt": _now(),
-                "containerID": f"local://{run.process.pid}",
+                "containerID": run.container.id,
             }
         }
         if now - run.started >= BACKOFF_RESET:
@@ -595,21 +1028,16 @@ class _PodRunner(threading.Thread):
     def _terminate(self, run: _Run, grace: float) -> None:
         """As a container runtime stops a container: SIGTERM to its main process only, then, after
         the grace period, SIGKILL to everything in it."""
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(run.process.pid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            run.process.wait(timeout=grace)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(run.process.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            run.process.wait(timeout=10)
+        run.container.stop(grace)
 
     def _stop_container(self, why: str, grace: float | None = None) -> None:
         run = self.run_
         if run is None:
             return
         logger.info("pod %s: stopping the container: %s", self.name_, why)
+        started = time.monotonic()
         self._terminate(run, self.grace if grace is None else grace)
+        self.kubelet.record(self.name_, "stopped", f"{time.monotonic() - started:.1f}")
         with self.lock:
             self.run_ = None
             self.ready = False
@@ -635,8 +1063,8 @@ class _PodRunner(threading.Thread):
         container_status = {
             "name": self.container["name"],
             "image": self.container["image"],
-            "imageID": "",
-            "containerID": f"local://{run.process.pid}" if run else None,
+            "imageID": self.kubelet.runtime.image_id(str(self.container["image"])) if run else "",
+            "containerID": run.container.id if run else None,
             "ready": ready,
             "started": run is not None,
             "restartCount": self.restarts,
@@ -706,6 +1134,7 @@ class Kubelet:
     server: str
     ca_file: Path
     volume_sync: float = 5.0
+    runtime: Runtime = field(default_factory=lambda: ProcessRuntime())
     _runners: dict[str, _PodRunner] = field(default_factory=dict)
     _thread: threading.Thread | None = None
     _stopping: threading.Event = field(default_factory=threading.Event)
@@ -746,6 +1175,7 @@ class Kubelet:
             runner.join(timeout=60)
         if self._thread is not None:
             self._thread.join(timeout=30)
+        self.runtime.close()
 
     def pods(self) -> list[PodView]:
         return sorted((r.view() for r in list(self._runners.values()) if r.is_alive()), key=lambda v: v.name)

@@ -22,5 +22,5 @@ cluster-status: install ## what the local control plane runs
 
 # The HA fault suite alone: flinkmem installed by its chart, with cert-manager, on a plane in a
 # network namespace of its own (needs root). `make test` runs it too.
-test-ha: install tools ## the HA fault suite alone (chart, cert-manager, network namespace)
+test-ha: install tools image ## the HA fault suite alone (the chart from the image, cert-manager, network namespace)
 	$(PY) -m pytest tests/ha -q

@@ -1,7 +1,7 @@
 # Packaging: the container image's constraints, the Helm chart and the plain manifests.
 # See docs/packaging.md.
 
-.PHONY: manifests lock chart-lint test-packaging
+.PHONY: manifests lock chart-lint test-packaging image
 
 PACKAGING_KUBE_VERSION = $(shell grep -E '^KUBERNETES_VERSION=' hack/versions.env | cut -d= -f2)
 PACKAGING_HELM = $(shell bash hack/tools.sh --dir)/helm
@@ -28,3 +28,9 @@ chart-lint: tools ## helm lint --strict of the chart
 # The packaging tests alone (chart, manifests, Dockerfile; the RBAC and dry-run ones need the control plane).
 test-packaging: install tools ## the chart, manifests and image tests alone
 	$(PY) -m pytest tests/packaging -q
+
+# The container image, built from the Dockerfile with podman on a local stand-in for its base image
+# (no registry here; docs/packaging.md, "The image"). Installs podman, runc and mmdebstrap with
+# apt-get when missing (as root). Prints the image reference last; builds nothing when unchanged.
+image: ## build the container image with podman (a local stand-in for its base; no registry needed)
+	@bash hack/image.sh

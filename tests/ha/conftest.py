@@ -7,11 +7,15 @@ The ``ha`` fixture:
    injector. The test thread stays inside that namespace until the package is done: kubectl, helm,
    the load generator and flinkmem all run inside, and nothing they send can leave it;
 2. starts the stand-in scheduler and kubelet (:mod:`localplane.kubelet`) for flinkmem's pods, one
-   node per replica on 192.0.2.211-213;
+   node per replica on 192.0.2.211-213. By default it runs each pod's container from the image
+   ``make image`` builds (built here if it is missing or stale), with podman, in the plane's network
+   namespace, under the pod's security context, volumes and limits; ``FLINKMEM_HA_RUNTIME=process``
+   runs ``flinkmem serve`` of the development venv as local processes instead (quicker, but then
+   neither the image nor the security context is under test);
 3. runs ``helm install`` of charts/flinkmem with its defaults (two replicas, tls.mode=cert-manager,
-   kopf peering, PodDisruptionBudget) plus ``crd.install=true`` (no Flink operator here) and
-   ``evictDrifted=true``, into a namespace labelled for the restricted Pod Security Standard, and
-   waits (``--wait``) until the Deployment is available.
+   kopf peering, PodDisruptionBudget) plus ``crd.install=true`` (no Flink operator here),
+   ``evictDrifted=true`` and the image just built, into a namespace labelled for the restricted Pod
+   Security Standard, and waits until the Deployment is available.
 
 The figures each fault case measures are printed at the end of the session (they are never asserted
 as timings) and written to ``ha-figures.json`` in the plane's directory.
@@ -20,6 +24,7 @@ as timings) and written to ``ha-figures.json`` in the plane's directory.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 from collections.abc import Iterator
@@ -31,7 +36,7 @@ import pytest
 
 from localplane.controlplane import tool_dir
 from localplane.haplane import NODE_ADDRESSES, HaPlane, ha_plane
-from localplane.kubelet import Kubelet, Node
+from localplane.kubelet import Kubelet, Node, PodmanRuntime, ProcessRuntime, Runtime
 from localplane.rest import Rest
 from tests.ha.harness import await_all
 from tests.support.privileges import network_namespace_problem
@@ -42,6 +47,9 @@ CHART = Path(__file__).resolve().parents[2] / "charts" / "flinkmem"
 VALUES: dict[str, Any] = {"crd": {"install": True}, "evictDrifted": True}
 SELECTOR = "app.kubernetes.io/instance=flinkmem,app.kubernetes.io/name=flinkmem"
 REPLICAS = 2  # the chart's default
+REPO_ROOT = Path(__file__).resolve().parents[2]
+# How the stand-in kubelet runs containers: "podman" (from the image, the default) or "process".
+RUNTIME = os.environ.get("FLINKMEM_HA_RUNTIME", "podman")
 
 FIGURES = pytest.StashKey[list[dict[str, Any]]]()
 FIGURES_FILE = pytest.StashKey[Path]()
@@ -66,6 +74,26 @@ def _helm(plane: HaPlane, *args: str) -> str:
     return result.stdout
 
 
+def built_image() -> str:
+    """The image of the current sources (``make image``: built now if missing or stale); its reference."""
+    result = subprocess.run(
+        ["bash", str(REPO_ROOT / "hack" / "image.sh")], capture_output=True, text=True, timeout=3600, check=False
+    )
+    if result.returncode != 0:
+        raise AssertionError(f"hack/image.sh failed:\n{result.stderr[-5000:]}")
+    return result.stdout.strip().splitlines()[-1]
+
+
+def _runtime(plane: HaPlane, values: dict[str, Any]) -> Runtime:
+    if RUNTIME == "process":
+        return ProcessRuntime()
+    if RUNTIME != "podman":
+        raise AssertionError(f"FLINKMEM_HA_RUNTIME={RUNTIME!r}: podman or process")
+    repository, _, tag = built_image().rpartition(":")
+    values["image"] = {"repository": repository, "tag": tag, "pullPolicy": "IfNotPresent"}
+    return PodmanRuntime(plane.netns.path)
+
+
 @pytest.fixture(scope="package")
 def ha(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Ha]:
     problem = network_namespace_problem("tests/ha (the chart on a plane of its own)", "sudo make test-ha")
@@ -75,8 +103,17 @@ def ha(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest)
     request.config.stash[FIGURES_FILE] = root / "ha-figures.json"
     with ha_plane(root) as plane:
         nodes = [Node(f"ha-node-{i + 1}", address) for i, address in enumerate(NODE_ADDRESSES)]
+        values = json.loads(json.dumps(VALUES))
+        runtime = _runtime(plane, values)
         kubelet = Kubelet(
-            plane.rest, RELEASE_NAMESPACE, SELECTOR, nodes, root / "kubelet", plane.server, plane.cluster.ca_file
+            plane.rest,
+            RELEASE_NAMESPACE,
+            SELECTOR,
+            nodes,
+            root / "kubelet",
+            plane.server,
+            plane.cluster.ca_file,
+            runtime=runtime,
         )
         kubelet.start()
         try:
@@ -84,10 +121,10 @@ def ha(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest)
             plane.cluster.kubectl(
                 "label", "namespace", RELEASE_NAMESPACE, "pod-security.kubernetes.io/enforce=restricted"
             )
-            values = root / "values.json"
-            values.write_text(json.dumps(VALUES))
+            values_file = root / "values.json"
+            values_file.write_text(json.dumps(values))
             started = time.monotonic()
-            _helm(plane, "install", RELEASE, str(CHART), "--namespace", RELEASE_NAMESPACE, "--values", str(values))
+            _helm(plane, "install", RELEASE, str(CHART), "--namespace", RELEASE_NAMESPACE, "--values", str(values_file))
             wait_available(plane, kubelet)
             yield Ha(plane, kubelet, time.monotonic() - started)
         finally:

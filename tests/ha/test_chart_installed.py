@@ -7,6 +7,7 @@ import base64
 import json
 import socket
 import ssl
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +16,20 @@ import yaml
 from cryptography import x509
 
 from localplane.haplane import NODE_ADDRESSES
+from localplane.kubelet import PODMAN, parse_quantity
 from tests.e2e.test_webhooks import flinkdeployment, jobmanager_deployment
-from tests.ha.conftest import RELEASE_NAMESPACE, REPLICAS, Ha
+from tests.ha.conftest import RELEASE_NAMESPACE, REPLICAS, RUNTIME, Ha
 from tests.ha.harness import RESOLVED, await_all, is_sized
 
 pytestmark = pytest.mark.e2e
 
 SERVICE_HOST = f"flinkmem.{RELEASE_NAMESPACE}.svc"
+
+
+def _podman(*args: str) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run([*PODMAN, *args], capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    return result
 
 
 def _get(ha: Ha, path: str) -> dict[str, Any]:
@@ -124,3 +132,45 @@ def test_webhook_calls_reach_the_replicas_through_the_service(ha: Ha) -> None:
         return items[0] if items else None
 
     assert is_sized(await_all(pod, 60, "the JobManager pod")[0])
+
+
+@pytest.mark.skipif(RUNTIME != "podman", reason="the replicas run as local processes (FLINKMEM_HA_RUNTIME=process)")
+def test_the_replicas_run_from_the_image_under_the_chart_security_context(ha: Ha) -> None:
+    """What the container runtime applied, read back from the running containers the pods' statuses name."""
+    deployment = _get(ha, f"/apis/apps/v1/namespaces/{RELEASE_NAMESPACE}/deployments/flinkmem")
+    spec = deployment["spec"]["template"]["spec"]
+    limits = spec["containers"][0]["resources"]["limits"]
+    for pod in ha.kubelet.pods():
+        status = _get(ha, f"/api/v1/namespaces/{RELEASE_NAMESPACE}/pods/{pod.name}")["status"]
+        (container,) = status["containerStatuses"]
+        runtime, _, container_id = container["containerID"].partition("://")
+        assert runtime == "podman" and container["imageID"].startswith("sha256:")
+        inspected = json.loads(_podman("container", "inspect", container_id).stdout)[0]
+        host = inspected["HostConfig"]
+        assert inspected["Config"]["User"] == "65532:65532"
+        assert host["ReadonlyRootfs"] is True
+        assert host["Memory"] == 512 * 2**20 == int(parse_quantity(limits["memory"]))
+        assert host["NanoCpus"] == int(parse_quantity(limits["cpu"]) * 1e9)
+        # The main process, as the machine sees it: the container's user and groups.
+        proc = Path(f"/proc/{pod.pid}/status").read_text()
+        uid = next(line.split()[1:] for line in proc.splitlines() if line.startswith("Uid:"))
+        groups = next(line.split()[1:] for line in proc.splitlines() if line.startswith("Groups:"))
+        assert uid == ["65532"] * 4 and "65532" in groups
+        capabilities = {
+            line.split(":")[0]: int(line.split()[1], 16) for line in proc.splitlines() if line.startswith("Cap")
+        }
+        assert capabilities["CapEff"] == capabilities["CapPrm"] == capabilities["CapBnd"] == 0, "capabilities: drop ALL"
+        fields = {line.split(":")[0]: line.split()[1] for line in proc.splitlines() if ":" in line and line.split()[1:]}
+        assert fields["NoNewPrivs"] == "1", "allowPrivilegeEscalation: false"
+        assert fields["Seccomp"] == "2", "seccompProfile RuntimeDefault: a seccomp filter"
+        # Inside: only /tmp (the emptyDir) is writable; the TLS files are readable, not writable.
+        probe = (
+            "import os\n"
+            "for path in ('/opt/flinkmem/x', '/x', '/etc/flinkmem/tls/x', '/tmp/x'):\n"
+            "    try:\n"
+            "        open(path, 'w').close(); print('written')\n"
+            "    except OSError as e: print(e.strerror)\n"
+            "print(len(open('/etc/flinkmem/tls/tls.key').read()) > 0)\n"
+        )
+        out = _podman("exec", container_id, "python", "-c", probe).stdout.split("\n")
+        assert out[:5] == ["Read-only file system"] * 3 + ["written", "True"], out

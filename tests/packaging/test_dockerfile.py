@@ -1,7 +1,7 @@
 """The container image definition: hadolint, and the invariants the chart's securityContext relies on.
 
-No Docker engine is available here, so the image is not built; these tests read the Dockerfile and
-check that its install step pins exactly what the development venv (and so CI) runs.
+These tests read the Dockerfile and check that its install step pins exactly what the development
+venv (and so CI) runs; test_image.py builds it (`make image`) and runs what it built.
 """
 
 from __future__ import annotations
@@ -128,7 +128,10 @@ def test_entrypoint_environment_and_labels(stages: list[Stage]) -> None:
 
 def test_the_image_installs_with_the_lock_as_constraints(stages: list[Stage]) -> None:
     runs = " ".join(stages[0].all("RUN"))
+    # The dependencies first (a layer a change to operator/ leaves alone), then flinkmem's wheel.
+    assert re.search(r"pip install --constraint requirements\.lock --requirement /tmp/dependencies\.txt", runs)
     assert re.search(r"pip install --constraint requirements\.lock /wheels/flinkmem-\*\.whl", runs)
+    assert stages[0].all("COPY").index("operator/ operator/") > 0
     assert "COPY pyproject.toml requirements.lock ./" in [f"COPY {a}" for a in stages[0].all("COPY")]
     ignored = (REPO_ROOT / ".dockerignore").read_text().splitlines()
     assert {"*", "!pyproject.toml", "!requirements.lock", "!operator/"} <= set(ignored)
