@@ -13,9 +13,11 @@ The ``ha`` fixture:
    runs ``flinkmem serve`` of the development venv as local processes instead (quicker, but then
    neither the image nor the security context is under test);
 3. runs ``helm install`` of charts/flinkmem with its defaults (two replicas, tls.mode=cert-manager,
-   kopf peering, PodDisruptionBudget) plus ``crd.install=true`` (no Flink operator here),
-   ``evictDrifted=true`` and the image just built, into a namespace labelled for the restricted Pod
-   Security Standard, and waits until the Deployment is available.
+   kopf peering, PodDisruptionBudget, NetworkPolicy) plus ``crd.install=true`` (no Flink operator
+   here), ``evictDrifted=true``, ``webhook.clientAuth`` with the plane's CA (its kube-apiserver
+   presents a webhook client certificate, so flinkmem answers nobody else) and the image just built,
+   into a namespace labelled for the restricted Pod Security Standard, and waits until the
+   Deployment is available.
 
 The figures each fault case measures are printed at the end of the session (they are never asserted
 as timings) and written to ``ha-figures.json`` in the plane's directory.
@@ -23,6 +25,7 @@ as timings) and written to ``ha-figures.json`` in the plane's directory.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -34,7 +37,7 @@ from typing import Any
 
 import pytest
 
-from localplane.controlplane import tool_dir
+from localplane.controlplane import WEBHOOK_CLIENT_CN, tool_dir
 from localplane.haplane import NODE_ADDRESSES, HaPlane, ha_plane
 from localplane.kubelet import Kubelet, Node, PodmanRuntime, ProcessRuntime, Runtime
 from localplane.rest import Rest
@@ -84,6 +87,12 @@ def built_image() -> str:
     return result.stdout.strip().splitlines()[-1]
 
 
+def _client_auth(plane: HaPlane) -> dict[str, Any]:
+    """webhook.clientAuth for the plane's kube-apiserver: its CA and its webhook client's name."""
+    ca = base64.b64encode(plane.layout.pki.ca_cert.read_bytes()).decode()
+    return {"enabled": True, "caBundle": ca, "names": [WEBHOOK_CLIENT_CN]}
+
+
 def _runtime(plane: HaPlane, values: dict[str, Any]) -> Runtime:
     if RUNTIME == "process":
         return ProcessRuntime()
@@ -104,6 +113,7 @@ def ha(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest)
     with ha_plane(root) as plane:
         nodes = [Node(f"ha-node-{i + 1}", address) for i, address in enumerate(NODE_ADDRESSES)]
         values = json.loads(json.dumps(VALUES))
+        values["webhook"] = {"clientAuth": _client_auth(plane)}
         runtime = _runtime(plane, values)
         kubelet = Kubelet(
             plane.rest,

@@ -8,6 +8,8 @@ import json
 import socket
 import ssl
 import subprocess
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ import pytest
 import yaml
 from cryptography import x509
 
+from localplane.controlplane import mint_client_cert
 from localplane.haplane import NODE_ADDRESSES
 from localplane.kubelet import PODMAN, parse_quantity
 from tests.e2e.test_webhooks import flinkdeployment, jobmanager_deployment
@@ -44,16 +47,61 @@ def _secret(ha: Ha, name: str) -> dict[str, bytes]:
     return {key: base64.b64decode(value) for key, value in data.items()}
 
 
-def served_certificate(address: str, ca_pem: bytes) -> x509.Certificate:
-    """The certificate a replica presents for the Service's name, verified against ``ca_pem``."""
+def webhook_context(ca_pem: bytes, client: tuple[Path, Path] | None) -> ssl.SSLContext:
+    """TLS to one replica, verified against ``ca_pem``, presenting ``client`` (certificate, key) if given."""
     context = ssl.create_default_context(cadata=ca_pem.decode())
+    if client is not None:
+        context.load_cert_chain(*client)
+    return context
+
+
+def served_certificate(address: str, ca_pem: bytes, client: tuple[Path, Path]) -> x509.Certificate:
+    """The certificate a replica presents for the Service's name, verified against ``ca_pem``."""
     with (
         socket.create_connection((address, 9443), timeout=5) as raw,
-        context.wrap_socket(raw, server_hostname=SERVICE_HOST) as tls,
+        webhook_context(ca_pem, client).wrap_socket(raw, server_hostname=SERVICE_HOST) as tls,
     ):
         der = tls.getpeercert(binary_form=True)
     assert der is not None
     return x509.load_der_x509_certificate(der)
+
+
+def send_review(
+    address: str, ca_pem: bytes, body: dict[str, Any], client: tuple[Path, Path] | None
+) -> tuple[int, dict[str, Any] | None]:
+    """A dry-run AdmissionReview of a FlinkDeployment CREATE sent straight to one replica: the HTTP
+    status and the review's response; (0, None) when no HTTP answer came (refused, reset, timeout)."""
+    review = {
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": "ha-check",
+            "kind": {"group": "flink.apache.org", "version": "v1beta1", "kind": "FlinkDeployment"},
+            "resource": {"group": "flink.apache.org", "version": "v1beta1", "resource": "flinkdeployments"},
+            "namespace": "default",
+            "name": body["metadata"]["name"],
+            "operation": "CREATE",
+            "userInfo": {"username": "ha-check"},
+            "object": body,
+            "oldObject": None,
+            "dryRun": True,
+        },
+    }
+    context = webhook_context(ca_pem, client)
+    context.check_hostname = False  # addressed by IP; the certificate names the Service
+    request = urllib.request.Request(
+        f"https://{address}:9443/validate-flinkdeployment",
+        data=json.dumps(review).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, context=context, timeout=5) as response:
+            answer: dict[str, Any] = json.loads(response.read())["response"]
+            return int(response.status), answer
+    except urllib.error.HTTPError as exc:
+        return exc.code, None
+    except OSError:
+        return 0, None
 
 
 def test_cert_manager_issues_the_serving_certificate_and_injects_its_ca(ha: Ha) -> None:
@@ -97,7 +145,9 @@ def test_the_replicas_are_the_service_endpoints_and_serve_the_issued_certificate
     tls = _secret(ha, "flinkmem-tls")
     issued = x509.load_pem_x509_certificate(tls["tls.crt"])
     for address in addresses:
-        assert served_certificate(address, tls["ca.crt"]).serial_number == issued.serial_number
+        assert served_certificate(address, tls["ca.crt"], ha.plane.layout.pki.webhook_client).serial_number == (
+            issued.serial_number
+        )
 
 
 def test_the_replicas_run_as_the_chart_service_account(ha: Ha) -> None:
@@ -174,3 +224,21 @@ def test_the_replicas_run_from_the_image_under_the_chart_security_context(ha: Ha
         )
         out = _podman("exec", container_id, "python", "-c", probe).stdout.split("\n")
         assert out[:5] == ["Read-only file system"] * 3 + ["written", "True"], out
+
+
+def test_only_the_api_server_is_answered(ha: Ha, tmp_path: Path) -> None:
+    # webhook.clientAuth is on: a tenant who reaches a replica's port directly (no NetworkPolicy
+    # enforcement here) cannot have reviews answered, nor probe which configurations pass.
+    ca_pem = _secret(ha, "flinkmem-tls")["ca.crt"]
+    pki = ha.plane.layout.pki
+    tenant = tmp_path / "tenant.crt", tmp_path / "tenant.key"
+    cert, key = mint_client_cert(pki.dir, "system:serviceaccount:team-a:default")
+    tenant[0].write_bytes(cert)
+    tenant[1].write_bytes(key)
+    body = flinkdeployment("probe", {}, "2g")
+    for address in (p.ip for p in ha.kubelet.pods()):
+        assert send_review(address, ca_pem, body, None) == (0, None), "no client certificate"
+        # Signed by the API server's CA, but not the API server's webhook client name.
+        assert send_review(address, ca_pem, body, tenant) == (403, None), "another client of the same CA"
+        status, answer = send_review(address, ca_pem, body, pki.webhook_client)
+        assert status == 200 and answer is not None and answer["allowed"] is True

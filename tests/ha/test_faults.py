@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import json
-import ssl
 import time
 import urllib.error
 import urllib.parse
@@ -36,7 +34,7 @@ from localplane.rest import Rest
 from tests.e2e.test_webhooks import flinkdeployment
 from tests.ha.conftest import RELEASE, RELEASE_NAMESPACE, REPLICAS, Ha, wait_available
 from tests.ha.harness import AnnotationLog, EndpointLog, Load, PodLog, await_all
-from tests.ha.test_chart_installed import served_certificate
+from tests.ha.test_chart_installed import send_review, served_certificate
 
 pytestmark = pytest.mark.e2e
 
@@ -246,7 +244,9 @@ def test_certificate_rotation_under_load(ha: Ha, figures: list[dict[str, Any]]) 
         assert new.public_key() != old.public_key(), "rotationPolicy Always: a new key"
 
         def all_serve_new() -> bool:
-            return all(served_certificate(p.ip, ca_pem).serial_number == new.serial_number for p in ha.kubelet.pods())
+            client = ha.plane.layout.pki.webhook_client
+            served = [served_certificate(p.ip, ca_pem, client) for p in ha.kubelet.pods()]
+            return all(c.serial_number == new.serial_number for c in served)
 
         _, served_after = await_all(all_serve_new, BOUND, "every replica to serve the renewed certificate")
         time.sleep(5)  # a little more load on the new certificate
@@ -368,37 +368,10 @@ def _readyz(address: str) -> int:
         return 0
 
 
-def _review(address: str, ca_pem: bytes, body: dict[str, Any]) -> dict[str, Any] | None:
-    """An AdmissionReview for a FlinkDeployment CREATE sent straight to one replica; None: not served."""
-    review = {
-        "apiVersion": "admission.k8s.io/v1",
-        "kind": "AdmissionReview",
-        "request": {
-            "uid": "ha-check",
-            "kind": {"group": "flink.apache.org", "version": "v1beta1", "kind": "FlinkDeployment"},
-            "resource": {"group": "flink.apache.org", "version": "v1beta1", "resource": "flinkdeployments"},
-            "namespace": "default",
-            "name": body["metadata"]["name"],
-            "operation": "CREATE",
-            "userInfo": {"username": "ha-check"},
-            "object": body,
-            "oldObject": None,
-            "dryRun": True,
-        },
-    }
-    context = ssl.create_default_context(cadata=ca_pem.decode())
-    context.check_hostname = False  # addressed by IP; the certificate names the Service
-    request = urllib.request.Request(
-        f"https://{address}:9443/validate-flinkdeployment",
-        data=json.dumps(review).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(request, context=context, timeout=5) as response:
-            answer: dict[str, Any] = json.loads(response.read())["response"]
-            return answer
-    except OSError:
-        return None
+def _review(ha: Ha, address: str, ca_pem: bytes, body: dict[str, Any]) -> dict[str, Any] | None:
+    """The answer of one replica to a review sent as the API server sends it; None: not served."""
+    status, answer = send_review(address, ca_pem, body, ha.plane.layout.pki.webhook_client)
+    return answer if status == 200 else None
 
 
 def test_a_replica_starting_while_the_api_server_is_down(ha: Ha, figures: list[dict[str, Any]]) -> None:
@@ -415,7 +388,7 @@ def test_a_replica_starting_while_the_api_server_is_down(ha: Ha, figures: list[d
         samples, served = [], 0
         while time.monotonic() - down < 75:
             samples.append(_readyz(victim.ip))
-            if _review(victim.ip, ca_pem, flinkdeployment("x", {"jobmanager.memory.heap.size": "4g"}, "1g")):
+            if _review(ha, victim.ip, ca_pem, flinkdeployment("x", {"jobmanager.memory.heap.size": "4g"}, "1g")):
                 served += 1
             time.sleep(0.5)
         exits = [r for r in ha.kubelet.records(since=down) if r.pod == victim.name and r.what == "exited"]
@@ -424,8 +397,8 @@ def test_a_replica_starting_while_the_api_server_is_down(ha: Ha, figures: list[d
         ha.plane.start_apiserver()
         up = time.monotonic()
         _, ready_after = await_all(lambda: _readyz(victim.ip) == 200, BOUND, "the restarted replica ready")
-        conflicting = _review(victim.ip, ca_pem, flinkdeployment("x", {"jobmanager.memory.heap.size": "4g"}, "1g"))
-        valid = _review(victim.ip, ca_pem, flinkdeployment("y", {}, "2g"))
+        conflicting = _review(ha, victim.ip, ca_pem, flinkdeployment("x", {"jobmanager.memory.heap.size": "4g"}, "1g"))
+        valid = _review(ha, victim.ip, ca_pem, flinkdeployment("y", {}, "2g"))
         time.sleep(5)
         outcome = run.finish()
     assert started, "the kubelet started the container again while the API server was down"

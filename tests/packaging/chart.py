@@ -78,6 +78,18 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
     "custom-resource": {"resource": {"group": "flink.example.com", "version": "v1", "plural": "flinkclusters"}},
     "crd-install": {"crd": {"install": True}},
     "no-peering": {"peering": {"enabled": False}},
+    "hardened": {
+        "excludeNamespaces": ["kube-system", "kube-public", "platform"],
+        "webhook": {
+            "tlsMinVersion": "1.2",
+            "clientAuth": {"enabled": True, "caBundle": "<ca>", "names": ["kube-apiserver-webhook-client"]},
+        },
+        "networkPolicy": {
+            "webhookFrom": [{"ipBlock": {"cidr": "192.0.2.10/32"}}],
+            "metricsFrom": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}],
+        },
+    },
+    "no-network-policy": {"networkPolicy": {"enabled": False}},
     "tuned": {
         "replicas": 3,
         "verbose": True,

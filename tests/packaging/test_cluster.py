@@ -333,13 +333,15 @@ def test_the_service_account_may_do_only_what_flinkmem_does(scenario: Scenario) 
         ("get", "configmaps", "-n", ns),
         ("watch", "configmaps", "--all-namespaces"),
         ("create", "events", "-n", ns),
-        ("create", "events.events.k8s.io", "-n", ns),
         ("watch", "customresourcedefinitions.apiextensions.k8s.io"),
         ("watch", "clusterkopfpeerings.kopf.dev"),
         ("patch", "clusterkopfpeerings.kopf.dev/flinkmem"),
     ]
     refused = [
         ("get", "secrets", "-n", ns),
+        ("get", "pods", "-n", ns),
+        ("patch", "events", "-n", ns),
+        ("create", "events.events.k8s.io", "-n", ns),
         ("list", "secrets", "-n", scenario.release_namespace),
         ("update", "configmaps", "-n", ns),
         ("delete", "pods", "-n", ns),

@@ -104,14 +104,19 @@ annotations:
 {{- end -}}
 {{- end -}}
 
-{{/* Where the API server may call flinkmem: never kube-system & co. nor flinkmem's own namespace. */}}
+{{/* The namespaces no part of flinkmem looks at: excludeNamespaces and the release namespace. */}}
+{{- define "flinkmem.excludedNamespaces" -}}
+{{- concat .Values.excludeNamespaces (list .Release.Namespace) | uniq | join "," -}}
+{{- end -}}
+
+{{/* Where the API server may call flinkmem: never an excluded namespace (the service skips the same). */}}
 {{- define "flinkmem.namespaceSelector" -}}
 namespaceSelector:
   matchExpressions:
     - key: kubernetes.io/metadata.name
       operator: NotIn
       values:
-        {{- range concat .Values.webhook.excludeNamespaces (list .Release.Namespace) | uniq }}
+        {{- range splitList "," (include "flinkmem.excludedNamespaces" .) }}
         - {{ . }}
         {{- end }}
     {{- with .Values.watchNamespaces }}
@@ -126,15 +131,17 @@ namespaceSelector:
 
 {{/* What flinkmem does in the namespaces it watches (a ClusterRole, or a Role per namespace). */}}
 {{- define "flinkmem.workloadRules" -}}
-# Watch the FlinkDeployments; patch is for the flinkmem.io/resolved-memory annotation only (the
-# validating webhook refuses spec changes made by flinkmem's own ServiceAccount).
+# Watch the FlinkDeployments, read one the watch has not delivered yet; patch is for the
+# flinkmem.io/resolved-memory annotation only (the validating webhook refuses spec changes made by
+# flinkmem's own ServiceAccount).
 - apiGroups: [{{ .Values.resource.group | quote }}]
   resources: [{{ .Values.resource.plural | quote }}]
   verbs: [get, list, watch, patch]
-# Flink pods, for the drift check (also of a cluster's pods when its FlinkDeployment or ConfigMap appears).
+# Flink pods, for the drift check (the watch, and the list of a cluster's pods when its FlinkDeployment
+# or ConfigMap appears).
 - apiGroups: [""]
   resources: [pods]
-  verbs: [get, list, watch]
+  verbs: [list, watch]
 # Flink's own flink-config-<cluster-id> ConfigMaps: the configuration of clusters deployed with Flink's
 # native client (no FlinkDeployment). RBAC cannot narrow this to those names; flinkmem reads nothing else.
 - apiGroups: [""]
@@ -146,11 +153,9 @@ namespaceSelector:
   resources: [pods/eviction]
   verbs: [create]
 {{- end }}
-# MemoryResolved, MemoryConflict, MemoryDrift and MemoryNotApplied Events.
+# flinkmem's Events (MemoryResolved, MemoryConflict, MemoryRefused, MemoryNotApplied, MemoryDrift,
+# MemoryDriftEvicted, MemoryConfigDiffers): created, never changed.
 - apiGroups: [""]
   resources: [events]
-  verbs: [create, patch]
-- apiGroups: [events.k8s.io]
-  resources: [events]
-  verbs: [create, patch]
+  verbs: [create]
 {{- end -}}
