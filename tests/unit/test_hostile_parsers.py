@@ -52,6 +52,7 @@ from flinkmem.engine.options import (
 from flinkmem.engine.sizes import SizeParseError, parse_memory_size
 from flinkmem.engine.versions import DeploymentMode
 from flinkmem.engine.workerresources import _ListSyntaxError, parse_string_list, read_cpu, read_external_resources
+from flinkmem.sources import shellwords
 from flinkmem.sources.quantity import QuantityError, parse_quantity, quantity_bytes
 from tests.support.budget import cpu_deadline
 
@@ -138,6 +139,7 @@ PARSERS: dict[str, tuple[Callable[[str], Any], tuple[type[BaseException], ...]]]
     "quantity.quantity_bytes": (quantity_bytes, (QuantityError,)),
     "jvmopts.memory_flags": (memory_flags, ()),
     "jvmopts.with_memory_flags": (_with_memory_flags, ()),
+    "shellwords.split": (shellwords.split, ()),
 }
 
 

@@ -10,7 +10,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flinkmem.decisions import javaopts as jvmopts
 from flinkmem.decisions.javaopts import JvmMemoryFlag, java_opts_sources, memory_flags, role_opts, with_memory_flags
 from flinkmem.engine import FlinkVersion, resolve_jobmanager
 from flinkmem.sources.roles import JOBMANAGER
@@ -199,7 +198,6 @@ def _shlex_or_split(text: str) -> list[str]:
 @given(st.text(alphabet=st.sampled_from(list("ab=-X1g '\"\\\t\r\n\x0b\u2028\x00é")), max_size=24))
 def test_options_split_as_shlex_splits_them(opts: str) -> None:
     assert memory_flags(opts) == memory_flags(" ".join(shlex.quote(t) for t in _shlex_or_split(opts)))
-    assert jvmopts._tokens(opts) == _shlex_or_split(opts)
 
 
 @pytest.mark.parametrize(

@@ -6,9 +6,8 @@ Flink's derived heap. A role's options come from its environment variable (`FLIN
 `FLINK_ENV_JAVA_OPTS_TM`) when it is set, and otherwise from `env.java.default-opts.<role>` followed
 by `env.java.opts.<role>`; options for every process come before them.
 
-Options are split as `shlex.split` splits them, by an equivalent linear-time tokenizer (shlex itself
-grows each token one character at a time, quadratic in the token's length: a 1 MB token takes
-minutes). A memory flag whose value is more than HotSpot reads (2^64-1 bytes) stops the JVM before it
+Options are split as `shlex.split` splits them, by the linear-time equivalent in
+`sources.shellwords`. A memory flag whose value is more than HotSpot reads (2^64-1 bytes) stops the JVM before it
 starts ("Invalid maximum heap size"); such a flag is reported with its `problem`, however many
 digits it has, and never converted.
 """
@@ -21,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from flinkmem.engine.options import java_text
+from flinkmem.sources import shellwords
 from flinkmem.sources.roles import ALL_JAVA_OPTS_ENV, ProcessMemory, Role
 
 __all__ = [
@@ -78,55 +78,6 @@ def _strip_quotes(text: str) -> str:
     return text
 
 
-# `shlex.split(text)` (POSIX mode, no comments) as regular expressions. A word is a run of unquoted
-# characters, backslash escapes, '…' and "…" parts, up to a blank (space, tab, CR or LF). Possessive
-# quantifiers over alternatives that start with different characters: no backtracking.
-_WORD = r"""(?:[^ \t\r\n'"\\]++|\\.|'[^']*+'|"(?:[^"\\]++|\\.)*+")++"""
-# Each token: blanks, then a word, or else the one character no word can start with (an unclosed
-# quote or a final backslash), which is where shlex raises ValueError, or else the end. As every
-# position matches, no search fails (a failing search from each of n blanks would scan them all).
-_TOKEN = re.compile(rf"[ \t\r\n]*+(?:({_WORD})|(.)|\Z)", re.DOTALL)
-_WORD_PART = re.compile(r"""([^'"\\]++)|\\(.)|'([^']*+)'|"((?:[^"\\]++|\\.)*+)""" + '"', re.DOTALL)
-
-
-def _part_text(part: re.Match[str]) -> str:
-    """One part of a word as shlex gives it: quotes gone, escapes resolved."""
-    plain, escaped, single, double = part.groups()
-    if double is None:
-        return plain or escaped or single or ""
-    if "\\" not in double:
-        return double
-    # Inside double quotes a backslash escapes only a backslash or a double quote, and stays otherwise.
-    return "\\".join([piece.replace('\\"', '"') for piece in double.split("\\\\")])
-
-
-def _unquoted(word: str) -> str:
-    if "\\" not in word:
-        # Without escapes, a word with one kind of quote only loses those quote characters.
-        if '"' not in word:
-            return word.replace("'", "") if "'" in word else word
-        if "'" not in word:
-            return word.replace('"', "")
-    return _WORD_PART.sub(_part_text, word)
-
-
-def _words(text: str) -> list[str] | None:
-    """The words of `text` as written (quotes and escapes still in), or None where shlex would raise."""
-    words: list[str] = []
-    for word, stray in _TOKEN.findall(text):
-        if stray:
-            return None
-        if word:
-            words.append(word)
-    return words
-
-
-def _tokens(text: str) -> list[str]:
-    """`shlex.split(text)`, or `text.split()` where shlex would raise (an unclosed quote, a final `\\`)."""
-    words = _words(text)
-    return text.split() if words is None else [_unquoted(word) for word in words]
-
-
 # What `shlex.quote` leaves unquoted: a non-empty word of these characters.
 _SHELL_SAFE = re.compile(r"[\w@%+=:,./-]++", re.ASCII)
 
@@ -148,26 +99,47 @@ def _flag(token: str, match: re.Match[str]) -> JvmMemoryFlag:
 
 def memory_flags(opts: str) -> list[JvmMemoryFlag]:
     """The memory flags in a Java options string, in order."""
+    return [_flag(token, match) for token, match in _flag_matches(opts)]
+
+
+def _flag_matches(opts: str) -> list[tuple[str, re.Match[str]]]:
     found = []
     for token in _candidate_tokens(opts):
         match = _FLAG.fullmatch(token) if token.startswith("-X") else None
         if match:
-            found.append(_flag(token, match))
+            found.append((token, match))
     return found
+
+
+def _last_flags(opts: str) -> dict[str, JvmMemoryFlag]:
+    """The last memory flag of each kind (the one HotSpot keeps), kinds in the order they first appear.
+
+    Only those few become JvmMemoryFlags: hostile options carry hundreds of thousands of flags."""
+    last: dict[str, tuple[str, re.Match[str]]] = {}
+    for token, match in _flag_matches(opts):
+        last[_KIND[match["flag"]]] = (token, match)
+    return {kind: _flag(token, match) for kind, (token, match) in last.items()}
+
+
+# A word starting with -X in options without quotes or backslashes: found without splitting the rest.
+_PLAIN_X_TOKEN = re.compile(r"(?<![^ \t\r\n])-X[^ \t\r\n]*+")
 
 
 def _candidate_tokens(opts: str) -> list[str]:
     """The tokens of `opts` that may be memory flags: unquoted only where that could make `-X…`.
 
-    A word without quotes or backslashes is its own token; hostile options have millions of them.
+    Hostile options have millions of words: options without quotes or backslashes (nearly all) are
+    searched for `-X…` words directly, and elsewhere words are read one at a time and only those that
+    can become `-X…` are unquoted and kept.
     """
-    candidates: list[str] = []
-    for word, stray in _TOKEN.findall(opts):
-        if stray:
-            return [token for token in opts.split() if token.startswith("-X")]
-        if word.startswith("-X") or "'" in word or '"' in word or "\\" in word:
-            candidates.append(_unquoted(word))
-    return candidates
+    if shellwords.is_plain(opts):
+        return _PLAIN_X_TOKEN.findall(opts)
+    try:
+        # Only a word starting with a dash, a quote or a backslash can unquote to `-X…`; only those kept.
+        unquoted = (shellwords.unquote(w) for w in shellwords.iter_raw_words(opts) if w[0] in "-'\"\\")
+        return [token for token in unquoted if token.startswith("-X")]
+    except shellwords.ShellSyntaxError:
+        return [token for token in opts.split() if token.startswith("-X")]
 
 
 def java_opts_sources(config: Mapping[str, object], env: Mapping[str, str], role: Role) -> list[tuple[str, str]]:
@@ -197,7 +169,7 @@ def role_opts(config: Mapping[str, object], env: Mapping[str, str], role: Role) 
 
 def with_memory_flags(opts: str, memory: ProcessMemory) -> str:
     """`opts` with its memory flags removed and the derived ones appended, so the derived ones win."""
-    kept = [t for t in _tokens(opts) if not (t.startswith("-X") and _FLAG.fullmatch(t))]
+    kept = [t for t in shellwords.split(opts) if not (t.startswith("-X") and _FLAG.fullmatch(t))]
     return " ".join([*(t if _SHELL_SAFE.fullmatch(t) else shlex.quote(t) for t in kept), *memory.jvm_flags])
 
 
@@ -215,6 +187,6 @@ def flags_overriding(
     }
     effective: dict[str, tuple[str, JvmMemoryFlag]] = {}
     for name, opts in java_opts_sources(config, env, role):
-        for flag in memory_flags(opts):
-            effective[flag.kind] = (name, flag)
+        for kind, flag in _last_flags(opts).items():
+            effective[kind] = (name, flag)
     return [(name, flag) for name, flag in effective.values() if expected[flag.kind] != flag.size]

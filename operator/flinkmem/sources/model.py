@@ -5,12 +5,12 @@ See the package docstring for the sources and their precedence.
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from flinkmem.engine import DeploymentMode, FlinkVersion, Notice, RawValue
+from flinkmem.sources import shellwords
 from flinkmem.sources.roles import ALL_JAVA_OPTS_ENV, ROLES, Role
 
 __all__ = [
@@ -128,8 +128,5 @@ def dynamic_properties(container: Mapping[str, Any]) -> dict[str, str]:
         for value in values:
             if not isinstance(value, str):
                 continue
-            try:
-                words.extend(shlex.split(value))
-            except ValueError:
-                words.extend(value.split())
+            words.extend(shellwords.split(value))
     return dict(_dynamic_tokens(words))
