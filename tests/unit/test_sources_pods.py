@@ -223,3 +223,36 @@ def test_only_flink_pods_are_opened_and_a_malformed_one_says_why() -> None:
     without["spec"]["containers"] = [{"name": "sidecar"}]
     found = locate(without, Lookup({"demo": flinkdeployment(memory="2g")}))
     assert found.source is None and found.reason == f"the pod has no container named {CONTAINER}"
+
+
+# Linux's MAX_ARG_STRLEN: 32 pages of 4 KiB, the string's NUL included (fs/exec.c, copy_strings).
+EXEC_LIMIT = 131_072
+
+
+@pytest.mark.parametrize(
+    ("container", "field", "size"),
+    [
+        # "FLINK_ENV_JAVA_OPTS_JM=" is 23 bytes; with the NUL, 24 + the value.
+        ({"env": [{"name": "FLINK_ENV_JAVA_OPTS_JM", "value": "x" * (EXEC_LIMIT - 23)}]}, "env[0]", EXEC_LIMIT + 1),
+        ({"env": [{"name": "A", "value": "é" * (EXEC_LIMIT // 2)}]}, "env[0]", EXEC_LIMIT + 3),  # UTF-8 bytes
+        ({"args": ["bash", "-c", "-Dx=" + "y" * EXEC_LIMIT]}, "args[2]", EXEC_LIMIT + 5),
+        ({"command": ["z" * EXEC_LIMIT]}, "command[0]", EXEC_LIMIT + 1),
+    ],
+)
+def test_a_string_linux_cannot_exec_leaves_the_pod_unsized_naming_it(
+    container: dict[str, Any], field: str, size: int
+) -> None:
+    pod = jobmanager_pod(extra_containers=0)
+    pod["spec"]["containers"][0].update(container)
+    found = locate(pod, Lookup({"demo": flinkdeployment(memory="2g")}))
+    assert found.source is None and found.reason is not None
+    assert found.reason.startswith(f"spec.containers[0].{field}")
+    assert f"is {size:,} bytes" in found.reason and "MAX_ARG_STRLEN" in found.reason
+
+
+def test_strings_linux_can_exec_are_read() -> None:
+    pod = jobmanager_pod(extra_containers=0)
+    pod["spec"]["containers"][0]["env"] = [{"name": "FLINK_ENV_JAVA_OPTS_JM", "value": "x" * (EXEC_LIMIT - 24)}]
+    pod["spec"]["containers"][0]["args"] = ["y" * (EXEC_LIMIT - 1)]
+    found = locate(pod, Lookup({"demo": flinkdeployment(memory="2g")}))
+    assert found.source is not None and found.reason is None

@@ -113,10 +113,34 @@ def _check_container(container: Mapping[str, Any], path: str) -> None:
         for index, item in enumerate(env):
             if not isinstance(item, Mapping) or not isinstance(item.get("name"), str):
                 raise PodShapeError(f"{path}.env[{index}]", "must be an object with a name")
+            value = item.get("value")
+            if isinstance(value, str):
+                _check_exec_string(f"{item['name']}={value}", f"{path}.env[{index}] ({item['name'][:64]})")
     for part in ("command", "args"):
         values = container.get(part)
         if values is not None and not isinstance(values, list):
             raise PodShapeError(f"{path}.{part}", "must be a list")
+        for index, value in enumerate(values or ()):
+            if isinstance(value, str):
+                _check_exec_string(value, f"{path}.{part}[{index}]")
+
+
+# Linux's limit on each argument and environment string execve() takes, its NUL included (MAX_ARG_STRLEN,
+# 32 pages, include/uapi/linux/binfmts.h; checked in fs/exec.c copy_strings): a longer one fails the
+# container's start with E2BIG. It also bounds what flinkmem reads from a pod's options.
+MAX_ARG_STRLEN = 32 * 4096
+
+
+def _check_exec_string(text: str, where: str) -> None:
+    if 4 * len(text) < MAX_ARG_STRLEN:  # UTF-8 takes at most 4 bytes per character
+        return
+    size = len(text.encode("utf-8", "surrogatepass")) + 1
+    if size > MAX_ARG_STRLEN:
+        raise PodShapeError(
+            where,
+            f"is {size:,} bytes: Linux starts no process with an argument or environment variable over "
+            f"{MAX_ARG_STRLEN:,} bytes (MAX_ARG_STRLEN), so this container cannot start. Fix: shorten it",
+        )
 
 
 def pod_env(container: Mapping[str, Any]) -> dict[str, str]:
