@@ -387,3 +387,24 @@ def test_malformed_specs(mutate: Callable[[dict[str, Any]], object], field: str)
 def test_not_an_object() -> None:
     with pytest.raises(SpecError):
         from_flinkdeployment(["not", "a", "mapping"])  # type: ignore[arg-type]
+
+
+def test_configuration_nested_beyond_any_option_key_is_refused_naming_where() -> None:
+    conf: dict[str, object] = {"jobmanager.memory.process.size": "2g"}
+    node = conf
+    for _ in range(900):  # deep enough to reach Python's recursion limit in a recursive walk
+        child: dict[str, object] = {}
+        node["k"] = child
+        node = child
+    with pytest.raises(SpecError) as info:
+        flatten_configuration(conf)
+    assert info.value.field == "spec.flinkConfiguration." + ".".join(["k"] * 64)[:200]
+    assert "more than 64 levels" in info.value.problem
+    # 64 levels are still read.
+    shallow: dict[str, object] = {}
+    node = shallow
+    for _ in range(63):
+        node["k"] = child = {}
+        node = child
+    node["leaf"] = "x"
+    assert flatten_configuration(shallow)[0] == {".".join(["k"] * 63) + ".leaf": "x"}

@@ -56,6 +56,11 @@ def _scalar_text(value: object, path: str) -> str:
     raise SpecError(path, f"must be a string, number or boolean, not {type(value).__name__}")
 
 
+# Flink's own option keys have a handful of dot-separated parts; a deeper map is no configuration, and its
+# walk must stay far from Python's recursion limit.
+MAX_CONFIG_DEPTH = 64
+
+
 def flatten_configuration(conf: object, path: str = "spec.flinkConfiguration") -> tuple[dict[str, str], list[Notice]]:
     if conf is None:
         return {}, []
@@ -64,13 +69,20 @@ def flatten_configuration(conf: object, path: str = "spec.flinkConfiguration") -
     out: dict[str, str] = {}
     notices: list[Notice] = []
 
-    def walk(node: Mapping[Any, Any], prefix: str) -> None:
+    def walk(node: Mapping[Any, Any], prefix: str, depth: int) -> None:
+        if depth > MAX_CONFIG_DEPTH:
+            raise SpecError(
+                f"{path}.{prefix.rstrip('.')[:200]}",
+                f"nests more than {MAX_CONFIG_DEPTH} levels of keys; write the keys flat (a.b.c: value)",
+            )
         for key, value in node.items():
             full = f"{prefix}{key}"
-            if isinstance(value, Mapping):
-                walk(value, full + ".")
+            if type(value) is str:  # nearly every value: no checks to make
+                text = value
+            elif isinstance(value, Mapping):
+                walk(value, full + ".", depth + 1)
                 continue
-            if isinstance(value, list):
+            elif isinstance(value, list):
                 text = ";".join(_scalar_text(v, f"{path}.{full}") for v in value)
             else:
                 text = _scalar_text(value, f"{path}.{full}")
@@ -80,7 +92,7 @@ def flatten_configuration(conf: object, path: str = "spec.flinkConfiguration") -
                 )
             out[full] = text
 
-    walk(conf, "")
+    walk(conf, "", 1)
     return out, notices
 
 
