@@ -13,7 +13,7 @@ import pytest
 from flinkmem.conventions import MUTATE_ID, VALIDATE_ID
 from flinkmem.runtime.certs import ensure_self_signed
 from flinkmem.runtime.metrics import Metrics
-from flinkmem.runtime.webserver import WebhookServer
+from flinkmem.runtime.webserver import LARGE_REVIEW_BYTES, LARGE_REVIEWS_AT_ONCE, WebhookServer
 from localplane.controlplane import create_pki, mint_client_cert
 from tests.unit.admission_harness import FD, PODS, Harness
 
@@ -213,5 +213,57 @@ def test_tls_1_3_is_the_default_and_1_2_can_be_allowed(tmp_path: Path) -> None:
             assert (await served.post(VALIDATE_ID, body))[0] == 200
         async for served in _serve(tmp_path / "old", _echo, tls_min_version="1.2"):
             assert (await served.post(VALIDATE_ID, body, tls="1.2"))[0] == 200
+
+    asyncio.run(scenario())
+
+
+def test_large_reviews_take_turns_and_never_hold_up_ordinary_ones(tmp_path: Path) -> None:
+    inside, most = 0, 0
+    release = asyncio.Event()
+
+    async def engine(data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        nonlocal inside, most
+        if "pad" in data["request"]["object"].get("spec", {}):
+            inside += 1
+            most = max(most, inside)
+            await release.wait()
+            inside -= 1
+        return await _echo(data, **kwargs)
+
+    large = json.dumps(fd_review(object={"metadata": {"name": "x"}, "spec": {"pad": "x" * LARGE_REVIEW_BYTES}}))
+    small = json.dumps(fd_review()).encode()
+
+    async def scenario() -> None:
+        async for served in _serve(tmp_path, engine, max_bytes=8 * 1024 * 1024):
+            waiting = [asyncio.ensure_future(served.post(VALIDATE_ID, large.encode())) for _ in range(6)]
+            async with asyncio.timeout(60):  # only a hang misses it
+                while inside < LARGE_REVIEWS_AT_ONCE:
+                    await asyncio.sleep(0.01)
+                # Six large reviews sent, two being decided: an ordinary one is answered at once.
+                status, body = await served.post(VALIDATE_ID, small)
+                assert status == 200 and body["response"]["allowed"] is True
+                assert inside == LARGE_REVIEWS_AT_ONCE and not any(task.done() for task in waiting)
+                release.set()
+                answers = await asyncio.gather(*waiting)
+            assert [status for status, _ in answers] == [200] * 6
+            assert most == LARGE_REVIEWS_AT_ONCE
+
+    asyncio.run(scenario())
+
+
+def test_an_object_nested_too_deep_to_decode_is_refused_saying_so(tmp_path: Path) -> None:
+    deep = json.dumps(fd_review(object={"metadata": {"name": "x"}, "spec": {"podTemplate": "DEEP"}}))
+    body = deep.replace('"DEEP"', "[" * 5000 + "]" * 5000).encode()
+
+    async def scenario() -> None:
+        async for served in _serve(tmp_path, _echo, max_bytes=1024 * 1024):
+            status, answer = await served.post(VALIDATE_ID, body)
+            assert status == 200 and answer["response"]["uid"] == "u-1"
+            assert answer["response"]["allowed"] is False and answer["response"]["status"]["code"] == 400
+            assert "nests deeper than flinkmem reads" in answer["response"]["status"]["message"]
+            # A pod is never refused for it (fail open), and a body without a uid is no review.
+            status, answer = await served.post(MUTATE_ID, body)
+            assert status == 200 and answer["response"]["allowed"] is True
+            assert (await served.post(VALIDATE_ID, b'{"request": ' + b"[" * 5000 + b"]" * 5000 + b"}"))[0] == 400
 
     asyncio.run(scenario())

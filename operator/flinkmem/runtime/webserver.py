@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import json
 import logging
+import re
 import ssl
 import time
 from collections.abc import AsyncGenerator, Awaitable, Mapping
@@ -21,6 +23,7 @@ from typing import Any, Protocol
 
 import aiohttp.web
 
+from flinkmem.conventions import MUTATE_ID, VALIDATE_ID
 from flinkmem.runtime.admission.direct import DirectTransport, response_for
 from flinkmem.runtime.admission.kopfpath import KopfTransport
 from flinkmem.runtime.admission.review import AdmissionRequest, Response, Review, ReviewError, check_review
@@ -56,6 +59,16 @@ def _certificate_names(peer: object) -> set[str]:
     names = {value for rdn in peer.get("subject", ()) for key, value in rdn if key == "commonName"}
     names.update(value for kind, value in peer.get("subjectAltName", ()) if kind == "DNS")
     return names
+
+
+# A review's body is read, decoded and decided on the one event loop, in CPU time and memory that grow
+# with its size: a 3 MiB FlinkDeployment costs a few hundred milliseconds and tens of MiB of Python
+# objects. Bodies over LARGE_REVIEW_BYTES (or of unknown length) wait for one of LARGE_REVIEWS_AT_ONCE
+# turns before they are read, so a tenant sending many at once holds flinkmem's memory to a few of
+# them, and never delays a review of ordinary size (a FlinkDeployment or pod is a few KiB) by more
+# than the one large review being decided. Waiting bodies stay in the socket, unread.
+LARGE_REVIEW_BYTES = 256 * 1024
+LARGE_REVIEWS_AT_ONCE = 2
 
 
 class WebhookServer:
@@ -95,6 +108,8 @@ class WebhookServer:
         self.tls_min_version = tls_min_version
         self.client_ca_file = client_ca_file
         self.client_names = frozenset(client_names)
+        # Large reviews take turns; see LARGE_REVIEW_BYTES.
+        self.large_turns = asyncio.Semaphore(LARGE_REVIEWS_AT_ONCE)
 
     def _context(self) -> ssl.SSLContext:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -174,7 +189,9 @@ class WebhookServer:
             if refused is not None:
                 decision = "forbidden"
                 return aiohttp.web.json_response({"error": refused}, status=403)
-            status, body, decision = await handle_review(self.service, transport, webhook, await http.read())
+            size = http.content_length
+            async with self.large_turns if size is None or size > LARGE_REVIEW_BYTES else contextlib.nullcontext():
+                status, body, decision = await handle_review(self.service, transport, webhook, await http.read())
             return aiohttp.web.json_response(body, status=status)
         except aiohttp.web.HTTPException as exc:
             decision = "bad-request" if exc.status < 500 else "error"
@@ -182,6 +199,27 @@ class WebhookServer:
         finally:
             self.metrics.admission_requests.labels(webhook or "-", decision).inc()
             self.metrics.admission_latency.labels(webhook or "-").observe(time.perf_counter() - started)
+
+
+# The uid of a review too deeply nested to decode: the API server writes the request's uid before
+# anything a user wrote, so the first one is the request's.
+_FIRST_UID = re.compile(rb'"uid"\s*:\s*"([0-9A-Za-z-]{1,128})"')
+
+
+def _too_deep(service: AdmissionService, webhook: str, raw: bytes) -> tuple[int, Mapping[str, Any], str]:
+    """An object nested deeper than Python's JSON reader goes (about 1,000 levels; a FlinkDeployment's
+    podTemplate can nest 10,000 deep in the API server) is answered as undecidable, not with a 400 the
+    user would only see as "failed calling webhook"."""
+    found = _FIRST_UID.search(raw)
+    if webhook not in (VALIDATE_ID, MUTATE_ID) or found is None:
+        return 400, {"error": "not a usable AdmissionReview: nested too deeply to read"}, "bad-request"
+    answer = service.failure(
+        webhook,
+        "the object nests deeper than flinkmem reads (about 1,000 levels of maps and lists; Jackson, which "
+        "the Flink operator reads resources with, stops at 1,000 by default). Fix: flatten its deepest part",
+        400,
+    )
+    return 200, response_for(found.group(1).decode(), answer, None), "allowed" if answer.allowed else "denied"
 
 
 async def handle_review(
@@ -199,7 +237,9 @@ async def handle_review(
             response = response_for(review["request"]["uid"], screened, None)
     except ReviewError as exc:
         return exc.status, {"error": str(exc)}, "unknown-webhook" if exc.status == 404 else "bad-request"
-    except (ValueError, RecursionError) as exc:
+    except RecursionError:
+        return _too_deep(service, webhook, raw)
+    except ValueError as exc:
         return 400, {"error": f"not a usable AdmissionReview: {exc}"}, "bad-request"
     except Exception as exc:  # the transport's own machinery failed; an answer is still owed
         if review is None:
