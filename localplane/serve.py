@@ -8,6 +8,7 @@ configurations removed) when the context ends.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -76,10 +77,65 @@ class RunningOperator:
         return self.process.poll() is None
 
 
-def _kubectl(kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def _kubectl(kubeconfig: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [kubectl_binary(), "--kubeconfig", str(kubeconfig), *args], capture_output=True, text=True, timeout=60
+        [kubectl_binary(), "--kubeconfig", str(kubeconfig), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        input=stdin,
     )
+
+
+# Dry runs that go through each webhook: answered by a live flinkmem, or failing with "failed calling
+# webhook" while the API server still calls an earlier registration.
+_PROBES = {
+    "validating": {
+        "apiVersion": "flink.apache.org/v1beta1",
+        "kind": "FlinkDeployment",
+        "metadata": {"name": "flinkmem-registration-probe", "namespace": "default"},
+        "spec": {
+            "flinkVersion": "v1_20",
+            "jobManager": {"resource": {"memory": "2g", "cpu": 1}},
+            "taskManager": {"resource": {"memory": "2g", "cpu": 1}},
+        },
+    },
+    "mutating": {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": "flinkmem-registration-probe",
+            "namespace": "default",
+            "labels": {
+                "app": "flinkmem-registration-probe",
+                "component": "jobmanager",
+                "type": "flink-native-kubernetes",
+            },
+        },
+        "spec": {"containers": [{"name": "flink-main-container", "image": "flink"}]},
+    },
+}
+
+
+def wait_until_called(kubeconfig: Path, timeout: float = 120.0) -> None:
+    """Until the API server calls the webhooks just registered: it applies a new registration a moment
+    after the write (its webhook configurations come from an informer), and until then it still calls
+    the previous one, often a flinkmem that has stopped. Each probe is a dry run, counted by flinkmem
+    as one review."""
+    deadline = time.monotonic() + timeout
+    for name, probe in _PROBES.items():
+        while True:
+            result = _kubectl(kubeconfig, "create", "--dry-run=server", "-f", "-", stdin=json.dumps(probe))
+            output = result.stdout + result.stderr
+            # The pod webhook fails open, so only flinkmem's own warning tells that it answered.
+            answered = "failed calling webhook" not in output and (
+                "flinkmem" in output if name == "mutating" else result.returncode == 0 or "flinkmem" in output
+            )
+            if answered:
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the API server still does not call the {name} webhook just registered:\n{output}")
+            time.sleep(0.5)
 
 
 @contextmanager
@@ -203,6 +259,7 @@ def running_flinkmem(
             if hardened:
                 running.client_cert = Pki(kubeconfig.parent / "pki").webhook_client
             _kubectl(kubeconfig, "wait", "--for=condition=Established", "crd/flinkdeployments.flink.apache.org")
+            wait_until_called(kubeconfig)
             yield running
     finally:
         if unregister:
