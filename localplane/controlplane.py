@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
-import ctypes
 import datetime as dt
 import fcntl
 import ipaddress
@@ -49,6 +48,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from flinkmem.runtime.lifecycle import die_with_parent
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
@@ -472,16 +473,6 @@ def _free_port() -> int:
         return port
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: get SIGKILL when the process that started us dies (Linux).
-
-    SIGKILL, not SIGTERM: all components would get it at once, and a kube-apiserver whose etcd is
-    already gone lingers in its graceful shutdown. The data is throw-away anyway.
-    """
-    pr_set_pdeathsig = 1
-    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
-
-
 def _spawn(name: str, argv: list[str], logs: Path, *, tie_to_parent: bool) -> subprocess.Popen[bytes]:
     log: IO[bytes]
     with (logs / f"{name}.log").open("ab") as log:
@@ -493,7 +484,9 @@ def _spawn(name: str, argv: list[str], logs: Path, *, tie_to_parent: bool) -> su
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=_die_with_parent if tie_to_parent else None,
+            # SIGKILL when this process dies, to every component at once: a kube-apiserver whose etcd is
+            # already gone would linger in its graceful shutdown, and the data is throw-away anyway.
+            preexec_fn=die_with_parent if tie_to_parent else None,
         )
 
 

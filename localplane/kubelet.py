@@ -62,7 +62,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import ctypes
 import datetime as dt
 import logging
 import os
@@ -84,6 +83,7 @@ from typing import Any
 
 import yaml
 
+from flinkmem.runtime.lifecycle import die_with_parent
 from localplane.rest import Answer, Rest, Unreachable
 
 __all__ = ["Kubelet", "Node", "PodView", "Probe", "write_atomically"]
@@ -109,11 +109,6 @@ def _now() -> str:
 
 def _micro_now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _die_with_parent() -> None:
-    pr_set_pdeathsig = 1
-    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
 
 
 @dataclass(frozen=True)
@@ -346,7 +341,7 @@ class ProcessRuntime(Runtime):
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
             )
         return _Process(process)
 
@@ -598,7 +593,7 @@ class PodmanRuntime(Runtime):
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
             )
         container = _PodmanContainer(name, client)
         # The container's main pid, once podman has started it (or the start failed).

@@ -17,10 +17,8 @@ Prometheus, and the metrics it and the rules read from flinkmem are those a runn
 
 from __future__ import annotations
 
-import ctypes
 import json
 import re
-import signal
 import subprocess
 import time
 import urllib.parse
@@ -32,6 +30,7 @@ from typing import Any
 import pytest
 import yaml
 
+from flinkmem.runtime.lifecycle import die_with_parent
 from localplane.controlplane import tool_dir
 from localplane.haplane import APISERVER_ADDRESS, APISERVER_PORT
 from tests.e2e.test_webhooks import flinkdeployment, jobmanager_deployment
@@ -60,10 +59,6 @@ MONITORING = {
     "grafanaDashboard": {"enabled": True},
 }
 GRAFANA_VARIABLES = {"$__rate_interval": "1m", "$__range": "10m", "$namespace": RELEASE_NAMESPACE, "$job": RELEASE}
-
-
-def _die_with_parent() -> None:
-    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 def _label(name: str) -> str:
@@ -171,7 +166,7 @@ def prometheus(ha: Ha, objects: list[dict[str, Any]], tmp_path_factory: pytest.T
         stdin=subprocess.DEVNULL,
         stdout=log,
         stderr=subprocess.STDOUT,
-        preexec_fn=_die_with_parent,
+        preexec_fn=die_with_parent,
     )
     try:
         await_all(lambda: process.poll() is None and _ready(f"http://{PROMETHEUS}/-/ready"), 60, "Prometheus ready")
