@@ -113,7 +113,8 @@ def plan_pod(pod: Mapping[str, Any], index: int, result: RoleValidation, source:
     resources["requests"] = requests
     resources["limits"] = limits
 
-    env = [dict(e) for e in (current.get("env") or [])]
+    # The pod's own list until the plan changes it; copied only then (a pod may carry thousands of entries).
+    env: list[dict[str, Any]] = current.get("env") or []
     existing = next((e for e in env if e.get("name") == role.java_opts_env), None)
     # The role's options variable is written only when the JVM would otherwise keep a memory flag of the
     # user's over Flink's (or when its value comes from elsewhere and cannot be read here): Flink's own
@@ -126,11 +127,11 @@ def plan_pod(pod: Mapping[str, Any], index: int, result: RoleValidation, source:
             base = " ".join(text for _, text in role_opts(source.config, {}, role) if text.strip())
         wanted_opts = with_memory_flags(base, memory)
         if existing is None:
-            env.append({"name": role.java_opts_env, "value": wanted_opts})
+            env = [*env, {"name": role.java_opts_env, "value": wanted_opts}]
             changes.append(f"env {role.java_opts_env}")
         elif existing.get("value") != wanted_opts or from_elsewhere:
-            existing.pop("valueFrom", None)
-            existing["value"] = wanted_opts
+            replaced = {k: v for k, v in existing.items() if k != "valueFrom"} | {"value": wanted_opts}
+            env = [replaced if e is existing else e for e in env]
             changes.append(f"env {role.java_opts_env}")
 
     annotations = {

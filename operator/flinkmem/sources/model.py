@@ -14,6 +14,7 @@ from flinkmem.sources import shellwords
 from flinkmem.sources.roles import ALL_JAVA_OPTS_ENV, ROLES, Role
 
 __all__ = [
+    "RELEVANT_ENV",
     "RELEVANT_PREFIXES",
     "FlinkSource",
     "MainContainer",
@@ -36,6 +37,13 @@ RELEVANT_PREFIXES = (
     "state.backend",
     "cluster.fine-grained-resource-management",
     "cluster.declarative-resource-management",
+)
+
+
+# The environment variables resolution reads: the Java options of all processes and of each role, and
+# each role's 1.x legacy heap variable.
+RELEVANT_ENV = frozenset(
+    {ALL_JAVA_OPTS_ENV, *(name for role in ROLES for name in (role.java_opts_env, role.legacy_heap_env))}
 )
 
 
@@ -82,12 +90,8 @@ class FlinkSource:
 
     def trimmed(self) -> FlinkSource:
         """This source with only what resolution reads: the relevant options and environment variables."""
-        wanted_env = {
-            ALL_JAVA_OPTS_ENV,
-            *(name for role in ROLES for name in (role.java_opts_env, role.legacy_heap_env)),
-        }
         containers = {
-            key: replace(container, env={k: v for k, v in container.env.items() if k in wanted_env})
+            key: replace(container, env={k: v for k, v in container.env.items() if k in RELEVANT_ENV})
             for key, container in self.containers.items()
         }
         config = {key: value for key, value in self.config.items() if is_relevant(key)}
