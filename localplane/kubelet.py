@@ -648,6 +648,7 @@ class _PodRunner(threading.Thread):
             raise HarnessError(f"only the sleep action of preStop hooks is implemented, not {sorted(pre_stop)}")
         self.pre_stop = float(pre_stop["sleep"]["seconds"]) if pre_stop else 0.0
         self.stopping = threading.Event()
+        self.wake = threading.Event()  # the pod changed (the kubelet's watch): sync now
         self.lock = threading.Lock()
         self.run_: _Run | None = None
         self.restarts = 0
@@ -697,7 +698,9 @@ class _PodRunner(threading.Thread):
             while not self.stopping.is_set():
                 if not self._sync():
                     return
-                self.stopping.wait(0.25)
+                if self.wake.wait(0.25):
+                    self.wake.clear()
+                    self.next_relist = 0.0
         except Exception as exc:
             logger.exception("kubelet stand-in for pod %s failed", self.name_)
             self.kubelet.failed(f"pod {self.name_}: {exc!r}")
@@ -1193,12 +1196,40 @@ class Kubelet:
             self._register(node)
         self._thread = threading.Thread(target=self._loop, name="kubelet", daemon=True)
         self._thread.start()
+        threading.Thread(target=self._watch, name="kubelet-watch", daemon=True).start()
+
+    def _watch(self) -> None:
+        """As the kubelet watches its pods: a deletion (an eviction too) reaches the pod's runner at once,
+        not at its next relist, so the container is stopped within moments of the pod's deletion."""
+        path = f"/api/v1/namespaces/{self.namespace}/pods?labelSelector={self.selector}"
+        version = ""
+        while not self._stopping.is_set():
+            try:
+                if not version:
+                    answer = self.rest.get(path)
+                    if not answer.ok:
+                        raise Unreachable(answer.message)
+                    version = answer.body["metadata"]["resourceVersion"]
+                for event in self.rest.watch(path, version, seconds=5):
+                    if event["type"] == "ERROR":
+                        version = ""
+                        break
+                    meta = event["object"]["metadata"]
+                    version = meta.get("resourceVersion", version)
+                    runner = self._runners.get(meta.get("name", ""))
+                    if runner is not None and (event["type"] == "DELETED" or meta.get("deletionTimestamp")):
+                        runner.wake.set()
+                    if self._stopping.is_set():
+                        break
+            except Unreachable:
+                self._stopping.wait(0.5)
 
     def stop(self) -> None:
         self._stopping.set()
         runners = list(self._runners.values())
         for runner in runners:
             runner.stopping.set()
+            runner.wake.set()
         for runner in runners:
             runner.join(timeout=60)
         if self._thread is not None:
