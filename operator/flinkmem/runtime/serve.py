@@ -104,9 +104,10 @@ def _configure_logging(verbose: bool) -> None:
 
 
 class _Stop:
-    """SIGTERM and SIGINT, acted on in the main thread at once, whatever the event loop is doing."""
+    """SIGTERM and SIGINT, acted on in the main thread at once, whatever the event loop is doing; the
+    first one counts (a process group's SIGTERM and the one passed on reach the controller both)."""
 
-    def __init__(self, controller: BaseProcess) -> None:
+    def __init__(self, controller: BaseProcess | None) -> None:
         self.controller = controller
         self.signal: signal.Signals | None = None
         self.at: float | None = None
@@ -114,9 +115,9 @@ class _Stop:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._begin: Callable[[signal.Signals], None] | None = None
 
-    def install(self) -> None:
-        signal.signal(signal.SIGTERM, self.handle)
-        signal.signal(signal.SIGINT, self.handle)
+    def install(self, *signals: signal.Signals) -> None:
+        for sig in signals or (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self.handle)
 
     def attach(self, loop: asyncio.AbstractEventLoop, begin: Callable[[signal.Signals], None]) -> None:
         """The event loop's side of the stop; called at once if a signal came first."""
@@ -140,6 +141,8 @@ class _Stop:
 
     def forward_to_controller(self) -> None:
         """SIGTERM to the controller process, now: kopf there hands the peering over while this one drains."""
+        if self.controller is None:
+            return
         pid = self.controller.pid
         if pid is not None and self.controller.exitcode is None:
             with contextlib.suppress(ProcessLookupError):
@@ -205,11 +208,19 @@ def _controller_main(settings: Settings, verbose: bool, relay: Any, parent: int,
     # Admission answers hold up someone's `kubectl apply`; reconciling can wait. Measured at 100 creates/s
     # on two shared cores, an equal-priority controller stretched the webhook's p99 more than tenfold.
     os.nice(CONTROLLER_NICENESS)
+    # As in the serving process: kopf runs in a thread, this one takes SIGTERM (once).
+    stop = _Stop(None)
+    stop.install(signal.SIGTERM)
     freeze_startup_objects()
-    asyncio.run(run_controller(settings, relay, credentials))
+    thread = threading.Thread(
+        target=lambda: asyncio.run(run_controller(settings, relay, credentials, stop)), name="controller"
+    )
+    thread.start()
+    while thread.is_alive():
+        thread.join(0.5)
 
 
-async def run_controller(settings: Settings, relay: Any, credentials: Credentials) -> None:
+async def run_controller(settings: Settings, relay: Any, credentials: Credentials, stop: _Stop | None = None) -> None:
     metrics = RelayedMetrics(relay)
     cluster = Cluster(settings, metrics, credentials)
     events = EventPoster(cluster)
@@ -224,9 +235,16 @@ async def run_controller(settings: Settings, relay: Any, credentials: Credential
     ks.peering.lifetime = PEERING_LIFETIME
     # Equal priorities make kopf freeze every replica; a random one elects a single reconciler.
     ks.peering.priority = random.randint(1, 10_000)
+    kopf_stop = asyncio.Event()
+    if stop is not None:
+        stop.attach(asyncio.get_running_loop(), lambda _: kopf_stop.set())
     try:
         await kopf.operator(
-            registry=registry, settings=ks, clusterwide=settings.clusterwide, namespaces=list(settings.namespaces)
+            registry=registry,
+            settings=ks,
+            clusterwide=settings.clusterwide,
+            namespaces=list(settings.namespaces),
+            stop_flag=kopf_stop,
         )
     finally:
         await events.drain()
