@@ -52,7 +52,7 @@ Two runtimes:
   process group with the container's args, as the test's user: quick, but nothing of the image or
   the security context is under test. Volume paths in the environment are rewritten to the pod's
   directories, and flinkmem finds its token and CA through a kubeconfig (``tokenFile``,
-  ``certificate-authority``) naming the API server's address: the client library's in-cluster paths
+  ``certificate-authority``) naming the API server's address: flinkmem's in-cluster paths
   are fixed (/var/run/secrets/...).
 
 Deviations that remain with both (none changes what flinkmem sees through the API server):
