@@ -31,7 +31,13 @@ As the kubelet, following the kubelet's documented behaviour:
   failure streak kills the container (SIGTERM, then SIGKILL after the grace period) and restarts it;
 - reports all of it in the pod's status (IP, conditions, container state, restart count, container
   and image IDs, OOMKilled), with a strategic-merge patch as the kubelet's status manager does;
-- on deletion, stops the container with the pod's grace period and removes the pod.
+- on deletion (an eviction too), stops the container as the kubelet does: the preStop hook first
+  (only the ``sleep`` action is implemented), then SIGTERM with what is left of the grace period
+  (at least 2 s), SIGKILL after it; then removes the pod;
+- as the scheduler, binds pods only to nodes that are not cordoned (``spec.unschedulable``);
+  :meth:`Kubelet.drain` does what ``kubectl drain`` does: cordon the node, evict its pods through
+  the Eviction API (the API server applies the PodDisruptionBudget: 429 means try again, every 5 s
+  as kubectl does) and wait until they are gone.
 
 Two runtimes:
 
@@ -46,7 +52,7 @@ Two runtimes:
   process group with the container's args, as the test's user: quick, but nothing of the image or
   the security context is under test. Volume paths in the environment are rewritten to the pod's
   directories, and flinkmem finds its token and CA through a kubeconfig (``tokenFile``,
-  ``certificate-authority``) naming the API server's address: the client library's in-cluster paths
+  ``certificate-authority``) naming the API server's address: flinkmem's in-cluster paths
   are fixed (/var/run/secrets/...).
 
 Deviations that remain with both (none changes what flinkmem sees through the API server):
@@ -86,7 +92,7 @@ import yaml
 from flinkmem.runtime.lifecycle import die_with_parent
 from localplane.rest import Answer, Rest, Unreachable
 
-__all__ = ["Kubelet", "Node", "PodView", "Probe", "write_atomically"]
+__all__ = ["Drained", "Kubelet", "Node", "PodView", "Probe", "write_atomically"]
 
 logger = logging.getLogger("localplane.kubelet")
 
@@ -632,7 +638,12 @@ class _PodRunner(threading.Thread):
         self.readiness = Probe.from_spec(self.container.get("readinessProbe"), ports)
         self.liveness = Probe.from_spec(self.container.get("livenessProbe"), ports)
         self.grace = float(spec.get("terminationGracePeriodSeconds", 30))
+        pre_stop = (self.container.get("lifecycle") or {}).get("preStop") or {}
+        if pre_stop and set(pre_stop) != {"sleep"}:
+            raise HarnessError(f"only the sleep action of preStop hooks is implemented, not {sorted(pre_stop)}")
+        self.pre_stop = float(pre_stop["sleep"]["seconds"]) if pre_stop else 0.0
         self.stopping = threading.Event()
+        self.wake = threading.Event()  # the pod changed (the kubelet's watch): sync now
         self.lock = threading.Lock()
         self.run_: _Run | None = None
         self.restarts = 0
@@ -682,13 +693,15 @@ class _PodRunner(threading.Thread):
             while not self.stopping.is_set():
                 if not self._sync():
                     return
-                self.stopping.wait(0.25)
+                if self.wake.wait(0.25):
+                    self.wake.clear()
+                    self.next_relist = 0.0
         except Exception as exc:
             logger.exception("kubelet stand-in for pod %s failed", self.name_)
             self.kubelet.failed(f"pod {self.name_}: {exc!r}")
             raise
         finally:
-            self._stop_container("the harness stopped")
+            self._stop_container("the harness stopped", pre_stop=False)
 
     def _sync(self) -> bool:
         """One round; False once the pod is gone."""
@@ -1020,18 +1033,24 @@ class _PodRunner(threading.Thread):
             self._terminate(run, self.grace)
             self._exited(run, 137, "Error", time.monotonic())
 
-    def _terminate(self, run: _Run, grace: float) -> None:
-        """As a container runtime stops a container: SIGTERM to its main process only, then, after
-        the grace period, SIGKILL to everything in it."""
-        run.container.stop(grace)
+    def _terminate(self, run: _Run, grace: float, pre_stop: bool = True) -> None:
+        """As the kubelet stops a container: its preStop hook within the grace period, then SIGTERM to
+        its main process only and, after what is left of the grace period (at least 2 s, the
+        kubelet's minimum), SIGKILL to everything in it."""
+        started = time.monotonic()
+        if pre_stop and self.pre_stop:
+            time.sleep(min(self.pre_stop, grace))
+        sigterm = time.monotonic()
+        run.container.stop(max(grace - (sigterm - started), 2.0))
+        self.kubelet.record(self.name_, "sigterm-to-exit", f"{time.monotonic() - sigterm:.2f}")
 
-    def _stop_container(self, why: str, grace: float | None = None) -> None:
+    def _stop_container(self, why: str, grace: float | None = None, pre_stop: bool = True) -> None:
         run = self.run_
         if run is None:
             return
         logger.info("pod %s: stopping the container: %s", self.name_, why)
         started = time.monotonic()
-        self._terminate(run, self.grace if grace is None else grace)
+        self._terminate(run, self.grace if grace is None else grace, pre_stop)
         self.kubelet.record(self.name_, "stopped", f"{time.monotonic() - started:.1f}")
         with self.lock:
             self.run_ = None
@@ -1109,6 +1128,18 @@ class _PodRunner(threading.Thread):
             logger.warning("pod %s: status update failed: %s", self.name_, answer.message)
 
 
+@dataclass(frozen=True)
+class Drained:
+    """What one drain did: the pods it evicted, how often the PodDisruptionBudget said not yet (429),
+    and the seconds until every eviction was accepted and until every pod was gone."""
+
+    node: str
+    pods: list[str]
+    refused: int
+    evicted_after: float
+    gone_after: float
+
+
 @dataclass
 class _Record:
     at: float
@@ -1160,12 +1191,40 @@ class Kubelet:
             self._register(node)
         self._thread = threading.Thread(target=self._loop, name="kubelet", daemon=True)
         self._thread.start()
+        threading.Thread(target=self._watch, name="kubelet-watch", daemon=True).start()
+
+    def _watch(self) -> None:
+        """As the kubelet watches its pods: a deletion (an eviction too) reaches the pod's runner at once,
+        not at its next relist, so the container is stopped within moments of the pod's deletion."""
+        path = f"/api/v1/namespaces/{self.namespace}/pods?labelSelector={self.selector}"
+        version = ""
+        while not self._stopping.is_set():
+            try:
+                if not version:
+                    answer = self.rest.get(path)
+                    if not answer.ok:
+                        raise Unreachable(answer.message)
+                    version = answer.body["metadata"]["resourceVersion"]
+                for event in self.rest.watch(path, version, seconds=5):
+                    if event["type"] == "ERROR":
+                        version = ""
+                        break
+                    meta = event["object"]["metadata"]
+                    version = meta.get("resourceVersion", version)
+                    runner = self._runners.get(meta.get("name", ""))
+                    if runner is not None and (event["type"] == "DELETED" or meta.get("deletionTimestamp")):
+                        runner.wake.set()
+                    if self._stopping.is_set():
+                        break
+            except Unreachable:
+                self._stopping.wait(0.5)
 
     def stop(self) -> None:
         self._stopping.set()
         runners = list(self._runners.values())
         for runner in runners:
             runner.stopping.set()
+            runner.wake.set()
         for runner in runners:
             runner.join(timeout=60)
         if self._thread is not None:
@@ -1230,7 +1289,57 @@ class Kubelet:
         except Unreachable:
             pass
 
-    # -- scheduling
+    # -- scheduling and draining
+
+    def _cordoned(self) -> set[str]:
+        answer = self.rest.get("/api/v1/nodes")
+        if not answer.ok:
+            return {n.name for n in self.nodes}  # not known: schedule nothing this round
+        return {n["metadata"]["name"] for n in answer.body["items"] if (n.get("spec") or {}).get("unschedulable")}
+
+    def cordon(self, node: str, unschedulable: bool = True) -> None:
+        answer = self.rest.strategic_patch(f"/api/v1/nodes/{node}", {"spec": {"unschedulable": unschedulable}})
+        if not answer.ok:
+            raise HarnessError(f"cordoning node {node}: {answer.message}")
+
+    def drain(self, node: str, timeout: float = 300.0) -> Drained:
+        """``kubectl drain``: cordons ``node``, evicts each of its pods through the Eviction API (a 429,
+        the PodDisruptionBudget saying not now, is tried again every 5 s) and waits until they are gone."""
+        started = time.monotonic()
+        self.cordon(node)
+        field_selector = urllib.parse.quote(f"spec.nodeName={node}")
+        listed = self.rest.get(f"/api/v1/namespaces/{self.namespace}/pods?fieldSelector={field_selector}")
+        if not listed.ok:
+            raise HarnessError(f"listing the pods of node {node}: {listed.message}")
+        pods = [(p["metadata"]["name"], p["metadata"]["uid"]) for p in listed.body["items"]]
+        refused = 0
+        deadline = started + timeout
+        for name, uid in pods:
+            eviction = {
+                "apiVersion": "policy/v1",
+                "kind": "Eviction",
+                "metadata": {"name": name, "namespace": self.namespace},
+                "deleteOptions": {"preconditions": {"uid": uid}},
+            }
+            while True:
+                answer = self.rest.post(f"/api/v1/namespaces/{self.namespace}/pods/{name}/eviction", eviction)
+                if answer.ok or answer.status == 404:
+                    break
+                if answer.status != 429 or time.monotonic() > deadline:
+                    raise HarnessError(f"evicting pod {name}: HTTP {answer.status} {answer.message}")
+                refused += 1
+                time.sleep(5.0)
+        evicted = time.monotonic()
+        for name, uid in pods:
+            while True:
+                answer = self.rest.get(f"/api/v1/namespaces/{self.namespace}/pods/{name}")
+                if answer.status == 404 or (answer.ok and answer.body["metadata"]["uid"] != uid):
+                    break
+                if time.monotonic() > deadline:
+                    raise HarnessError(f"pod {name} of the drained node {node} still there after {timeout:.0f} s")
+                time.sleep(0.25)
+        done = time.monotonic()
+        return Drained(node, [n for n, _ in pods], refused, evicted - started, done - started)
 
     def _loop(self) -> None:
         next_lease = time.monotonic() + LEASE_PERIOD
@@ -1259,7 +1368,8 @@ class Kubelet:
                 continue
             node_name = spec.get("nodeName")
             if node_name is None:
-                free = [n for n in self.nodes if n.name not in by_node]
+                cordoned = self._cordoned()
+                free = [n for n in self.nodes if n.name not in by_node and n.name not in cordoned]
                 if not free:
                     continue
                 binding = {

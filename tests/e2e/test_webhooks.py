@@ -6,6 +6,7 @@ dry-run, kubectl warnings), and the JobManager pods are made by the real Deploym
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 from collections.abc import Iterator
@@ -15,7 +16,10 @@ from typing import Any
 import pytest
 import yaml
 
+from flinkmem.runtime.cluster import Cluster as ApiCluster
+from flinkmem.runtime.credentials import load_credentials
 from flinkmem.runtime.devsetup import register_webhooks
+from flinkmem.runtime.metrics import Metrics
 from flinkmem.runtime.settings import Settings
 from localplane.controlplane import Cluster, wait_until
 from localplane.serve import RunningOperator, running_flinkmem
@@ -185,6 +189,20 @@ def test_update_into_a_conflict_is_refused(cluster: Cluster, namespace: str, fli
     assert stored["spec"]["flinkConfiguration"]["jobmanager.memory.heap.size"] == "1g"
 
 
+def _register_again(cluster: Cluster, flinkmem: RunningOperator) -> None:
+    """What `flinkmem serve --register-url` does at its start, as the cluster's administrator."""
+    settings = Settings(self_signed_dir=flinkmem.cert_dir)
+
+    async def register() -> None:
+        api = ApiCluster(settings, Metrics(), load_credentials({"KUBECONFIG": str(cluster.kubeconfig)}))
+        try:
+            await register_webhooks(api, settings, flinkmem.webhook_url, flinkmem.ca_file)
+        finally:
+            await api.close()
+
+    asyncio.run(register())
+
+
 def test_existing_conflict_allows_metadata_updates_and_deletion(
     cluster: Cluster, namespace: str, flinkmem: RunningOperator
 ) -> None:
@@ -194,8 +212,7 @@ def test_existing_conflict_allows_metadata_updates_and_deletion(
     try:
         assert apply(cluster, namespace, conflicting).returncode == 0
     finally:
-        with cluster.api_client() as api:
-            register_webhooks(api, Settings(self_signed_dir=flinkmem.cert_dir), flinkmem.webhook_url, flinkmem.ca_file)
+        _register_again(cluster, flinkmem)
     wait_until(
         lambda: "flinkmem refused" in apply(cluster, namespace, flinkdeployment("probe", {}, memory="100m")).stderr,
         what="the validating webhook back in place",

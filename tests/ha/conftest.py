@@ -11,7 +11,9 @@ The ``ha`` fixture:
    ``make image`` builds (built here if it is missing or stale), with podman, in the plane's network
    namespace, under the pod's security context, volumes and limits; ``FLINKMEM_HA_RUNTIME=process``
    runs ``flinkmem serve`` of the development venv as local processes instead (quicker, but then
-   neither the image nor the security context is under test);
+   neither the image nor the security context is under test); ``FLINKMEM_HA_IMAGE=<ref>`` runs a
+   given image instead of building one, and ``FLINKMEM_HA_HELM_SET=a=1,b=2`` adds ``helm --set``
+   values (to measure another build or setting, e.g. ``shutdown.preStopSeconds=0``);
 3. runs ``helm install`` of charts/flinkmem with its defaults (two replicas, tls.mode=cert-manager,
    kopf peering, PodDisruptionBudget, NetworkPolicy) plus ``crd.install=true`` (no Flink operator
    here), ``evictDrifted=true``, ``webhook.clientAuth`` with the plane's CA (its kube-apiserver
@@ -53,6 +55,10 @@ REPLICAS = 2  # the chart's default
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # How the stand-in kubelet runs containers: "podman" (from the image, the default) or "process".
 RUNTIME = os.environ.get("FLINKMEM_HA_RUNTIME", "podman")
+# For measurements against another build (e.g. the figures of an earlier release, docs/operations.md):
+# an image to run instead of building the current sources, and extra `helm --set` values.
+GIVEN_IMAGE = os.environ.get("FLINKMEM_HA_IMAGE", "")
+HELM_SET = [item for item in os.environ.get("FLINKMEM_HA_HELM_SET", "").split(",") if item]
 
 FIGURES = pytest.StashKey[list[dict[str, Any]]]()
 FIGURES_FILE = pytest.StashKey[Path]()
@@ -98,7 +104,7 @@ def _runtime(plane: HaPlane, values: dict[str, Any]) -> Runtime:
         return ProcessRuntime()
     if RUNTIME != "podman":
         raise AssertionError(f"FLINKMEM_HA_RUNTIME={RUNTIME!r}: podman or process")
-    repository, _, tag = built_image().rpartition(":")
+    repository, _, tag = (GIVEN_IMAGE or built_image()).rpartition(":")
     values["image"] = {"repository": repository, "tag": tag, "pullPolicy": "IfNotPresent"}
     return PodmanRuntime(plane.netns.path)
 
@@ -134,7 +140,9 @@ def ha(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest)
             values_file = root / "values.json"
             values_file.write_text(json.dumps(values))
             started = time.monotonic()
-            _helm(plane, "install", RELEASE, str(CHART), "--namespace", RELEASE_NAMESPACE, "--values", str(values_file))
+            sets = [arg for item in HELM_SET for arg in ("--set", item)]
+            _helm(plane, "install", RELEASE, str(CHART), "--namespace", RELEASE_NAMESPACE, "--values", str(values_file),
+                  *sets)  # fmt: skip
             wait_available(plane, kubelet)
             yield Ha(plane, kubelet, time.monotonic() - started)
         finally:

@@ -112,6 +112,12 @@ def test_serve_starts_as_uid_65532_on_a_read_only_root(image: str, tmp_path: Pat
         assert ids.stdout.split()[:2] == ["65532", "65532"]
         assert "tls.crt" in ids.stdout, "it wrote its self-signed certificate under /tmp"
         assert podman("inspect", "--format", "{{.State.Running}}", name).stdout.strip() == "true"
+        # SIGTERM, as the kubelet stops it: flinkmem is PID 1, which ignores signals it has no handler
+        # for; it stops by itself (exit 0), not by the SIGKILL after the grace period (137).
+        assert podman("stop", "--time", "60", name).returncode == 0
+        code = podman("inspect", "--format", "{{.State.ExitCode}}", name).stdout.strip()
+        assert code == "0", podman("logs", name).stdout[-3000:]
+        assert "stopped" in podman("logs", name).stdout + podman("logs", name).stderr
     finally:
         podman("rm", "--force", "--time", "0", name)
 
@@ -143,6 +149,7 @@ def test_the_runtime_stage_has_no_pip_and_only_what_flinkmem_runs(image: str) ->
         "print(json.dumps({\n"
         "  'pip': importlib.util.find_spec('pip') is not None,\n"
         "  'setuptools': importlib.util.find_spec('setuptools') is not None,\n"
+        "  'kubernetes': importlib.util.find_spec('kubernetes') is not None,\n"
         "  'bin': sorted(os.listdir('/opt/flinkmem/bin')),\n"
         "  'tests': [r for r, ds, fs in os.walk(site) if os.path.basename(r) in ('tests', 'test')],\n"
         "  'prefix': sys.prefix, 'version': sys.version_info[:2],\n"
@@ -152,6 +159,7 @@ def test_the_runtime_stage_has_no_pip_and_only_what_flinkmem_runs(image: str) ->
     assert result.returncode == 0, result.stderr
     found = json.loads(result.stdout)
     assert found["pip"] is False and found["setuptools"] is False
+    assert found["kubernetes"] is False, "flinkmem loads its credentials itself: no Kubernetes client library"
     assert not any(name.startswith("pip") for name in found["bin"]) and "flinkmem" in found["bin"]
     assert found["tests"] == [], "the dependencies' test suites are left out"
     assert found["prefix"] == "/opt/flinkmem" and found["version"] == [3, 11]

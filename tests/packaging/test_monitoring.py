@@ -42,6 +42,8 @@ ALERTS = {
     "FlinkmemRefusalRateHigh",
     "FlinkmemDriftNotFixed",
     "FlinkmemCertificateExpiringSoon",
+    "FlinkmemReplicaNotReady",
+    "FlinkmemServingCertificateExpiring",
 }
 # The API server's admission webhook metrics the rules and the dashboard read (k8s.io/apiserver,
 # pkg/admission/metrics); tests/ha/test_monitoring.py finds each on the running kube-apiserver.

@@ -8,10 +8,10 @@ from typing import Any
 
 import aiohttp.web
 import pytest
-from kubernetes import client
 
 from flinkmem.runtime import cluster as cluster_module
 from flinkmem.runtime.cluster import Cluster
+from flinkmem.runtime.credentials import Credentials
 from flinkmem.runtime.metrics import Metrics
 from flinkmem.runtime.settings import Settings
 
@@ -39,8 +39,7 @@ async def _evict_against(answers: Iterable[int | None]) -> tuple[bool, int]:
     site = aiohttp.web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = runner.addresses[0][1]
-    api = client.ApiClient(client.Configuration(host=f"http://127.0.0.1:{port}"))
-    subject = Cluster(Settings(self_signed_dir=None), Metrics(), api)
+    subject = Cluster(Settings(self_signed_dir=None), Metrics(), Credentials(f"http://127.0.0.1:{port}"))
     try:
         return await subject.evict_pod("jobs", "jm-0"), seen
     finally:

@@ -251,6 +251,34 @@ def test_large_reviews_take_turns_and_never_hold_up_ordinary_ones(tmp_path: Path
     asyncio.run(scenario())
 
 
+def test_stopping_answers_the_reviews_in_flight_and_closes_the_port(tmp_path: Path) -> None:
+    """A graceful stop: a review that is being answered when the stop begins still gets its answer;
+    after it, the port takes no new connection."""
+    arrived, release = asyncio.Event(), asyncio.Event()
+
+    async def slow(data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        arrived.set()
+        await release.wait()
+        return await _echo(data)
+
+    async def scenario() -> None:
+        async for served in _serve(tmp_path, slow):
+            in_flight = asyncio.ensure_future(served.post(VALIDATE_ID, json.dumps(fd_review()).encode()))
+            await asyncio.wait_for(arrived.wait(), 30)
+            stopping = asyncio.ensure_future(served.server.stop())
+            await asyncio.sleep(0.2)
+            assert not stopping.done(), "the stop waits for the review in flight"
+            assert not served.server.ready.is_set()
+            release.set()
+            status, body = await asyncio.wait_for(in_flight, 30)
+            assert status == 200 and body["response"]["allowed"] is True
+            assert await asyncio.wait_for(stopping, 30) == 1
+            with pytest.raises(aiohttp.ClientConnectionError):
+                await served.post(VALIDATE_ID, json.dumps(fd_review()).encode())
+
+    asyncio.run(scenario())
+
+
 def test_an_object_nested_too_deep_to_decode_is_refused_saying_so(tmp_path: Path) -> None:
     deep = json.dumps(fd_review(object={"metadata": {"name": "x"}, "spec": {"podTemplate": "DEEP"}}))
     body = deep.replace('"DEEP"', "[" * 5000 + "]" * 5000).encode()
@@ -265,5 +293,32 @@ def test_an_object_nested_too_deep_to_decode_is_refused_saying_so(tmp_path: Path
             status, answer = await served.post(MUTATE_ID, body)
             assert status == 200 and answer["response"]["allowed"] is True
             assert (await served.post(VALIDATE_ID, b'{"request": ' + b"[" * 5000 + b"]" * 5000 + b"}"))[0] == 400
+
+    asyncio.run(scenario())
+
+
+def test_the_certificate_expiry_is_exported_and_follows_a_reload(tmp_path: Path) -> None:
+    from cryptography import x509
+
+    def expiry(path: Path) -> float:
+        return x509.load_pem_x509_certificate(path.read_bytes()).not_valid_after_utc.timestamp()
+
+    def exported(server: WebhookServer) -> float:
+        value = server.metrics.registry.get_sample_value("flinkmem_serving_certificate_expiry_timestamp_seconds")
+        assert value is not None
+        return value
+
+    async def scenario() -> None:
+        async for served in _serve(tmp_path, _echo):
+            assert exported(served.server) == expiry(tmp_path / "tls.crt")
+            first = exported(served.server)
+            for name in ("ca.crt", "tls.crt", "tls.key"):
+                (tmp_path / name).unlink()
+            await asyncio.sleep(1.1)  # a new certificate, a later expiry (whole seconds)
+            ensure_self_signed(tmp_path, ["127.0.0.1", "localhost"])
+            deadline = asyncio.get_running_loop().time() + 30
+            while exported(served.server) == first and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.1)
+            assert exported(served.server) == expiry(tmp_path / "tls.crt") > first
 
     asyncio.run(scenario())

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-__all__ = ["CertPaths", "ensure_self_signed"]
+__all__ = ["CertPaths", "ensure_self_signed", "expiry_timestamp"]
 
 _VALIDITY = datetime.timedelta(days=365)
 
@@ -61,6 +61,16 @@ def _covers(cert_path: Path, hosts: list[str]) -> bool:
         return False
     present = {str(v) for v in san.get_values_for_type(x509.IPAddress)} | set(san.get_values_for_type(x509.DNSName))
     return set(hosts) <= present
+
+
+def expiry_timestamp(cert_path: Path) -> float | None:
+    """When the first certificate of a PEM file (the serving certificate of a chain) expires, as Unix
+    time; None if the file holds no readable certificate."""
+    try:
+        cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    except (OSError, ValueError):
+        return None
+    return cert.not_valid_after_utc.timestamp()
 
 
 def ensure_self_signed(directory: Path, hosts: list[str]) -> CertPaths:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
-import ssl
 import time
 import urllib.parse
 from collections.abc import Mapping
@@ -18,12 +17,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
-from kubernetes import client, config
 
+from flinkmem.runtime.credentials import Credentials
 from flinkmem.runtime.metrics import Metrics
 from flinkmem.runtime.settings import Settings
 
-__all__ = ["Cluster", "OwnerLookupError", "load_client"]
+__all__ = ["Cluster", "OwnerLookupError"]
 
 logger = logging.getLogger("flinkmem.cluster")
 
@@ -44,54 +43,41 @@ def _seg(text: str) -> str:
     return segment if segment not in (".", "..") else urllib.parse.quote(segment.replace(".", "%2E"), safe="%")
 
 
-def load_client() -> client.ApiClient:
-    """In-cluster credentials when running in a pod, else the kubeconfig ($KUBECONFIG)."""
-    try:
-        config.load_incluster_config()  # type: ignore[no-untyped-call]
-    except config.ConfigException:
-        config.load_kube_config()  # type: ignore[no-untyped-call]
-    return client.ApiClient()
-
-
 @dataclass
 class Cluster:
     """Everything the handlers need besides the request itself."""
 
     settings: Settings
     metrics: Metrics
-    api: client.ApiClient
+    credentials: Credentials
     _session: aiohttp.ClientSession | None = field(default=None, init=False, repr=False)
 
-    def _ssl_context(self) -> ssl.SSLContext:
-        cfg = self.api.configuration
-        context = (
-            ssl.create_default_context(cafile=cfg.ssl_ca_cert) if cfg.ssl_ca_cert else ssl.create_default_context()
-        )
-        if not cfg.verify_ssl:
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        if cfg.cert_file:
-            context.load_cert_chain(cfg.cert_file, cfg.key_file)
-        return context
-
-    def _headers(self) -> dict[str, str]:
-        cfg = self.api.configuration
-        if cfg.refresh_api_key_hook is not None:
-            cfg.refresh_api_key_hook(cfg)  # in-cluster tokens rotate; the client library re-reads them
-        # The client library stores tokens under "BearerToken" (in-cluster and kubeconfig); older ones used
-        # "authorization". Without the header every call would be anonymous and refused.
-        token = cfg.get_api_key_with_prefix("BearerToken") or cfg.get_api_key_with_prefix("authorization")
-        return {"Authorization": token} if token else {}
-
-    async def _request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    async def _request(self, method: str, path: str, body: Any = None, timeout: float | None = None) -> tuple[int, Any]:
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(ssl=self._ssl_context(), limit=64)
-            self._session = aiohttp.ClientSession(connector=connector)
-        url = f"{self.api.configuration.host}{path}"
-        timeout = aiohttp.ClientTimeout(total=self.settings.owner_lookup_timeout)
-        async with self._session.request(method, url, json=body, headers=self._headers(), timeout=timeout) as r:
+            # The CA and client certificate are read once; the bearer token with every request (a
+            # token file is re-read after a minute, and at once after a 401: the kubelet rotates it).
+            ssl_context = self.credentials.connection_info().as_ssl_context()
+            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ssl_context, limit=64))
+        url = f"{self.credentials.server}{path}"
+        limit = aiohttp.ClientTimeout(total=self.settings.owner_lookup_timeout if timeout is None else timeout)
+        status, data = await self._once(self._session, method, url, body, limit)
+        if status == 401 and self.credentials.token_file is not None:
+            # The token expired: the file holds its successor by then (the kubelet rotates it early).
+            self.credentials.bearer_token(fresh=True)
+            status, data = await self._once(self._session, method, url, body, limit)
+        return status, data
+
+    async def _once(
+        self, session: aiohttp.ClientSession, method: str, url: str, body: Any, timeout: aiohttp.ClientTimeout
+    ) -> tuple[int, Any]:
+        headers = self.credentials.authorization()
+        async with session.request(method, url, json=body, headers=headers, timeout=timeout) as r:
             data = await r.json(content_type=None) if r.content_length != 0 else None
             return r.status, data
+
+    async def request(self, method: str, path: str, body: Any = None, timeout: float = 30.0) -> tuple[int, Any]:
+        """Any call (the development set-up's): the HTTP status and the decoded body."""
+        return await self._request(method, path, body, timeout)
 
     async def close(self) -> None:
         if self._session is not None:

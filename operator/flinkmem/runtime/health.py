@@ -13,7 +13,8 @@ __all__ = ["HealthServer"]
 
 
 class HealthServer:
-    """Liveness, readiness (only once the webhook port serves) and Prometheus metrics over HTTP."""
+    """Liveness, readiness (only once the webhook port serves, and no longer once stopping) and
+    Prometheus metrics over HTTP."""
 
     def __init__(
         self,
@@ -28,7 +29,16 @@ class HealthServer:
         self.metrics = metrics
         self.ready = ready
         self.alive = alive
+        self.stopping = False
         self._runner: aiohttp.web.AppRunner | None = None
+        metrics.follow_readiness(self.is_ready)
+
+    def is_ready(self) -> bool:
+        return self.ready.is_set() and not self.stopping
+
+    def mark_stopping(self) -> None:
+        """Not ready from now on: the replica is shutting down (SIGTERM)."""
+        self.stopping = True
 
     async def start(self) -> None:
         app = aiohttp.web.Application()
@@ -45,7 +55,8 @@ class HealthServer:
 
     async def stop(self) -> None:
         if self._runner is not None:
-            await self._runner.cleanup()
+            runner, self._runner = self._runner, None
+            await runner.cleanup()
 
     async def _healthz(self, _: aiohttp.web.Request) -> aiohttp.web.Response:
         if not self.alive():
@@ -53,6 +64,8 @@ class HealthServer:
         return aiohttp.web.Response(text="ok\n")
 
     async def _readyz(self, _: aiohttp.web.Request) -> aiohttp.web.Response:
+        if self.stopping:
+            return aiohttp.web.Response(status=503, text="shutting down\n")
         if self.ready.is_set():
             return aiohttp.web.Response(text="ok\n")
         return aiohttp.web.Response(status=503, text="webhook port not serving yet\n")

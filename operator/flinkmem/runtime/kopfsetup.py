@@ -23,6 +23,7 @@ from flinkmem.conventions import (
     KOPF_FINALIZER,
     TYPE_LABEL,
 )
+from flinkmem.runtime.credentials import Credentials
 from flinkmem.runtime.settings import ResourceRef
 from flinkmem.sources.cache import SourceCache
 from flinkmem.sources.roles import ROLES
@@ -77,11 +78,17 @@ def is_flink_configmap(name: str | None, **_: Any) -> bool:
     return str(name or "").startswith(CONFIGMAP_PREFIX)
 
 
-def register_login(registry: kopf.OperatorRegistry) -> None:
+def register_login(registry: kopf.OperatorRegistry, credentials: Credentials) -> None:
+    """kopf logs in with flinkmem's own credentials (`runtime/credentials.py`), at start and after a 401.
+
+    Not kopf's `login_with_service_account`: it names `https://kubernetes.default.svc`, which needs the
+    cluster's DNS, where client-go uses KUBERNETES_SERVICE_HOST; nor its `login_with_kubeconfig`,
+    which reads no `tokenFile`. Each login re-reads a token file: after a 401 the rotated token is used.
+    """
+
     @kopf.on.login(registry=registry)
-    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-        # In-cluster service account, else $KUBECONFIG, as the Kubernetes client library finds them.
-        return kopf.login_via_client(**kwargs)
+    def login(**_: Any) -> kopf.ConnectionInfo:
+        return credentials.connection_info(fresh=True)
 
     del login
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 __all__ = ["Metrics", "RelayedMetrics"]
 
@@ -40,6 +41,23 @@ class Metrics:
         self.evictions = Counter(
             "flinkmem_drift_evictions", "Drifted JobManager pods evicted.", ["namespace"], registry=self.registry
         )
+
+        self.ready = Gauge(
+            "flinkmem_ready",
+            "1 while this replica is ready to answer admission requests (its /readyz says ok), else 0.",
+            registry=self.registry,
+        )
+        self.ready.set(0)
+        self.certificate_expiry = Gauge(
+            "flinkmem_serving_certificate_expiry_timestamp_seconds",
+            "When the serving certificate this replica has loaded expires (Unix time), set at start and "
+            "on each reload.",
+            registry=self.registry,
+        )
+
+    def follow_readiness(self, ready: Callable[[], bool]) -> None:
+        """`flinkmem_ready` reads `ready` at each scrape."""
+        self.ready.set_function(lambda: 1.0 if ready() else 0.0)
 
     def count_resolution(self, source: str, result: str) -> None:
         self.resolutions.labels(source, result).inc()

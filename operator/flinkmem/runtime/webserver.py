@@ -28,6 +28,7 @@ from flinkmem.runtime.admission.direct import DirectTransport, response_for
 from flinkmem.runtime.admission.kopfpath import KopfTransport
 from flinkmem.runtime.admission.review import AdmissionRequest, Response, Review, ReviewError, check_review
 from flinkmem.runtime.admission.service import AdmissionService
+from flinkmem.runtime.certs import expiry_timestamp
 from flinkmem.runtime.metrics import Metrics
 
 __all__ = ["Transport", "WebhookServer", "handle_review"]
@@ -91,6 +92,7 @@ class WebhookServer:
         tls_min_version: str = "1.3",
         client_ca_file: Path | None = None,
         client_names: tuple[str, ...] = (),
+        drain_seconds: float = 10.0,
     ) -> None:
         self.addr = addr
         self.port = port
@@ -110,16 +112,25 @@ class WebhookServer:
         self.client_names = frozenset(client_names)
         # Large reviews take turns; see LARGE_REVIEW_BYTES.
         self.large_turns = asyncio.Semaphore(LARGE_REVIEWS_AT_ONCE)
+        self.drain_seconds = drain_seconds
+        self.in_flight = 0
+        self._runner: aiohttp.web.AppRunner | None = None
 
     def _context(self) -> ssl.SSLContext:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.minimum_version = _TLS_VERSIONS[self.tls_min_version]
         context.load_cert_chain(self.certfile, self.keyfile)
+        self._loaded_certificate()
         if self.client_ca_file is not None:
             # Only the API server's webhook client certificate gets past the handshake.
             context.verify_mode = ssl.CERT_REQUIRED
             context.load_verify_locations(cafile=str(self.client_ca_file))
         return context
+
+    def _loaded_certificate(self) -> None:
+        expires = expiry_timestamp(self.certfile)
+        if expires is not None:
+            self.metrics.certificate_expiry.set(expires)
 
     def _client_refused(self, http: aiohttp.web.Request) -> str | None:
         """Why the caller's certificate is not one of the accepted names (the CA already checked it)."""
@@ -141,8 +152,10 @@ class WebhookServer:
 
         app = aiohttp.web.Application(client_max_size=self.max_request_bytes)
         app.add_routes([aiohttp.web.post("/{id}", serve)])
-        runner = aiohttp.web.AppRunner(app, handle_signals=False, access_log=None)
+        # On stop, aiohttp closes the port, then waits up to drain_seconds for the reviews in flight.
+        runner = aiohttp.web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=self.drain_seconds)
         await runner.setup()
+        self._runner = runner
         try:
             site = aiohttp.web.TCPSite(runner, self.addr, self.port, ssl_context=context, reuse_address=True)
             await site.start()
@@ -157,8 +170,17 @@ class WebhookServer:
             yield config
             await self._reload_forever(context)
         finally:
-            self.ready.clear()
+            await self.stop()
+
+    async def stop(self) -> int:
+        """Closes the port, closes idle connections and waits (at most `drain_seconds`) for the reviews
+        in flight to be answered; how many were in flight when it began."""
+        self.ready.clear()
+        runner, self._runner = self._runner, None
+        in_flight = self.in_flight
+        if runner is not None:
             await runner.cleanup()
+        return in_flight
 
     async def _reload_forever(self, context: ssl.SSLContext) -> None:
         files = [self.certfile, self.keyfile, *([self.client_ca_file] if self.client_ca_file else [])]
@@ -178,12 +200,14 @@ class WebhookServer:
                 logger.warning("certificate files changed but cannot be loaded yet: %s", exc)
                 continue
             seen = current
+            self._loaded_certificate()
             logger.info("reloaded the serving certificate from %s", self.certfile)
 
     async def _serve(self, transport: Transport, http: aiohttp.web.Request) -> aiohttp.web.Response:
         webhook = http.match_info.get("id", "")
         started = time.perf_counter()
         decision = "error"
+        self.in_flight += 1
         try:
             refused = self._client_refused(http)
             if refused is not None:
@@ -197,6 +221,7 @@ class WebhookServer:
             decision = "bad-request" if exc.status < 500 else "error"
             raise
         finally:
+            self.in_flight -= 1
             self.metrics.admission_requests.labels(webhook or "-", decision).inc()
             self.metrics.admission_latency.labels(webhook or "-").observe(time.perf_counter() - started)
 
