@@ -1,6 +1,7 @@
 """`flinkmem resolve --batch`: JSON Lines in, one JSON line out per input line, in order.
 
-Input line: `{"id": <any JSON>, "config": {key: string}, "flinkVersion": "2.3" (optional),
+Input line: `{"id": <any JSON>, "config": {key: string}, "flinkVersion": "2.3" (optional; a line from
+1.13 to 2.3, or a newer 2.x line, which is resolved with 2.3's rules and a warning saying so),
 "mode": "native" | "standalone" (optional), "role": "jobmanager" | "taskmanager" (optional,
 default jobmanager)}`. Output line for a JobManager: `{"id", "valid", "totalProcessMemory",
 "totalFlinkMemory", "jvmHeap", "offHeap", "jvmMetaspace", "jvmOverhead", "jvmDirectMemory",
@@ -46,6 +47,7 @@ from flinkmem.engine import (
     resolve_jobmanager,
     resolve_taskmanager,
 )
+from flinkmem.engine.lines import Support, line_notices, support_of, unsupported_message
 
 try:
     from flinkmem import _fastpath
@@ -112,9 +114,29 @@ def _input_error(record_id: object, message: str) -> dict[str, Any]:
     return {"id": record_id, "valid": False, "inputError": True, "error": message}
 
 
-# Batches name the same few versions and modes on every line.
-_parse_version = functools.lru_cache(maxsize=64)(FlinkVersion.parse)
+@functools.lru_cache(maxsize=64)  # batches name the same few versions and modes on every line
+def _parse_version(text: str) -> FlinkVersion:
+    """A record's `flinkVersion`, refused (UnsupportedInput) unless flinkmem supports the line."""
+    version = FlinkVersion.parse(text)
+    if support_of(version) is Support.UNSUPPORTED:
+        raise UnsupportedInput(unsupported_message(version))
+    return version
+
+
 _parse_mode = functools.lru_cache(maxsize=16)(DeploymentMode.parse)
+
+
+def _refused(record_id: object, empty: dict[str, Any], exc: FlinkMemError, version: FlinkVersion) -> dict[str, Any]:
+    # An unreleased line's warning is kept with a refusal too: the refusal is by another line's rules.
+    warnings = [n.message for n in line_notices(version)]
+    return {
+        "id": record_id,
+        "valid": False,
+        **empty,
+        "warnings": warnings,
+        "error": exc.message,
+        "rule": exc.rule.value,
+    }
 
 
 def _parse_role(raw_role: object) -> bool:
@@ -162,7 +184,7 @@ def resolve_record(record: object, default_version: FlinkVersion) -> dict[str, A
     try:
         memory = resolve_jobmanager(config, version, mode)
     except FlinkMemError as exc:
-        return {"id": record_id, "valid": False, **_EMPTY, "error": exc.message, "rule": exc.rule.value}
+        return _refused(record_id, _EMPTY, exc, version)
     return {
         "id": record_id,
         "valid": True,
@@ -187,7 +209,7 @@ def _resolve_taskmanager(
     try:
         memory = resolve_taskmanager(config, version, mode)
     except FlinkMemError as exc:
-        return {"id": record_id, "valid": False, **_EMPTY_TASKMANAGER, "error": exc.message, "rule": exc.rule.value}
+        return _refused(record_id, _EMPTY_TASKMANAGER, exc, version)
     return {
         "id": record_id,
         "valid": True,
