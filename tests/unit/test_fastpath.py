@@ -496,3 +496,10 @@ def test_unreleased_and_unsupported_lines_go_to_python(version: str) -> None:
         }
         assert native(json.dumps({**record, "flinkVersion": version}).encode(), VERSIONS[1]) is None
         assert native(json.dumps(record).encode(), FlinkVersion.parse(version)) is None
+
+
+def test_a_batch_default_of_any_size_reaches_python() -> None:
+    line = b'{"config": {"jobmanager.memory.process.size": "1g"}}'
+    for version in (FlinkVersion(2, 10**20), FlinkVersion(10**20, 1)):
+        assert batch.resolve_line(line, version) == batch.resolve_line_in_python(line, version)
+        assert batch.resolve_chunk(line, version) == batch.resolve_line_in_python(line, version) + b"\n"

@@ -169,6 +169,8 @@ def _parse_record(record: object, default_version: FlinkVersion) -> tuple[dict[s
         mode = _parse_mode(raw_mode)
     except UnsupportedInput as exc:
         raise _InputError(str(exc)) from None
+    if support_of(version) is Support.UNSUPPORTED:  # a default no CLI would have accepted
+        raise _InputError(unsupported_message(version))
     return config, version, mode
 
 
@@ -257,7 +259,7 @@ def _resolve_line_by_stdlib(raw: bytes, default_version: FlinkVersion) -> bytes:
 def resolve_line(raw: bytes | str, default_version: FlinkVersion) -> bytes:
     """One input line (without its newline) to one output line (without one), as UTF-8 JSON."""
     data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
-    if FASTPATH:
+    if FASTPATH and _fast_default(default_version):
         answer = _fastpath.resolve_line(data, default_version.major, _minor(default_version))
         if answer is not None:
             return answer
@@ -277,9 +279,15 @@ def _minor(version: FlinkVersion) -> int:
     return -1 if version.minor is None else version.minor
 
 
+def _fast_default(version: FlinkVersion) -> bool:
+    """Whether the fast path may see `version` as a batch's default: a line flinkmem is exact for (the
+    fast path answers no other, and an arbitrary version's numbers need not fit its integers)."""
+    return support_of(version) is Support.EXACT
+
+
 def resolve_chunk(chunk: bytes, default_version: FlinkVersion) -> bytes:
     """Every line of `chunk` (whole lines, the last newline optional), each answer ending in a newline."""
-    if FASTPATH:
+    if FASTPATH and _fast_default(default_version):
         fallback = functools.partial(resolve_line_in_python, default_version=default_version)
         return _fastpath.resolve_chunk(chunk, default_version.major, _minor(default_version), fallback)
     lines = chunk.split(b"\n")

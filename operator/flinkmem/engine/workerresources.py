@@ -1,9 +1,10 @@
 """The non-memory part of a TaskManager spec: CPU cores, task slots and extended resources.
 
 Flink reads them after the memory layout, in this order: the CPU (`taskmanager.cpu.cores`, else a
-launcher's fallback, else the slot count; refused when not positive, then truncated to 8 decimals),
+launcher's fallback, else the slot count; refused when not positive, then truncated to 8 decimals
+from Flink 1.14),
 the slot count, and the extended resources named by `external-resources` with a positive
-`external-resource.<name>.amount`.
+`external-resource.<name>.amount` (a YAML sequence first from Flink 1.19, `engine.lines`).
 
 Lists are read in linear time without recursion, however they nest. A list longer than
 `MAX_LIST_CHARS` (4,096 characters) is refused with an invalid-value error naming the option: Flink
