@@ -34,7 +34,14 @@ from flinkmem.engine import (
 )
 from flinkmem.engine.jobmanager.options import LEGACY_HEAP as JM_LEGACY_HEAP
 from flinkmem.engine.jobmanager.options import LEGACY_HEAP_MB as JM_LEGACY_HEAP_MB
-from flinkmem.engine.lines import FlinkLine, Support, line_of, support_of, unsupported_message
+from flinkmem.engine.lines import (
+    UNRELEASED_NOTICE,
+    FlinkLine,
+    Support,
+    line_of,
+    support_of,
+    unsupported_message,
+)
 from flinkmem.engine.sizes import format_size
 from flinkmem.sources.flinkdeployment import SpecError, from_flinkdeployment, spec_version
 from flinkmem.sources.model import FlinkSource
@@ -56,6 +63,9 @@ __all__ = [
 
 # kubectl prints each admission warning on its own line; long ones wrap badly.
 WARNING_LIMIT = 120
+# Finding codes about a source's Flink line (engine.lines): not supported, or newer than verified.
+LINE_UNSUPPORTED = "flink-line-unsupported"
+LINE_UNRELEASED = UNRELEASED_NOTICE
 
 
 @dataclass(frozen=True)
@@ -297,11 +307,6 @@ def validate_role(source: FlinkSource, role: Role) -> RoleValidation:
     if support is Support.UNRELEASED:
         return _conflicts_as_warnings(result, source.version)
     return result
-
-
-# Finding codes about a source's Flink line.
-LINE_UNSUPPORTED = "flink-line-unsupported"
-LINE_UNRELEASED = "flink-line-unreleased"
 
 
 def _conflicts_as_warnings(result: RoleValidation, version: FlinkVersion) -> RoleValidation:

@@ -34,6 +34,7 @@ __all__ = [
     "FLINK_CONF_YAML",
     "LINES",
     "NEWEST",
+    "UNRELEASED_NOTICE",
     "FlinkLine",
     "ListSyntax",
     "Support",
@@ -48,6 +49,8 @@ __all__ = [
 # Flink's configuration files: the standard-YAML one (1.19+) and the legacy line format (up to 1.20).
 CONFIG_YAML = "config.yaml"
 FLINK_CONF_YAML = "flink-conf.yaml"
+# The code of the warning a resolution of an unreleased line carries.
+UNRELEASED_NOTICE = "flink-line-unreleased"
 
 
 class Support(enum.Enum):
@@ -237,7 +240,7 @@ def line_notices(version: FlinkVersion) -> list[Notice]:
     if support_of(version) is Support.UNRELEASED:
         return [
             Notice(
-                "flink-line-unreleased",
+                UNRELEASED_NOTICE,
                 f"Flink {version} is newer than the newest line flinkmem has verified ({NEWEST}); "
                 f"it is resolved with the rules of Flink {NEWEST}",
             )
