@@ -21,6 +21,7 @@ from flinkmem.decisions.deployment import Outcome, review_flinkdeployment
 from flinkmem.decisions.javaopts import java_opts_sources
 from flinkmem.decisions.policy import ValidationMode
 from flinkmem.decisions.reconcile import reconcile_deployment
+from flinkmem.decisions.validation import validate_role
 from flinkmem.engine import (
     DeploymentMode,
     FlinkMemError,
@@ -42,6 +43,7 @@ from flinkmem.engine.lines import (
     not_exact_reason,
     support_of,
 )
+from flinkmem.sources.model import FlinkSource
 from flinkmem.sources.roles import JOBMANAGER, TASKMANAGER
 from tests.unit.admission_harness import FD, PODS, Harness, Lookup, review
 from tests.unit.fixtures import flinkdeployment, jobmanager_pod
@@ -289,6 +291,17 @@ def test_r8_limit_factors_exist_from_1_15(line: str) -> None:
         else:
             with pytest.raises(FlinkMemError):
                 container_memory(memory.total_process, config, JOBMANAGER, line=line_of(v(line)))
+
+
+@pytest.mark.parametrize("line", ["1.13", "1.14", "1.15", "2.3"])
+def test_r8_validation_refuses_a_factor_below_one_only_where_it_exists(line: str) -> None:
+    config = {"taskmanager.memory.process.size": "2g", "kubernetes.taskmanager.memory.limit-factor": "0.5"}
+    result = validate_role(FlinkSource("file", "f", "", config, v(line), NATIVE), TASKMANAGER)
+    if v(line) < v("1.15"):
+        assert result.valid and result.container is not None
+        assert (result.container.request, result.container.limit) == ("2048Mi", "2048Mi")
+    else:
+        assert [c.code for c in result.conflicts] == ["limit-factor-below-one"]
 
 
 @pytest.mark.parametrize("line", ALL_LINES)
