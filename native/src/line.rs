@@ -3,6 +3,12 @@
 //! shape (unknown members, non-string values, float ids, non-ASCII option values, roles other
 //! than exactly "jobmanager"/"taskmanager", extended resources, input errors) is a `Bail`, and
 //! `batch.py` answers that line itself.
+//!
+//! Flink lines (`engine/lines.py`): the JobManager's batch answer is the same on every line from
+//! 1.13 to 2.3 apart from the legacy heap keys (1.x), which this crate knows; the TaskManager's
+//! follows the rules of 1.19 and later only. So JobManager lines of 1.13 to 2.3 (and `2.x`) and
+//! TaskManager lines of 1.19 to 2.3 (and `2.x`) are answered here; TaskManager lines of 1.13 to
+//! 1.18, unreleased lines (their answer carries a warning) and unsupported ones go to Python.
 
 use std::borrow::Cow;
 use std::fmt::Write;
@@ -255,15 +261,17 @@ fn parse_version(text: &str) -> Result<Version, Bail> {
     if let Some(patch) = parts.next() {
         number(Some(patch))?;
     }
-    let supported = match major {
-        1 => minor.is_some_and(|m| m >= 12),
-        2 => true,
+    Ok(Version { major, minor })
+}
+
+/// Whether this crate implements the rules of `version` for the role (see the module comment).
+fn answers_line(version: Version, taskmanager: bool) -> bool {
+    let first_minor = if taskmanager { 19 } else { 13 };
+    match (version.major, version.minor) {
+        (1, Some(minor)) => (first_minor..=20).contains(&minor),
+        (2, None) => true,
+        (2, Some(minor)) => minor <= 3,
         _ => false,
-    };
-    if supported {
-        Ok(Version { major, minor })
-    } else {
-        Err(Bail)
     }
 }
 
@@ -468,6 +476,9 @@ pub fn answer(line: &[u8], default_version: Version, out: &mut String) -> Result
         Some("taskmanager") => true,
         Some(_) => return Err(Bail),
     };
+    if !answers_line(version, taskmanager) {
+        return Err(Bail);
+    }
     if taskmanager {
         let config = role_config(pairs, &taskmanager::KEYS, Some("external-resource."))?;
         let outcome = taskmanager::resolve(config, version, standalone);

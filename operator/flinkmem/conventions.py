@@ -37,7 +37,8 @@ EVENT_COMPONENT: Final = "flinkmem"
 REASON_RESOLVED: Final = "MemoryResolved"  # a FlinkDeployment's memory, resolved
 REASON_CONFLICT: Final = "MemoryConflict"  # a FlinkDeployment in conflict (admitted by warn/audit, or before)
 REASON_REFUSED: Final = "MemoryRefused"  # an UPDATE refused at admission
-REASON_NOT_APPLIED: Final = "MemoryNotApplied"  # a Flink pod admitted without sizing, and why
+# A Flink pod admitted without sizing (or a FlinkDeployment of a line flinkmem does not check), and why.
+REASON_NOT_APPLIED: Final = "MemoryNotApplied"
 REASON_DRIFT: Final = "MemoryDrift"  # a running pod that does not match its source
 REASON_DRIFT_EVICTED: Final = "MemoryDriftEvicted"
 REASON_CONFIG_DIFFERS: Final = "MemoryConfigDiffers"  # a FlinkDeployment and Flink's ConfigMap disagree

@@ -1,10 +1,12 @@
 """flinkmem's TaskManagers against real Flink: the same configurations through both, 100% agreement.
 
-Per Flink version: every verified vector and Flink-test scenario (tmvectors.py, both modes) plus
-FLINKMEM_DIFF_CASES (default 6000) seeded random TaskManager configurations (tmcases.py), with a
-JobManager record from the JobManager generator after every tenth line, so that the file mixes both
-roles. It goes once through the reference harness (one JVM, real Flink classes, --verify) and once
-through `flinkmem resolve --batch --flink-version <v>`. Compared exactly on every TaskManager line:
+Per Flink version, for every line flinkmem supports (`lines.py`: 1.13 to 2.3, the newest patch of
+each): every verified vector and Flink-test scenario (tmvectors.py, both modes), the TaskManager
+probes aimed at what differs between lines (probes.py) and seeded random TaskManager configurations
+(tmcases.py; 6000 for 1.20.3 and 2.3.0, 2000 for the other lines), with a JobManager record from the
+JobManager generator after every tenth line, so that the file mixes both roles. It goes once through
+the reference harness (one JVM, real Flink classes, --verify) and once through `flinkmem resolve
+--batch --flink-version <v>`. Compared exactly on every TaskManager line:
 validity, every byte field, the JVM flags and the dynamic configs (native: those of the pod Flink's
 resource manager creates); on every JobManager line the JobManager fields.
 """
@@ -22,14 +24,14 @@ from typing import Any
 import pytest
 
 from tests.differential import cases, flinkref, tmcases
-from tests.differential.test_against_flink import COMPARED_FIELDS as JOBMANAGER_FIELDS
-from tests.differential.test_against_flink import run_flinkmem
+from tests.differential.lines import VERSIONS, at_least, cases_for
+from tests.differential.probes import taskmanager_probes
+from tests.differential.test_jobmanager_against_flink import COMPARED_FIELDS as JOBMANAGER_FIELDS
+from tests.differential.test_jobmanager_against_flink import run_flinkmem
 from tests.differential.tmvectors import MAN, OLD_MANAGED, TH, F, P, scenario_records, vector_records
-from tests.support.flinkdist import FLINK_VERSIONS
 
 pytestmark = pytest.mark.differential
 
-CASES_PER_VERSION = int(os.environ.get("FLINKMEM_DIFF_CASES", "6000"))
 SEED = int(os.environ.get("FLINKMEM_DIFF_SEED", "20260526"))
 JOBMANAGER_EVERY = 10
 TASKMANAGER_FIELDS = (
@@ -54,17 +56,14 @@ SHOWN_MISMATCHES = 5
 MIB = 1 << 20
 
 
-def at_least(count: int) -> int:
-    """A coverage threshold stated for the default 6000 cases, scaled to FLINKMEM_DIFF_CASES."""
-    return max(1, count * CASES_PER_VERSION // 6000)
-
-
 Record = dict[str, Any]
 
 
 def mixed_records(version: str, count: int, seed: int) -> list[Record]:
-    """Vectors, scenarios and `count` generated TaskManager records, with JobManager records mixed in."""
+    """Vectors, scenarios, `count` generated TaskManager records and the probes, with JobManager records
+    mixed in."""
     taskmanagers = vector_records() + scenario_records() + tmcases.generate(version, count, seed)
+    taskmanagers += taskmanager_probes()
     jobmanagers = iter(cases.generate(version, len(taskmanagers) // JOBMANAGER_EVERY + 1, seed))
     records: list[Record] = []
     for index, record in enumerate(taskmanagers):
@@ -89,10 +88,10 @@ class Run:
         ]
 
 
-@pytest.fixture(scope="module", params=FLINK_VERSIONS)
+@pytest.fixture(scope="module", params=VERSIONS)
 def run(request: pytest.FixtureRequest) -> Run:
     version: str = request.param
-    records = mixed_records(version, CASES_PER_VERSION, SEED)
+    records = mixed_records(version, cases_for(version), SEED)
     flink = flinkref.run_reference(version, records, verify=True)
     ours = run_flinkmem(version, records)
     return Run(version, records, flink, ours)
@@ -135,7 +134,7 @@ def test_taskmanager_lines_agree_with_flink(run: Run) -> None:
         fields = [field for field in TASKMANAGER_FIELDS if flink.get(field) != ours.get(field)]
         if fields:
             mismatches.append((record, flink, ours, fields))
-    assert len(rows) > CASES_PER_VERSION
+    assert len(rows) > cases_for(run.version)
     assert not mismatches, _report("TaskManager resolution", run.version, mismatches, len(rows))
 
 
@@ -199,7 +198,7 @@ def test_refusals_name_the_check_flink_failed_first(run: Run) -> None:
         refused[failure] += 1
         if ours.get("rule") not in rules:
             mismatches.append((record, flink, ours, [f"{failure} -> {ours.get('rule')}"]))
-    assert sum(refused.values()) > at_least(1000)
+    assert sum(refused.values()) > at_least(1000, run.version)
     assert not mismatches, _report("refusal rule", run.version, mismatches, sum(refused.values()))
 
 
@@ -224,14 +223,14 @@ def test_native_pods_are_flinks_pods(run: Run) -> None:
         expected = (pod["memory"], float(pod["cpu"]), pod["jvmMemOpts"])
         if actual != expected or f" {ours['dynamicConfigs']}" not in pod["args"]:
             mismatches.append((record, flink, {**ours, "pod(flinkmem)": actual}, ["pod"]))
-    assert compared > at_least(1000)
+    assert compared > at_least(1000, run.version)
     assert not mismatches, _report("native pod", run.version, mismatches, compared)
 
 
 def test_standalone_strings_are_the_launchers(run: Run) -> None:
     """Standalone: BashJavaUtils' own getTmResourceParams gives the strings the harness reports."""
     standalone = [flink for record, flink, _ in run.rows() if record.get("mode") == "standalone"]
-    assert len(standalone) > at_least(1000)
+    assert len(standalone) > at_least(1000, run.version)
     assert all(flink["launcherAgrees"] for flink in standalone)
 
 
@@ -270,7 +269,7 @@ def test_cases_reach_every_option(run: Run, key: str) -> None:
     """Every option (and deprecated key) appears in accepted and in refused configurations."""
     accepted = _count(run, lambda record, flink: key in record["config"] and bool(flink["valid"]))
     refused = _count(run, lambda record, flink: key in record["config"] and not flink["valid"])
-    assert accepted >= at_least(20) and refused >= at_least(20), (key, accepted, refused)
+    assert accepted >= at_least(20, run.version) and refused >= at_least(20, run.version), (key, accepted, refused)
 
 
 @pytest.mark.parametrize(
@@ -287,14 +286,14 @@ def test_cases_reach_every_derivation_path(run: Run, path: str) -> None:
 
     accepted = _count(run, lambda record, flink: on_path(record["config"]) == path and bool(flink["valid"]))
     refused = _count(run, lambda record, flink: on_path(record["config"]) == path and not flink["valid"])
-    assert accepted >= at_least(200) and refused >= at_least(100), (path, accepted, refused)
+    assert accepted >= at_least(200, run.version) and refused >= at_least(100, run.version), (path, accepted, refused)
 
 
 def test_cases_reach_both_modes_and_outcomes(run: Run) -> None:
     outcomes = Counter((record.get("mode", "native"), bool(flink["valid"])) for record, flink, _ in run.rows())
     for mode in ("native", "standalone"):
         for valid in (True, False):
-            assert outcomes[mode, valid] >= at_least(500), (mode, valid, outcomes)
+            assert outcomes[mode, valid] >= at_least(500, run.version), (mode, valid, outcomes)
 
 
 # Refusals only 1.x can give (legacy heap keys, legacy network buffers and their segment size).

@@ -443,17 +443,18 @@ FAMILIES: Final[tuple[tuple[str, Callable[[Rng], Config], int], ...]] = (
     ("chaos", _chaos, 8),
 )
 
-VERSION_SPELLINGS: Final[dict[str, tuple[str, ...]]] = {
-    "1.20": ("1.20", "1.20.3", "v1_20"),
-    "2.3": ("2.3", "2.3.0", "v2_3"),
-}
+
+def version_spellings(version: str) -> tuple[str, ...]:
+    """The ways a record may name `version`'s line: `1.20`, `1.20.3`, `v1_20`."""
+    major, minor = version_line(version).split(".")
+    return (f"{major}.{minor}", version, f"v{major}_{minor}")
 
 
 def generate(version: str, n: int, seed: int) -> list[Record]:
     """`n` random TaskManager records for Flink `version`, the same for the same (version, n, seed)."""
     rng = random.Random(f"flinkmem-tm:{version}:{seed}")
     weights = [weight for _, _, weight in FAMILIES]
-    spellings = VERSION_SPELLINGS.get(version_line(version), (version,))
+    spellings = version_spellings(version)
     records: list[Record] = []
     order = list(range(len(FAMILIES))) + rng.choices(range(len(FAMILIES)), weights=weights, k=max(0, n))
     for index, family in enumerate(order[:n]):

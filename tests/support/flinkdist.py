@@ -18,11 +18,14 @@ an interrupted run never leaves a half-assembled home behind. The reference harn
 two jars, so a version can also be installed jars-only (`lib/flink-dist*.jar` and
 `bin/bash-java-utils.jar`, sealed by a marker of its own); a complete home serves jars-only use too.
 
-`FLINK_VERSIONS` are the versions the test suite runs against (`make flink`); `LINE_VERSIONS` the
-newest patch of every line from 1.12 to 2.3 and `FIRST_PATCHES` the first patch PyPI serves of
-each line, for the comparison across lines (`tests/lines/`).
+`FLINK_VERSIONS` are the versions the whole test suite runs against, complete (start scripts too);
+`SUPPORTED_LINE_VERSIONS` the newest patch of every line flinkmem supports, whose jars the
+differential suites run too (`make flink` fetches both); `LINE_VERSIONS` the newest patch of every
+line from 1.12 to 2.3 and `FIRST_PATCHES` the first patch PyPI serves of each line, for the
+comparison of patches (`python -m tests.differential.patches`).
 
     python -m tests.support.flinkdist ensure [VERSION ...]   # download if needed, print the paths
+    python -m tests.support.flinkdist ensure --supported --jars-only   # what the differential suites run
     python -m tests.support.flinkdist ensure --lines --jars-only   # the jars of every line
     python -m tests.support.flinkdist path VERSION           # print the home, without downloading
 """
@@ -50,6 +53,7 @@ __all__ = [
     "FLINK_VERSIONS",
     "KNOWN_VERSIONS",
     "LINE_VERSIONS",
+    "SUPPORTED_LINE_VERSIONS",
     "FlinkDistError",
     "bash_java_utils_jar",
     "cache_root",
@@ -80,6 +84,9 @@ LINE_VERSIONS: Final = (
     "2.2.1",
     "2.3.0",
 )
+# The newest patch of every line flinkmem supports (`flinkmem.engine.lines.LINES`; a test holds the two
+# together). 1.12 is measured (LINE_VERSIONS) but not supported.
+SUPPORTED_LINE_VERSIONS: Final = LINE_VERSIONS[1:]
 # The first patch of each line PyPI serves with its jars. 1.12 (1.12.5) and 1.13 (1.13.6) have only
 # one: the `apache-flink` sdists of 1.13.3 and 1.13.5 carry no jars and depended on an
 # `apache-flink-libraries` PyPI no longer serves; 2.3.0 is first and newest at once.
@@ -396,6 +403,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ensure_cmd = commands.add_parser("ensure", help="download and assemble Flink if needed; print the paths")
     ensure_cmd.add_argument("versions", nargs="*", metavar="VERSION", help=f"default: {' '.join(FLINK_VERSIONS)}")
     ensure_cmd.add_argument("--lines", action="store_true", help="the newest patch of every line (LINE_VERSIONS)")
+    ensure_cmd.add_argument(
+        "--supported", action="store_true", help="the newest patch of every supported line (SUPPORTED_LINE_VERSIONS)"
+    )
     ensure_cmd.add_argument("--first-patches", action="store_true", help="the first patch of every line")
     ensure_cmd.add_argument(
         "--jars-only", action="store_true", help="only flink-dist and bash-java-utils (all the harness needs)"
@@ -409,6 +419,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         versions = list(args.versions)
         versions += LINE_VERSIONS if args.lines else ()
+        versions += SUPPORTED_LINE_VERSIONS if args.supported else ()
         versions += FIRST_PATCHES if args.first_patches else ()
         for version in dict.fromkeys(versions or FLINK_VERSIONS):
             _check_version(version)

@@ -267,8 +267,9 @@ def test_flink_conf_yaml_uses_the_legacy_parser(capsys: Capture, tmp_path: Path)
     assert code == 0
     assert data["flinkVersion"] == "1.20"
     assert data["jvmHeap"] == HEAP_1G
-    assert len(data["inputNotes"]) == 1
+    assert len(data["inputNotes"]) == 2
     assert "line 3" in data["inputNotes"][0]
+    assert "assuming 1.20" in data["inputNotes"][1]
 
 
 def test_flink_conf_yaml_keeps_quotes(capsys: Capture, tmp_path: Path) -> None:

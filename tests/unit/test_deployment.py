@@ -115,7 +115,7 @@ def test_legacy_key_on_flink_2_is_warned() -> None:
 
 def test_malformed_spec_is_denied_naming_the_field() -> None:
     obj = flinkdeployment()
-    obj["spec"]["flinkVersion"] = "v0_9"
+    obj["spec"]["flinkVersion"] = "flink-two"
     decision = review_flinkdeployment("CREATE", obj, None, ENFORCE, "flink-main-container")
     assert not decision.allowed
     assert "spec.flinkVersion" in decision.message

@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from flinkmem.cli import batch
 from flinkmem.engine import FlinkVersion
 from flinkmem.engine.jobmanager.options import JOBMANAGER_MEMORY_KEYS, LEGACY_HEAP, LEGACY_HEAP_MB
+from flinkmem.engine.lines import LINES
 from flinkmem.engine.taskmanager.options import DEPRECATED_KEYS, TASKMANAGER_MEMORY_KEYS
 from tests.differential.cases import generate
 from tests.differential.tmcases import generate as generate_taskmanagers
@@ -263,7 +264,7 @@ _ids = st.one_of(
 @given(
     record_id=_ids,
     config=_configs,
-    version=st.sampled_from([None, "1.20", "v1_12", "2.3", "v2_x", "2.0.1", "1.19.2", "V1_15"]),
+    version=st.sampled_from([None, "1.20", "v1_12", "2.3", "v2_x", "2.0.1", "1.19.2", "V1_15", "1.13.6", "v2_4"]),
     mode=st.sampled_from([None, "native", "standalone", ""]),
     default=st.sampled_from(VERSIONS),
     ascii_only=st.booleans(),
@@ -445,7 +446,7 @@ _tm_configs = st.lists(st.sampled_from(TM_KEYS), unique=True, max_size=9).flatma
     sizing=st.sampled_from(
         [{}, {"taskmanager.memory.process.size": "4g"}, {"taskmanager.memory.flink.size": "3g"}, {}]
     ),
-    version=st.sampled_from([None, "1.20", "2.3", "v2_x", "1.19.2"]),
+    version=st.sampled_from([None, "1.20", "2.3", "v2_x", "1.19.2", "1.13", "v1_16", "1.18.1", "2.4", "1.12"]),
     mode=st.sampled_from([None, "native", "standalone"]),
     default=st.sampled_from(VERSIONS),
 )
@@ -459,3 +460,46 @@ def test_native_taskmanager_answers_match_python(
     if mode is not None:
         record["mode"] = mode
     assert_same(json.dumps(record).encode(), default)
+
+
+# --- Flink lines ----------------------------------------------------------------------------------
+# The fast path implements the JobManager of every line from 1.13 and the TaskManager of 1.19 on
+# (engine.lines: the TaskManager's rules differ before 1.19); every other line goes to Python.
+
+ALL_LINES = [FlinkVersion(major, minor) for major, minor in LINES]
+
+
+@pytest.mark.parametrize("version", ALL_LINES, ids=str)
+def test_every_line_gives_the_same_bytes_either_way(version: FlinkVersion) -> None:
+    text = str(version)
+    jobmanagers = generate(text, 3000, 779)
+    taskmanagers = vector_records() + scenario_records() + generate_taskmanagers(text, 3000, 779)
+    answered = [assert_same(json.dumps(record).encode(), version) for record in jobmanagers]
+    assert sum(answered) >= 0.9 * len(answered)
+    answered = [assert_same(json.dumps(record).encode(), version) for record in taskmanagers]
+    if version >= FlinkVersion(1, 19):
+        assert sum(answered) >= 0.8 * len(answered)
+    else:
+        assert not any(answered)  # declined: Python answers with the line's own rules
+    lines = [json.dumps(record).encode() for record in jobmanagers[:300] + taskmanagers[:300]]
+    random.Random(4).shuffle(lines)
+    expected = b"".join(batch.resolve_line_in_python(line, version) + b"\n" for line in lines)
+    assert batch.resolve_chunk(b"\n".join(lines), version) == expected
+
+
+@pytest.mark.parametrize("version", ["1.12", "v1_11", "3.0", "2.4", "v2_10"])
+def test_unreleased_and_unsupported_lines_go_to_python(version: str) -> None:
+    for role in ("jobmanager", "taskmanager"):
+        record = {
+            "role": role,
+            "config": {"jobmanager.memory.process.size": "1g", "taskmanager.memory.process.size": "2g"},
+        }
+        assert native(json.dumps({**record, "flinkVersion": version}).encode(), VERSIONS[1]) is None
+        assert native(json.dumps(record).encode(), FlinkVersion.parse(version)) is None
+
+
+def test_a_batch_default_of_any_size_reaches_python() -> None:
+    line = b'{"config": {"jobmanager.memory.process.size": "1g"}}'
+    for version in (FlinkVersion(2, 10**20), FlinkVersion(10**20, 1)):
+        assert batch.resolve_line(line, version) == batch.resolve_line_in_python(line, version)
+        assert batch.resolve_chunk(line, version) == batch.resolve_line_in_python(line, version) + b"\n"

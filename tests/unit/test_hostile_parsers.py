@@ -100,6 +100,7 @@ def _notices(text: str) -> None:
     input_notices(
         {"jobmanager.memory.process.size": text},
         FlinkVersion(1, 20),
+        True,
         ("jobmanager.memory.process.size",),
         LEGACY_HEAP_OPTIONS,
         text,

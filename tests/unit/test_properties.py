@@ -235,7 +235,7 @@ ANY_VALUE = st.one_of(
 @PROPERTY
 @given(
     st.dictionaries(st.sampled_from(ALL_KEYS), ANY_VALUE, max_size=len(ALL_KEYS)),
-    st.sampled_from([V2, FlinkVersion(1, 20), FlinkVersion(1, 12), FlinkVersion(2, 0)]),
+    st.sampled_from([V2, FlinkVersion(1, 20), FlinkVersion(1, 13), FlinkVersion(1, 16), FlinkVersion(2, 0)]),
     st.sampled_from(list(DeploymentMode)),
     st.one_of(st.none(), ANY_VALUE),
 )

@@ -71,7 +71,8 @@ def test_misses_are_read_and_deletions_forgotten() -> None:
     assert asyncio.run(cache.flinkdeployment("jobs", "demo")) is None
     assert cache.remember_configmap(_configmap("jobmanager.memory.process.size: 2g\nweb.port: 1\n"))
     found = asyncio.run(cache.configmap("jobs", "flink-config-demo"))
-    assert found is not None and dict(found.config) == {"jobmanager.memory.process.size": "2g"}
+    assert found is not None and found.default_file is not None
+    assert dict(found.default_file.config) == {"jobmanager.memory.process.size": "2g"}
     cache.forget_configmap("jobs", "demo")
     assert asyncio.run(cache.configmap("jobs", "flink-config-demo")) is None
     assert reader.reads == ["fd jobs/demo", "cm jobs/flink-config-demo"]
@@ -110,7 +111,7 @@ def test_an_unreadable_or_oversized_source_is_kept_as_its_reason() -> None:
     cache.remember_deployment(flinkdeployment({"env.java.opts.jobmanager": opts}))
     known = cache.cached_deployment("jobs", "demo")
     assert known is not None and known.source is None and "more than 64 KiB" in (known.problem or "")
-    broken = flinkdeployment(version="v9_9")
+    broken = flinkdeployment(version="banana")
     cache.remember_deployment(broken)
     known = cache.cached_deployment("jobs", "demo")
     assert known is not None and known.source is None and "spec.flinkVersion" in (known.problem or "")

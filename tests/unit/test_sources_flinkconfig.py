@@ -51,7 +51,7 @@ def read(cm: dict[str, Any], image: object = None, annotations: dict[str, Any] |
         ("flink", None),
         ("registry.local:5000/flink", None),  # a port is not a tag
         ("mycorp/job:3.4.1", None),  # 3.x is no Flink release line
-        ("flink:1.9.0", None),  # older than flinkmem's model
+        ("flink:1.9.0", FlinkVersion(1, 9)),  # Flink's, though flinkmem does not support it
         (None, None),
         (17, None),
     ],
@@ -72,8 +72,9 @@ def test_config_yaml_is_read_as_standard_yaml() -> None:
 def test_flink_conf_yaml_is_read_as_flink_1_lines() -> None:
     source = read(configmap({"flink-conf.yaml": "jobmanager.heap.size: 1g\nnot a pair\n"}))
     assert source.config == {"jobmanager.heap.size": "1g"}
-    assert source.version == FlinkVersion(1, 20)  # only 1.x writes flink-conf.yaml
-    assert [n.code for n in source.notices] == ["config-line-skipped"]
+    assert source.version == FlinkVersion(1, 20)  # only 1.x writes flink-conf.yaml, so it is assumed
+    assert [n.code for n in source.notices] == ["config-line-skipped", "flink-version-unknown"]
+    assert "assuming 1.20" in source.notices[1].message
 
 
 def test_version_precedence_annotation_image_option_default() -> None:
@@ -132,7 +133,8 @@ def test_config_file_with_dynamic_properties_on_top() -> None:
     assert source.version == FlinkVersion(2, 3)
     assert [n.code for n in source.notices] == ["flink-version-unknown"]
     legacy = from_config_file("flink-conf.yaml", "a: b\n", version=None, mode=DeploymentMode.NATIVE)
-    assert legacy.version == FlinkVersion(1, 20) and legacy.notices == ()
+    assert legacy.version == FlinkVersion(1, 20)
+    assert [n.code for n in legacy.notices] == ["flink-version-unknown"]
 
 
 def test_flink_2_never_reads_flink_conf_yaml() -> None:

@@ -102,7 +102,7 @@ def test_no_source_says_what_was_looked_for() -> None:
 
 
 def test_an_invalid_flinkdeployment_is_a_problem_not_a_fallback() -> None:
-    broken = flinkdeployment(version="v9_9")
+    broken = flinkdeployment(version="banana")
     found = locate(jobmanager_pod(), Lookup({"demo": broken}, {"flink-config-demo": flink_configmap("a: b\n")}))
     assert found.source is None and found.reason is not None and "spec.flinkVersion" in found.reason
     assert found.deployment is not None  # Events about the pod still go to its FlinkDeployment

@@ -90,7 +90,7 @@ def test_flink_refusal_is_a_conflict_with_its_rule_and_options() -> None:
 
 def test_malformed_spec_is_a_conflict_naming_the_field() -> None:
     body = deployment()
-    body["spec"]["flinkVersion"] = "v9_9"
+    body["spec"]["flinkVersion"] = "banana"
     result = validate_deployment(body)
     assert conflict_codes(result) == ["invalid-spec"]
     assert result.conflicts[0].fields == ("spec.flinkVersion",)

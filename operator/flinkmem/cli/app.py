@@ -1,7 +1,8 @@
 """The `flinkmem` command line: resolve, check, and serve.
 
 Exit codes: 0 valid, 1 invalid configuration, 2 unusable input (unreadable file, bad YAML, bad
-flags). Every failure prints one line on stderr saying what to do.
+flags, a Flink line flinkmem does not support). Every failure prints one line on stderr saying what
+to do.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from flinkmem.cli.check import cmd_check
 from flinkmem.cli.inputs import UsageError
 from flinkmem.cli.resolve import cmd_resolve
 from flinkmem.conventions import DEFAULT_CONTAINER
+from flinkmem.engine.lines import EXACT_RANGE, NEWEST
 from flinkmem.runtime.settings import add_arguments as add_serve_arguments
 from flinkmem.runtime.settings import from_arguments as settings_from_arguments
 from flinkmem.sources.roles import ROLES
@@ -51,6 +53,12 @@ def _positive_int(text: str) -> int:
     return value
 
 
+_VERSION_HELP = (
+    f"the Flink line, {EXACT_RANGE} (exact), e.g. 1.17, 1.20.3, v1_20, 2.3 or v2_x; a newer 2.x line is "
+    f"resolved with {NEWEST}'s rules and a warning"
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="flinkmem", description="Resolve and enforce Flink process memory exactly as Flink does.")
     parser.add_argument("--version", action="version", version=f"flinkmem {__version__}")
@@ -59,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     resolve = sub.add_parser("resolve", help="resolve one configuration (or JSON Lines with --batch)")
     resolve.add_argument("-D", dest="dynamic", action="append", default=[], metavar="KEY=VALUE")
     resolve.add_argument("--config-file", metavar="PATH", help="config.yaml, flink-conf.yaml or a FlinkDeployment")
-    resolve.add_argument("--flink-version", metavar="V", help="e.g. 1.20, 2.3 or v1_20 (default: 2.3)")
+    resolve.add_argument("--flink-version", metavar="V", help=_VERSION_HELP + " (default: the newest, 2.3)")
     resolve.add_argument("--mode", choices=["native", "standalone"], help="deployment mode (default: native)")
     resolve.add_argument(
         "--role",
@@ -82,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("files", nargs="+", metavar="FILE")
     check.add_argument("--container", default=DEFAULT_CONTAINER, help="main container name of Flink pods")
-    check.add_argument("--flink-version", metavar="V", help="for configuration files: e.g. 1.20 or 2.3")
+    check.add_argument("--flink-version", metavar="V", help="for configuration files: " + _VERSION_HELP)
     check.add_argument("--mode", choices=["native", "standalone"], help="for configuration files (default: native)")
     check.set_defaults(func=cmd_check)
 

@@ -1,6 +1,7 @@
 """`flinkmem resolve --batch`: JSON Lines in, one JSON line out per input line, in order.
 
-Input line: `{"id": <any JSON>, "config": {key: string}, "flinkVersion": "2.3" (optional),
+Input line: `{"id": <any JSON>, "config": {key: string}, "flinkVersion": "2.3" (optional; a line from
+1.13 to 2.3, or a newer 2.x line, which is resolved with 2.3's rules and a warning saying so),
 "mode": "native" | "standalone" (optional), "role": "jobmanager" | "taskmanager" (optional,
 default jobmanager)}`. Output line for a JobManager: `{"id", "valid", "totalProcessMemory",
 "totalFlinkMemory", "jvmHeap", "offHeap", "jvmMetaspace", "jvmOverhead", "jvmDirectMemory",
@@ -46,6 +47,7 @@ from flinkmem.engine import (
     resolve_jobmanager,
     resolve_taskmanager,
 )
+from flinkmem.engine.lines import Support, line_notices, support_of, unsupported_message
 
 try:
     from flinkmem import _fastpath
@@ -112,9 +114,29 @@ def _input_error(record_id: object, message: str) -> dict[str, Any]:
     return {"id": record_id, "valid": False, "inputError": True, "error": message}
 
 
-# Batches name the same few versions and modes on every line.
-_parse_version = functools.lru_cache(maxsize=64)(FlinkVersion.parse)
+@functools.lru_cache(maxsize=64)  # batches name the same few versions and modes on every line
+def _parse_version(text: str) -> FlinkVersion:
+    """A record's `flinkVersion`, refused (UnsupportedInput) unless flinkmem supports the line."""
+    version = FlinkVersion.parse(text)
+    if support_of(version) is Support.UNSUPPORTED:
+        raise UnsupportedInput(unsupported_message(version))
+    return version
+
+
 _parse_mode = functools.lru_cache(maxsize=16)(DeploymentMode.parse)
+
+
+def _refused(record_id: object, empty: dict[str, Any], exc: FlinkMemError, version: FlinkVersion) -> dict[str, Any]:
+    # An unreleased line's warning is kept with a refusal too: the refusal is by another line's rules.
+    warnings = [n.message for n in line_notices(version)]
+    return {
+        "id": record_id,
+        "valid": False,
+        **empty,
+        "warnings": warnings,
+        "error": exc.message,
+        "rule": exc.rule.value,
+    }
 
 
 def _parse_role(raw_role: object) -> bool:
@@ -147,6 +169,8 @@ def _parse_record(record: object, default_version: FlinkVersion) -> tuple[dict[s
         mode = _parse_mode(raw_mode)
     except UnsupportedInput as exc:
         raise _InputError(str(exc)) from None
+    if support_of(version) is Support.UNSUPPORTED:  # a default no CLI would have accepted
+        raise _InputError(unsupported_message(version))
     return config, version, mode
 
 
@@ -162,7 +186,7 @@ def resolve_record(record: object, default_version: FlinkVersion) -> dict[str, A
     try:
         memory = resolve_jobmanager(config, version, mode)
     except FlinkMemError as exc:
-        return {"id": record_id, "valid": False, **_EMPTY, "error": exc.message, "rule": exc.rule.value}
+        return _refused(record_id, _EMPTY, exc, version)
     return {
         "id": record_id,
         "valid": True,
@@ -187,7 +211,7 @@ def _resolve_taskmanager(
     try:
         memory = resolve_taskmanager(config, version, mode)
     except FlinkMemError as exc:
-        return {"id": record_id, "valid": False, **_EMPTY_TASKMANAGER, "error": exc.message, "rule": exc.rule.value}
+        return _refused(record_id, _EMPTY_TASKMANAGER, exc, version)
     return {
         "id": record_id,
         "valid": True,
@@ -235,7 +259,7 @@ def _resolve_line_by_stdlib(raw: bytes, default_version: FlinkVersion) -> bytes:
 def resolve_line(raw: bytes | str, default_version: FlinkVersion) -> bytes:
     """One input line (without its newline) to one output line (without one), as UTF-8 JSON."""
     data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
-    if FASTPATH:
+    if FASTPATH and _fast_default(default_version):
         answer = _fastpath.resolve_line(data, default_version.major, _minor(default_version))
         if answer is not None:
             return answer
@@ -255,9 +279,15 @@ def _minor(version: FlinkVersion) -> int:
     return -1 if version.minor is None else version.minor
 
 
+def _fast_default(version: FlinkVersion) -> bool:
+    """Whether the fast path may see `version` as a batch's default: a line flinkmem is exact for (the
+    fast path answers no other, and an arbitrary version's numbers need not fit its integers)."""
+    return support_of(version) is Support.EXACT
+
+
 def resolve_chunk(chunk: bytes, default_version: FlinkVersion) -> bytes:
     """Every line of `chunk` (whole lines, the last newline optional), each answer ending in a newline."""
-    if FASTPATH:
+    if FASTPATH and _fast_default(default_version):
         fallback = functools.partial(resolve_line_in_python, default_version=default_version)
         return _fastpath.resolve_chunk(chunk, default_version.major, _minor(default_version), fallback)
     lines = chunk.split(b"\n")

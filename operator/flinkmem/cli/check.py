@@ -1,4 +1,9 @@
-"""`flinkmem check`: every FlinkDeployment and Flink configuration file in the files, with the webhook's rules."""
+"""`flinkmem check`: every FlinkDeployment and Flink configuration file in the files, with the webhook's rules.
+
+Exit codes: 1 when anything is invalid; otherwise 2 when a FlinkDeployment or file names a Flink line
+flinkmem does not support (it is reported, not checked); else 0. A line newer than the newest verified
+one is checked with that line's rules, its conflicts reported as warnings (as the webhook admits it).
+"""
 
 from __future__ import annotations
 
@@ -16,12 +21,12 @@ from flinkmem.cli.inputs import (
     parse_version,
 )
 from flinkmem.decisions.redaction import redact
-from flinkmem.decisions.validation import Validation, validate_deployment, validate_source
+from flinkmem.decisions.validation import LINE_UNSUPPORTED, Validation, validate_deployment, validate_source
 from flinkmem.sources.flinkconfig import LEGACY_FILE
 
 __all__ = ["cmd_check"]
 
-EXIT_OK, EXIT_INVALID = 0, 1
+EXIT_OK, EXIT_INVALID, EXIT_UNSUPPORTED = 0, 1, 2
 
 
 def _print_validation(label: str, validation: Validation) -> bool:
@@ -66,12 +71,20 @@ def _check_targets(path: Path, args: argparse.Namespace) -> list[tuple[str, Vali
 
 def cmd_check(args: argparse.Namespace) -> int:
     invalid = 0
+    unchecked = 0
     total = 0
     for name in args.files:
         for label, validation in _check_targets(Path(name), args):
             total += 1
             if not _print_validation(label, validation):
                 invalid += 1
+            elif any(note.code == LINE_UNSUPPORTED for note in validation.notes):
+                unchecked += 1
     if total == 0:
         print("flinkmem: no FlinkDeployment or Flink configuration file found in the given files", file=sys.stderr)
-    return EXIT_INVALID if invalid else EXIT_OK
+    if invalid:
+        return EXIT_INVALID
+    if unchecked:
+        print(f"flinkmem: {unchecked} not checked: their Flink line is not supported", file=sys.stderr)
+        return EXIT_UNSUPPORTED
+    return EXIT_OK

@@ -13,6 +13,7 @@ import yaml
 
 from flinkmem.engine import DeploymentMode, FlinkVersion, UnsupportedInput
 from flinkmem.engine.configfile import ConfigFileError, check_yaml_limits
+from flinkmem.engine.lines import Support, support_of, unsupported_message
 from flinkmem.engine.versions import LATEST
 from flinkmem.sources.flinkconfig import LEGACY_FILE, from_config_file
 from flinkmem.sources.flinkdeployment import SpecError, from_flinkdeployment
@@ -26,6 +27,7 @@ __all__ = [
     "mode",
     "parse_dynamic",
     "parse_version",
+    "require_supported",
     "resolve_source",
 ]
 
@@ -76,12 +78,20 @@ def maybe_deployments(path: Path) -> list[Mapping[str, Any]]:
 
 
 def parse_version(text: str | None) -> FlinkVersion | None:
+    """`--flink-version`: a line flinkmem supports (or an unreleased one), else a UsageError."""
     if text is None:
         return None
     try:
-        return FlinkVersion.parse(text)
+        return require_supported(FlinkVersion.parse(text))
     except UnsupportedInput as exc:
         raise UsageError(str(exc)) from None
+
+
+def require_supported(version: FlinkVersion) -> FlinkVersion:
+    """`version`, unless flinkmem does not support it: then a UsageError naming the supported lines."""
+    if support_of(version) is Support.UNSUPPORTED:
+        raise UsageError(unsupported_message(version))
+    return version
 
 
 def flink_deployments(documents: Sequence[Any]) -> list[Mapping[str, Any]]:
@@ -131,7 +141,9 @@ def resolve_source(args: argparse.Namespace) -> FlinkSource:
     path = Path(args.config_file)
     deployments = maybe_deployments(path)
     if not deployments:
-        return config_file_source(path, version, mode(args.mode), dynamic)
+        source = config_file_source(path, version, mode(args.mode), dynamic)
+        require_supported(source.version)
+        return source
     if len(deployments) > 1:
         raise UsageError(f"{path} holds {len(deployments)} FlinkDeployments; use 'flinkmem check' for several")
     try:
@@ -141,6 +153,6 @@ def resolve_source(args: argparse.Namespace) -> FlinkSource:
     return replace(
         source,
         config={**source.config, **dynamic},
-        version=version or source.version,
+        version=version or require_supported(source.version),
         mode=mode(args.mode) if args.mode else source.mode,
     )

@@ -2,7 +2,8 @@
 
 Flink requests the total process memory in whole MiB, rounded down, so a pod can end up to 1 MiB
 below what the JVM is budgeted for; the limit is that MiB count times
-`kubernetes.<role>.memory.limit-factor`, cut to an int. flinkmem never goes below the budget: its
+`kubernetes.<role>.memory.limit-factor`, cut to an int (from Flink 1.15; before, the limit is the
+request and the option is never read, `engine.lines`). flinkmem never goes below the budget: its
 request is the total process memory rounded *up* to whole MiB, and its limit is total process memory
 times the limit factor, rounded up to whole MiB and never below the request.
 """
@@ -16,6 +17,7 @@ from fractions import Fraction
 
 from flinkmem.engine import Config, MemoryConflict, OptionValue, Rule
 from flinkmem.engine.javatext import java_double_to_string
+from flinkmem.engine.lines import NEWEST, FlinkLine
 from flinkmem.engine.options import java_text
 from flinkmem.engine.sizes import MIB, mebibytes_int32
 from flinkmem.sources.quantity import format_mebibytes
@@ -71,8 +73,13 @@ class ContainerMemory:
         }
 
 
-def read_limit_factor(config: Config, role: Role) -> float:
-    """`kubernetes.<role>.memory.limit-factor`; Flink's Kubernetes parameters refuse a factor below 1."""
+def read_limit_factor(config: Config, role: Role, line: FlinkLine = NEWEST) -> float:
+    """`kubernetes.<role>.memory.limit-factor`; Flink's Kubernetes parameters refuse a factor below 1.
+
+    Lines without the option (before 1.15) never read it: their factor is 1, whatever is configured.
+    """
+    if not line.memory_limit_factor:
+        return 1.0
     option = role.limit_factor
     factor = option.read(config)
     if not factor >= 1:
@@ -87,15 +94,19 @@ def read_limit_factor(config: Config, role: Role) -> float:
 
 
 def container_memory(
-    total_process: int, config: Config, role: Role, flink_total_process: int | None = None
+    total_process: int,
+    config: Config,
+    role: Role,
+    flink_total_process: int | None = None,
+    line: FlinkLine = NEWEST,
 ) -> ContainerMemory:
-    """The container for a process of `total_process` bytes.
+    """The container for a process of `total_process` bytes, on Flink `line`.
 
     `flink_total_process` is the size Flink's own Kubernetes code sizes the container from when it
     differs from what the JVM runs with (1.x legacy heap keys: the client reads them as the process
     size, the start script in the pod as the heap).
     """
-    factor = read_limit_factor(config, role)
+    factor = read_limit_factor(config, role, line)
     flink_request = mebibytes_int32(total_process if flink_total_process is None else flink_total_process)
     flink_limit = java_int_cast(flink_request * factor)
     request_mib = -(-total_process // MIB)

@@ -3,13 +3,15 @@
 Flink's `config.sh` appends the user's Java options after the memory flags it computes, and HotSpot
 keeps the last occurrence of a flag, so a `-Xmx` in `env.java.opts.jobmanager` silently beats
 Flink's derived heap. A role's options come from its environment variable (`FLINK_ENV_JAVA_OPTS_JM`,
-`FLINK_ENV_JAVA_OPTS_TM`) when it is set, and otherwise from `env.java.default-opts.<role>` followed
-by `env.java.opts.<role>`; options for every process come before them.
+`FLINK_ENV_JAVA_OPTS_TM`) when it is set, and otherwise from `env.java.default-opts.<role>` (from
+Flink 1.19) followed by `env.java.opts.<role>`; options for every process come before them
+(`env.java.default-opts.all` from 1.19, then `env.java.opts.all` or, if that is empty, `env.java.opts`
+from 1.17; `env.java.opts` before). Which keys a line's scripts read is `engine.lines`.
 
-Options are split as `shlex.split` splits them, by the linear-time equivalent in
-`sources.shellwords`. A memory flag whose value is more than HotSpot reads (2^64-1 bytes) stops the JVM before it
-starts ("Invalid maximum heap size"); such a flag is reported with its `problem`, however many
-digits it has, and never converted.
+Options are split as `shlex.split` splits them, by the linear-time equivalent in `sources.shellwords`.
+A memory flag whose value is more than HotSpot reads (2^64-1 bytes) stops the JVM before it starts
+("Invalid maximum heap size"); such a flag is reported with its `problem`, however many digits it has,
+and never converted.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from flinkmem.engine.lines import NEWEST, FlinkLine
 from flinkmem.engine.options import java_text
 from flinkmem.sources import shellwords
 from flinkmem.sources.roles import ALL_JAVA_OPTS_ENV, ProcessMemory, Role
@@ -142,16 +145,26 @@ def _candidate_tokens(opts: str) -> list[str]:
         return [token for token in opts.split() if token.startswith("-X")]
 
 
-def java_opts_sources(config: Mapping[str, object], env: Mapping[str, str], role: Role) -> list[tuple[str, str]]:
-    """(source, options) pairs in the order the role's JVM receives them after Flink's flags."""
+_DEFAULT_OPTS_PREFIX = "env.java.default-opts."
+
+
+def java_opts_sources(
+    config: Mapping[str, object], env: Mapping[str, str], role: Role, line: FlinkLine = NEWEST
+) -> list[tuple[str, str]]:
+    """(source, options) pairs in the order the role's JVM receives them after Flink's flags, as the
+    start scripts of `line` read them."""
     sources: list[tuple[str, str]] = []
     if env.get(ALL_JAVA_OPTS_ENV):
         sources.append((f"env {ALL_JAVA_OPTS_ENV}", env[ALL_JAVA_OPTS_ENV]))
     else:
-        sources.append(("env.java.default-opts.all", _strip_quotes(_text(config, "env.java.default-opts.all"))))
-        all_key = "env.java.opts.all" if config.get("env.java.opts.all") else "env.java.opts"
+        if line.java_default_opts:
+            default_key = f"{_DEFAULT_OPTS_PREFIX}all"
+            sources.append((default_key, _strip_quotes(_text(config, default_key))))
+        # The first key that is set and not empty; the last one otherwise.
+        keys = line.java_opts_keys
+        all_key = next((key for key in keys[:-1] if config.get(key)), keys[-1])
         sources.append((all_key, _strip_quotes(_text(config, all_key))))
-    sources.extend(role_opts(config, env, role))
+    sources.extend(role_opts(config, env, role, line))
     return [(name, text) for name, text in sources if text.strip()]
 
 
@@ -160,11 +173,15 @@ def _text(config: Mapping[str, object], key: str) -> str:
     return java_text(value) if isinstance(value, (str, bool, int, float)) else ""
 
 
-def role_opts(config: Mapping[str, object], env: Mapping[str, str], role: Role) -> list[tuple[str, str]]:
-    """The role's own Java options: its environment variable, else its two configuration options."""
+def role_opts(
+    config: Mapping[str, object], env: Mapping[str, str], role: Role, line: FlinkLine = NEWEST
+) -> list[tuple[str, str]]:
+    """The role's own Java options: its environment variable, else its configuration options (the
+    default options only on lines that have them)."""
     if env.get(role.java_opts_env):
         return [(f"env {role.java_opts_env}", env[role.java_opts_env])]
-    return [(key, _strip_quotes(_text(config, key))) for key in role.java_opts_keys]
+    keys = [key for key in role.java_opts_keys if line.java_default_opts or not key.startswith(_DEFAULT_OPTS_PREFIX)]
+    return [(key, _strip_quotes(_text(config, key))) for key in keys]
 
 
 def with_memory_flags(opts: str, memory: ProcessMemory) -> str:
@@ -174,7 +191,7 @@ def with_memory_flags(opts: str, memory: ProcessMemory) -> str:
 
 
 def flags_overriding(
-    config: Mapping[str, object], env: Mapping[str, str], role: Role, memory: ProcessMemory
+    config: Mapping[str, object], env: Mapping[str, str], role: Role, memory: ProcessMemory, line: FlinkLine = NEWEST
 ) -> list[tuple[str, JvmMemoryFlag]]:
     """The memory flags in the role's Java options that the JVM would keep over Flink's derived ones, with
     where each is set. HotSpot keeps the last occurrence of a flag, and the start scripts append the user's
@@ -186,7 +203,7 @@ def flags_overriding(
         "direct": memory.jvm_direct_memory,
     }
     effective: dict[str, tuple[str, JvmMemoryFlag]] = {}
-    for name, opts in java_opts_sources(config, env, role):
+    for name, opts in java_opts_sources(config, env, role, line):
         for kind, flag in _last_flags(opts).items():
             effective[kind] = (name, flag)
     return [(name, flag) for name, flag in effective.values() if expected[flag.kind] != flag.size]

@@ -1,8 +1,9 @@
 """The decision about one Flink pod at admission, as a plain function over plain data.
 
-A pod is sized when flinkmem finds its source and the role's memory resolves; otherwise it is
-admitted unchanged with the reason (fail open: a pod is never refused because flinkmem could not size
-it). The admission service calls this for either transport.
+A pod is sized when flinkmem finds its source, is exact for the Flink line it runs, and the role's
+memory resolves; otherwise it is admitted unchanged with the reason (fail open: a pod is never refused
+because flinkmem could not size it). A pod of an unreleased or unsupported line is left exactly as
+Flink builds it. The admission service calls this for either transport.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 from flinkmem.decisions.podplan import PodPlan, plan_pod
 from flinkmem.decisions.validation import validate_role, warning_lines
+from flinkmem.engine.lines import not_exact_reason
 from flinkmem.sources.pods import SourceLookup, open_pod
 from flinkmem.sources.roles import Role
 
@@ -50,12 +52,17 @@ async def admit_pod(
     if opened is None:
         return None
     role, source = opened.role, opened.source
+    version = opened.flink_version
+    not_exact = not_exact_reason(version) if version is not None else None
+    if not_exact is not None:
+        return _unchanged(role, not_exact, opened.deployment)
     if source is None or opened.container_index is None:
         return _unchanged(role, opened.reason or "no configuration source", opened.deployment)
     result = validate_role(source, role)
     rule = "valid" if result.valid else result.conflicts[0].code
     if result.memory is None:
-        return _unchanged(role, f"{source.label} is invalid: {result.conflicts[0].message}", opened.deployment, rule)
+        why = result.conflicts[0].message if result.conflicts else "its memory does not resolve"
+        return _unchanged(role, f"{source.label} is invalid: {why}", opened.deployment, rule)
     warnings = [line for n in source.notices for line in warning_lines(f"flinkmem: {n.message}")]
     if result.conflicts:
         # The memory itself resolved; the patch overrides what contradicts it (a -Xmx in the options).

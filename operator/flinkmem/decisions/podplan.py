@@ -21,6 +21,7 @@ from flinkmem.conventions import JVM_FLAGS_ANNOTATION, RESOLVED_ANNOTATION
 from flinkmem.decisions.annotations import role_annotation
 from flinkmem.decisions.javaopts import flags_overriding, role_opts, with_memory_flags
 from flinkmem.decisions.validation import RoleValidation
+from flinkmem.engine.lines import line_of
 from flinkmem.sources.model import FlinkSource
 from flinkmem.sources.pods import pod_env
 from flinkmem.sources.quantity import QuantityError, quantity_bytes
@@ -120,11 +121,12 @@ def plan_pod(pod: Mapping[str, Any], index: int, result: RoleValidation, source:
     # user's over Flink's (or when its value comes from elsewhere and cannot be read here): Flink's own
     # flags are the derived ones, so the patch carries no one's Java options it does not have to.
     from_elsewhere = existing is not None and "valueFrom" in existing
-    if from_elsewhere or flags_overriding(source.config, pod_env(current), role, memory):
+    line = line_of(source.version)
+    if from_elsewhere or flags_overriding(source.config, pod_env(current), role, memory, line):
         if existing is not None and isinstance(existing.get("value"), str) and existing["value"].strip():
             base = existing["value"]
         else:
-            base = " ".join(text for _, text in role_opts(source.config, {}, role) if text.strip())
+            base = " ".join(text for _, text in role_opts(source.config, {}, role, line) if text.strip())
         wanted_opts = with_memory_flags(base, memory)
         if existing is None:
             env = [*env, {"name": role.java_opts_env, "value": wanted_opts}]

@@ -14,10 +14,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from flinkmem.conventions import REASON_CONFLICT, REASON_RESOLVED, RESOLVED_ANNOTATION
+from flinkmem.conventions import REASON_CONFLICT, REASON_NOT_APPLIED, REASON_RESOLVED, RESOLVED_ANNOTATION
 from flinkmem.decisions.annotations import memory_annotation
 from flinkmem.decisions.podplan import plan_pod
-from flinkmem.decisions.validation import Validation, validate_deployment, validate_role
+from flinkmem.decisions.validation import (
+    LINE_UNRELEASED,
+    LINE_UNSUPPORTED,
+    Validation,
+    validate_deployment,
+    validate_role,
+)
+from flinkmem.engine.lines import not_exact_reason
 from flinkmem.engine.sizes import format_size
 from flinkmem.sources.model import FlinkSource
 from flinkmem.sources.pods import OpenedPod
@@ -65,8 +72,13 @@ def reconcile_deployment(obj: Mapping[str, Any], container_name: str) -> Reconci
     annotation = memory_annotation(validation)
     present = ((obj.get("metadata") or {}).get("annotations") or {}).get(RESOLVED_ANNOTATION)
     changed = present != annotation
+    line_notes = [note.message for note in validation.notes if note.code in (LINE_UNSUPPORTED, LINE_UNRELEASED)]
+    if validation.valid and any(note.code == LINE_UNSUPPORTED for note in validation.notes):
+        # A line flinkmem does not support: nothing was resolved.
+        return Reconciliation(validation, annotation, changed, "Warning", REASON_NOT_APPLIED, "; ".join(line_notes))
     if validation.valid:
-        return Reconciliation(validation, annotation, changed, "Normal", REASON_RESOLVED, _summary(validation))
+        message = "; ".join([_summary(validation), *line_notes])
+        return Reconciliation(validation, annotation, changed, "Normal", REASON_RESOLVED, message)
     return Reconciliation(validation, annotation, changed, "Warning", REASON_CONFLICT, validation.reason)
 
 
@@ -88,8 +100,8 @@ class Drift:
 def pod_drift(pod: Mapping[str, Any], opened: OpenedPod) -> Drift | None:
     """The run-time differences between a pod and the memory derived from its source, if any."""
     source, index = opened.source, opened.container_index
-    if source is None or index is None:
-        return None
+    if source is None or index is None or not_exact_reason(source.version) is not None:
+        return None  # nothing is expected of a pod flinkmem does not size
     result = validate_role(source, opened.role)
     plan = plan_pod(pod, index, result, source)
     if plan is None or not plan.drift:

@@ -34,13 +34,23 @@ from flinkmem.engine import (
 )
 from flinkmem.engine.jobmanager.options import LEGACY_HEAP as JM_LEGACY_HEAP
 from flinkmem.engine.jobmanager.options import LEGACY_HEAP_MB as JM_LEGACY_HEAP_MB
+from flinkmem.engine.lines import (
+    UNRELEASED_NOTICE,
+    FlinkLine,
+    Support,
+    line_of,
+    support_of,
+    unsupported_message,
+)
 from flinkmem.engine.sizes import format_size
-from flinkmem.sources.flinkdeployment import SpecError, from_flinkdeployment
+from flinkmem.sources.flinkdeployment import SpecError, from_flinkdeployment, spec_version
 from flinkmem.sources.model import FlinkSource
 from flinkmem.sources.quantity import format_mebibytes
 from flinkmem.sources.roles import JOBMANAGER, ROLES, ProcessMemory, Resolver, Role
 
 __all__ = [
+    "LINE_UNRELEASED",
+    "LINE_UNSUPPORTED",
     "WARNING_LIMIT",
     "Finding",
     "RoleValidation",
@@ -53,6 +63,9 @@ __all__ = [
 
 # kubectl prints each admission warning on its own line; long ones wrap badly.
 WARNING_LIMIT = 120
+# Finding codes about a source's Flink line (engine.lines): not supported, or newer than verified.
+LINE_UNSUPPORTED = "flink-line-unsupported"
+LINE_UNRELEASED = UNRELEASED_NOTICE
 
 
 @dataclass(frozen=True)
@@ -133,10 +146,12 @@ class Validation:
         return data
 
 
-def _java_opts_findings(source: FlinkSource, role: Role, memory: ProcessMemory) -> tuple[list[Finding], list[Finding]]:
+def _java_opts_findings(
+    source: FlinkSource, role: Role, memory: ProcessMemory, line: FlinkLine
+) -> tuple[list[Finding], list[Finding]]:
     conflicts: list[Finding] = []
     warnings: list[Finding] = []
-    for name, flag in flags_overriding(source.config, source.container(role).env, role, memory):
+    for name, flag in flags_overriding(source.config, source.container(role).env, role, memory, line):
         if flag.problem is not None:
             conflicts.append(
                 Finding(
@@ -220,13 +235,18 @@ def _config_key(config: Mapping[str, RawValue]) -> tuple[object, ...]:
 
 
 def _resolve(
-    resolve: Resolver, config: Mapping[str, RawValue], version: FlinkVersion, mode: DeploymentMode, env: str | None
+    resolve: Resolver,
+    config: Mapping[str, RawValue],
+    version: FlinkVersion,
+    mode: DeploymentMode,
+    env: str | None,
+    config_file: str | None = None,
 ) -> ProcessMemory:
-    key = (resolve, _config_key(config), version, mode, env)
+    key = (resolve, _config_key(config), version, mode, env, config_file)
     outcome = _resolved.get(key)
     if outcome is None:
         try:
-            outcome = resolve(config, version, mode, env)
+            outcome = resolve(config, version, mode, env, config_file)
         except FlinkMemError as exc:
             outcome = exc
         _resolved[key] = outcome
@@ -237,7 +257,9 @@ def _resolve(
     return outcome
 
 
-def _jm(config: Config, version: FlinkVersion, mode: DeploymentMode, env: str | None) -> ProcessMemory:
+def _jm(
+    config: Config, version: FlinkVersion, mode: DeploymentMode, env: str | None, config_file: str | None
+) -> ProcessMemory:
     return resolve_jobmanager(config, version, mode, env)
 
 
@@ -249,16 +271,18 @@ def _resolve_pair(source: FlinkSource, role: Role) -> tuple[ProcessMemory, Proce
     """
     env = source.legacy_heap_env(role)
     if role is not JOBMANAGER:
-        memory = _resolve(role.resolve, source.config, source.version, source.mode, env)
+        file = source.config_file
+        memory = _resolve(role.resolve, source.config, source.version, source.mode, env, file)
         if source.mode is DeploymentMode.NATIVE or not any(n.code == "legacy-heap-mapped" for n in memory.notices):
             return memory, memory
         # A standalone TaskManager's Deployment is sized by the cluster specification, which reads the
         # 1.x legacy heap as the process size (as natively); taskmanager.sh in the pod as Flink memory.
         try:
-            return memory, _resolve(role.resolve, source.config, source.version, DeploymentMode.NATIVE, None)
+            return memory, _resolve(role.resolve, source.config, source.version, DeploymentMode.NATIVE, None, file)
         except FlinkMemError:
             return memory, memory
-    if not (source.version.has_legacy_heap_options and (env is not None or _JM_LEGACY_KEYS & source.config.keys())):
+    legacy = line_of(source.version).legacy_memory_options
+    if not (legacy and (env is not None or _JM_LEGACY_KEYS & source.config.keys())):
         memory = _resolve(_jm, source.config, source.version, source.mode, None)
         return memory, memory
     # The client never sees the pod's environment, so FLINK_JM_HEAP counts only inside the pod.
@@ -272,9 +296,37 @@ def _resolve_pair(source: FlinkSource, role: Role) -> tuple[ProcessMemory, Proce
 
 
 def validate_role(source: FlinkSource, role: Role) -> RoleValidation:
+    """The role of `source`, checked. A version flinkmem does not support is not resolved (a warning says
+    so); an unreleased line is resolved with the newest verified line's rules, and what those rules
+    refuse is only a warning, since flinkmem cannot know what that Flink refuses."""
+    support = support_of(source.version)
+    if support is Support.UNSUPPORTED:
+        unchecked = Finding(LINE_UNSUPPORTED, f"{role}: not checked: {unsupported_message(source.version)}")
+        return RoleValidation(role, None, None, (), (unchecked,))
+    result = _validate_role(source, role)
+    if support is Support.UNRELEASED:
+        return _conflicts_as_warnings(result, source.version)
+    return result
+
+
+def _conflicts_as_warnings(result: RoleValidation, version: FlinkVersion) -> RoleValidation:
+    line = line_of(version)
+    warnings = [
+        Finding(
+            conflict.code,
+            f"flinkmem cannot know what Flink {version} refuses; by the rules of Flink {line}: {conflict.message}",
+            conflict.fields,
+        )
+        for conflict in result.conflicts
+    ]
+    return dataclasses.replace(result, conflicts=(), warnings=(*result.warnings, *warnings))
+
+
+def _validate_role(source: FlinkSource, role: Role) -> RoleValidation:
+    line = line_of(source.version)
     try:
         jvm, client = _resolve_pair(source, role)
-        container = container_memory(jvm.total_process, source.config, role, client.total_process)
+        container = container_memory(jvm.total_process, source.config, role, client.total_process, line)
     except FlinkMemError as exc:
         refusal = Finding(exc.rule.value, f"{role}: {exc.message}", exc.option_keys)
         return RoleValidation(role, None, None, (refusal,), (), exc)
@@ -284,9 +336,25 @@ def validate_role(source: FlinkSource, role: Role) -> RoleValidation:
         warnings = [w for w in warnings if w.code != "legacy-heap-mapped"]
         warnings.append(_legacy_heap_warning(role, jvm, client, container))
     warnings.extend(_template_memory_warnings(source, role, container))
-    conflicts, opts_warnings = _java_opts_findings(source, role, jvm)
+    conflicts, opts_warnings = _java_opts_findings(source, role, jvm, line)
     warnings.extend(opts_warnings)
     return RoleValidation(role, jvm, container, tuple(conflicts), tuple(warnings))
+
+
+def _line_note(version: FlinkVersion) -> Finding | None:
+    """What a source of `version` says once about its line (None for a line flinkmem is exact for)."""
+    support = support_of(version)
+    if support is Support.UNSUPPORTED:
+        return Finding(LINE_UNSUPPORTED, f"flinkmem does not check this source: {unsupported_message(version)}")
+    if support is Support.UNRELEASED:
+        line = line_of(version)
+        return Finding(
+            LINE_UNRELEASED,
+            f"Flink {version} is newer than the newest line flinkmem has verified ({line}): its memory is "
+            f"resolved with the rules of Flink {line}, what they refuse is only a warning, and its pods are "
+            "left as Flink builds them",
+        )
+    return None
 
 
 def validate_source(source: FlinkSource, roles: Sequence[Role] = ROLES) -> Validation:
@@ -294,14 +362,32 @@ def validate_source(source: FlinkSource, roles: Sequence[Role] = ROLES) -> Valid
     # Resolution reads only the relevant options: a tenant's 100,000 other keys cost one pass, not one
     # per role and cache key.
     relevant = source.trimmed()
-    return Validation(source, tuple(validate_role(relevant, role) for role in roles), notes=notes)
+    note = _line_note(source.version)
+    if note is None:
+        return Validation(source, tuple(validate_role(relevant, role) for role in roles), notes=notes)
+    if note.code == LINE_UNSUPPORTED:
+        return Validation(source, (), notes=(*notes, note))
+    # The line is said once for the source, not once per role.
+    results = tuple(validate_role(relevant, role) for role in roles)
+    results = tuple(
+        dataclasses.replace(result, warnings=tuple(w for w in result.warnings if w.code != LINE_UNRELEASED))
+        for result in results
+    )
+    return Validation(source, results, notes=(*notes, note))
 
 
 def validate_deployment(
     obj: Mapping[str, Any], container_name: str = DEFAULT_CONTAINER, roles: Sequence[Role] = ROLES
 ) -> Validation:
+    """A FlinkDeployment object checked for each role. A malformed spec is a problem (refused), unless
+    the spec names a Flink line flinkmem is not exact for: then it is only a warning."""
     try:
         source = from_flinkdeployment(obj, container_name)
     except SpecError as exc:
+        version = spec_version(obj)
+        note = _line_note(version) if version is not None else None
+        if note is not None:
+            unread = Finding("invalid-spec", f"flinkmem cannot read {exc}", (exc.field,))
+            return Validation(None, (), notes=(note, unread))
         return Validation(None, (), (Finding("invalid-spec", str(exc), (exc.field,)),))
     return validate_source(source, roles)

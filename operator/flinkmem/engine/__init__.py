@@ -2,7 +2,9 @@
 
 Use `resolve_jobmanager(config, FlinkVersion.parse("2.3"), DeploymentMode.NATIVE)` (or
 `resolve_taskmanager`); it returns a `JobManagerMemory` (`TaskManagerMemory`) or raises a
-`FlinkMemError` exactly where Flink would refuse the configuration.
+`FlinkMemError` exactly where Flink would refuse the configuration. What differs between Flink lines,
+and which lines flinkmem supports, is `engine.lines`; a version it does not support raises
+`UnsupportedInput`.
 """
 
 from flinkmem.engine.errors import (

@@ -56,9 +56,15 @@ def read_legacy_heap(config: Config, options: LegacyHeapOptions, env_value: str 
 
 
 def input_notices(
-    config: Config, version: FlinkVersion, size_keys: tuple[str, ...], options: LegacyHeapOptions, env_value: str | None
+    config: Config,
+    version: FlinkVersion,
+    legacy_options: bool,
+    size_keys: tuple[str, ...],
+    options: LegacyHeapOptions,
+    env_value: str | None,
 ) -> list[Notice]:
-    """What a role's input deserves a word about: sizes without a unit, and legacy heap options 2.x ignores."""
+    """What a role's input deserves a word about: sizes without a unit, and legacy heap options a line
+    without them (`legacy_options` false: 2.x) ignores."""
     notices: list[Notice] = []
     for key in size_keys:
         raw = config.get(key)
@@ -72,7 +78,7 @@ def input_notices(
                     f"{key}={text} has no unit, so Flink reads it as {text} bytes; add a unit like 'm'",
                 )
             )
-    if not version.has_legacy_heap_options:
+    if not legacy_options:
         for key in (options.heap.key, options.heap_mb.key):
             if key in config:
                 notices.append(

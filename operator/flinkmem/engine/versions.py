@@ -50,14 +50,17 @@ def _shown(text: str) -> str:
 
 @dataclass(frozen=True, order=True)
 class FlinkVersion:
-    """A Flink release line such as 1.20 or 2.3 (minor None for `v2_x`-style "any 2.x")."""
+    """A Flink release line such as 1.20 or 2.3 (minor None for `v2_x`-style "the newest 2.x")."""
 
     major: int
     minor: int | None = None
 
     @classmethod
     def parse(cls, text: str | None) -> FlinkVersion:
-        """Accepts `2.3`, `2.3.0`, `v1_20`, `v2_x`, `1.20.3`; None means the newest supported line."""
+        """Reads `2.3`, `2.3.0`, `v1_20`, `v2_x`, `1.20.3`; None means the newest verified line.
+
+        Only the syntax is checked: whether flinkmem supports the line is `engine.lines.support_of`.
+        """
         if text is None or text == "":
             return LATEST
         # Measured before stripping: a padded text is refused too, so no cache keeps a long one.
@@ -68,18 +71,7 @@ class FlinkVersion:
             )
         major = int(match.group(1))
         minor = None if match.group(2).lower() == "x" else int(match.group(2))
-        version = cls(major, minor)
-        if (major == 1 and (minor is None or minor < 12)) or major not in (1, 2):
-            raise UnsupportedInput(
-                f"Flink {version} is not supported; the JobManager memory model handled here is "
-                "Flink 1.12 to 1.20 and 2.x"
-            )
-        return version
-
-    @property
-    def has_legacy_heap_options(self) -> bool:
-        """1.x still maps `jobmanager.heap.size`/`jobmanager.heap.mb`; 2.0 removed them."""
-        return self.major == 1
+        return cls(major, minor)
 
     def __str__(self) -> str:
         return f"{self.major}.{'x' if self.minor is None else self.minor}"

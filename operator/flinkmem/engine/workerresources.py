@@ -1,9 +1,10 @@
 """The non-memory part of a TaskManager spec: CPU cores, task slots and extended resources.
 
 Flink reads them after the memory layout, in this order: the CPU (`taskmanager.cpu.cores`, else a
-launcher's fallback, else the slot count; refused when not positive, then truncated to 8 decimals),
+launcher's fallback, else the slot count; refused when not positive, then truncated to 8 decimals
+from Flink 1.14),
 the slot count, and the extended resources named by `external-resources` with a positive
-`external-resource.<name>.amount`.
+`external-resource.<name>.amount` (a YAML sequence first from Flink 1.19, `engine.lines`).
 
 Lists are read in linear time without recursion, however they nest. A list longer than
 `MAX_LIST_CHARS` (4,096 characters) is refused with an invalid-value error naming the option: Flink
@@ -13,6 +14,7 @@ a Java `String.hashCode` and a lookup (the native fast path leaves longer lists 
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import unicodedata
@@ -30,6 +32,7 @@ __all__ = [
     "MAX_LIST_CHARS",
     "SLOTS",
     "amount_key",
+    "kubernetes_cpu_option",
     "parse_string_list",
     "read_cpu",
     "read_external_resources",
@@ -40,12 +43,13 @@ MAX_LIST_CHARS = 4096
 
 CPU_CORES = DoubleOption("taskmanager.cpu.cores", -1.0, example="2")
 SLOTS = IntOption("taskmanager.numberOfTaskSlots", 1, fix="write a whole number of slots such as 2")
+# The native resource manager's CPU option as the newest lines name it (`engine.lines` has each line's).
 KUBERNETES_CPU = DoubleOption("kubernetes.taskmanager.cpu.amount", -1.0, ("kubernetes.taskmanager.cpu",), "2")
 EXTERNAL_RESOURCES = "external-resources"
 _NO_RESOURCES = "none"
 
-# Resource values keep 8 decimals, cut toward zero (Flink's Resource.MAX_VALUE_SCALE).
-_CPU_QUANTUM = Decimal(1).scaleb(-8)
+# Resource values keep 8 decimals from Flink 1.14, cut toward zero (Flink's Resource.MAX_VALUE_SCALE).
+CPU_DECIMALS = 8
 # Wide enough for every double, so that the quantization itself never rounds.
 _WIDE = Context(prec=400)
 
@@ -54,12 +58,18 @@ def amount_key(name: str) -> str:
     return f"external-resource.{name}.amount"
 
 
-def _cpu_source(config: Config, fallback: float) -> tuple[float, str]:
+@functools.cache
+def kubernetes_cpu_option(keys: tuple[str, ...]) -> DoubleOption:
+    """The native resource manager's CPU option of a line: its key, then its deprecated keys."""
+    return DoubleOption(keys[0], -1.0, keys[1:], "2")
+
+
+def _cpu_source(config: Config, fallback: float, kubernetes_cpu: DoubleOption) -> tuple[float, str]:
     if CPU_CORES.present(config):
         return CPU_CORES.read(config), CPU_CORES.key
     if fallback > 0:
-        found = KUBERNETES_CPU.lookup(config)
-        return fallback, found[0] if found is not None else KUBERNETES_CPU.key
+        found = kubernetes_cpu.lookup(config)
+        return fallback, found[0] if found is not None else kubernetes_cpu.key
     return float(SLOTS.read(config)), SLOTS.key
 
 
@@ -67,13 +77,19 @@ def _shown(value: float) -> str:
     return java_double_to_string(value)
 
 
-def read_cpu(config: Config, fallback: float = -1.0) -> float:
+def read_cpu(
+    config: Config,
+    fallback: float = -1.0,
+    kubernetes_cpu: DoubleOption = KUBERNETES_CPU,
+    decimals: int | None = CPU_DECIMALS,
+) -> float:
     """The TaskManager's CPU cores as Flink fixes them (`TaskExecutorProcessUtils.getCpuCoresWithFallback`).
 
-    `fallback` is a launcher's default (native Kubernetes: `kubernetes.taskmanager.cpu.amount`),
-    used only when positive and `taskmanager.cpu.cores` is unset.
+    `fallback` is a launcher's default (native Kubernetes: the value of `kubernetes_cpu`), used only
+    when positive and `taskmanager.cpu.cores` is unset. The value keeps `decimals` decimals (None: the
+    whole double, as before Flink 1.14).
     """
-    value, source = _cpu_source(config, fallback)
+    value, source = _cpu_source(config, fallback, kubernetes_cpu)
     if value <= 0:
         if source == SLOTS.key:
             problem = (
@@ -86,7 +102,7 @@ def read_cpu(config: Config, fallback: float = -1.0) -> float:
             fix = f"set {source} to a positive number such as 2"
         raise MemoryConflict(Rule.CPU_CORES_NOT_POSITIVE, problem, fix, (OptionValue(source, _shown(value)),))
     if math.isnan(value) or math.isinf(value):
-        found = CPU_CORES.lookup(config) if source == CPU_CORES.key else KUBERNETES_CPU.lookup(config)
+        found = CPU_CORES.lookup(config) if source == CPU_CORES.key else kubernetes_cpu.lookup(config)
         raw = java_text(found[1]) if found is not None else _shown(value)
         raise InvalidOptionValue(
             Rule.INVALID_VALUE,
@@ -94,21 +110,23 @@ def read_cpu(config: Config, fallback: float = -1.0) -> float:
             f"set {source} to a positive number such as 2",
             (OptionValue(source, raw),),
         )
-    return truncate_cpu(value)
+    return value if decimals is None else truncate_cpu(value, decimals)
 
 
-def truncate_cpu(value: float) -> float:
-    """`CPUResource(value)` read back as a double: `Double.toString`'s decimal, cut to 8 decimals."""
+def truncate_cpu(value: float, decimals: int = CPU_DECIMALS) -> float:
+    """`CPUResource(value)` read back as a double: `Double.toString`'s decimal, cut to `decimals` decimals."""
     exact = Decimal(java_double_to_string(value))
-    return float(exact.quantize(_CPU_QUANTUM, rounding=ROUND_DOWN, context=_WIDE))
+    return float(exact.quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_DOWN, context=_WIDE))
 
 
-def check_truncated_cpu(cpu: float, config: Config, fallback: float) -> None:
+def check_truncated_cpu(
+    cpu: float, config: Config, fallback: float, kubernetes_cpu: DoubleOption = KUBERNETES_CPU
+) -> None:
     """The native resource manager writes the truncated CPU back and reads it again; 0 is refused then."""
     if cpu > 0:
         return
-    _, source = _cpu_source(config, fallback)
-    found = CPU_CORES.lookup(config) if source == CPU_CORES.key else KUBERNETES_CPU.lookup(config)
+    _, source = _cpu_source(config, fallback, kubernetes_cpu)
+    found = CPU_CORES.lookup(config) if source == CPU_CORES.key else kubernetes_cpu.lookup(config)
     raw = java_text(found[1]) if found is not None else "?"
     raise MemoryConflict(
         Rule.CPU_CORES_NOT_POSITIVE,
@@ -365,21 +383,23 @@ def _yaml_list(text: str) -> list[str] | None:
     return None
 
 
-def parse_string_list(text: str) -> list[str]:
-    """A list option's items: a YAML sequence if the text is one, else Flink's `;`-separated syntax.
+def parse_string_list(text: str, yaml_first: bool = True) -> list[str]:
+    """A list option's items: a YAML sequence if the text is one (and `yaml_first`), else Flink's
+    `;`-separated syntax (the only one before Flink 1.19).
 
     A text longer than `MAX_LIST_CHARS` is refused (`_ListTooLong`) before it is read.
     """
     if len(text) > MAX_LIST_CHARS:
         raise _ListTooLong(f"the list has {len(text):,} characters; flinkmem reads lists of up to {MAX_LIST_CHARS:,}")
-    items = _yaml_list(text)
+    items = _yaml_list(text) if yaml_first else None
     if items is not None:
         return items
     return _split_escaped(text)
 
 
-def read_external_resources(config: Config) -> tuple[tuple[str, int], ...]:
-    """The extended resources with a positive amount, in the order Flink iterates them."""
+def read_external_resources(config: Config, yaml_lists: bool = True) -> tuple[tuple[str, int], ...]:
+    """The extended resources with a positive amount, in the order Flink iterates them; `yaml_lists`
+    says whether the line reads `external-resources` as a YAML sequence first (`FlinkLine.yaml_lists`)."""
     raw = config.get(EXTERNAL_RESOURCES)
     if raw is None:
         return ()
@@ -387,7 +407,7 @@ def read_external_resources(config: Config) -> tuple[tuple[str, int], ...]:
     if text == _NO_RESOURCES:
         return ()
     try:
-        names = parse_string_list(text)
+        names = parse_string_list(text, yaml_lists)
     except _ListTooLong:
         raise InvalidOptionValue(
             Rule.INVALID_VALUE,

@@ -62,8 +62,8 @@ def _bounded_deployment(known: DeploymentSource) -> DeploymentSource:
 
 
 def _bounded_configmap(known: FlinkConfigMap) -> FlinkConfigMap:
-    if known.problem is None and _size(known.config) > MAX_SOURCE_BYTES:
-        return replace(known, config={}, notices=(), problem=_too_large(f"ConfigMap {known.name}"))
+    if known.problem is None and sum(_size(file.config) for file in known.files) > MAX_SOURCE_BYTES:
+        return replace(known, files=(), problem=_too_large(f"ConfigMap {known.name}"))
     return known
 
 

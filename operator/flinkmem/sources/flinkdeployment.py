@@ -35,6 +35,7 @@ __all__ = [
     "from_flinkdeployment",
     "memory_inputs",
     "operator_memory_bytes",
+    "spec_version",
 ]
 
 
@@ -203,6 +204,18 @@ def _container(spec: Mapping[str, Any], role: Role, container_name: str) -> Main
     )
 
 
+def spec_version(obj: object) -> FlinkVersion | None:
+    """The Flink line `spec.flinkVersion` names, read alone (None when it names none)."""
+    spec = obj.get("spec") if isinstance(obj, Mapping) else None
+    raw = spec.get("flinkVersion") if isinstance(spec, Mapping) else None
+    if not isinstance(raw, str) or not raw:
+        return None
+    try:
+        return FlinkVersion.parse(raw)
+    except UnsupportedInput:
+        return None
+
+
 def _version_and_mode(spec: Mapping[str, Any]) -> tuple[FlinkVersion, DeploymentMode]:
     raw_version = spec.get("flinkVersion")
     if not isinstance(raw_version, str) or not raw_version:
@@ -221,8 +234,10 @@ def _version_and_mode(spec: Mapping[str, Any]) -> tuple[FlinkVersion, Deployment
     return version, mode
 
 
-# Flink 1.17 renamed kubernetes.<role>.cpu; the operator writes the old key too for older versions.
-_NEW_CPU_KEYS = FlinkVersion(1, 17)
+def _writes_old_cpu_keys(version: FlinkVersion) -> bool:
+    """Flink 1.17 renamed kubernetes.<role>.cpu to .cpu.amount (FLINK-29372); the operator writes the new
+    key always and the old one too for older lines (`FlinkConfigBuilder.configureCpu`)."""
+    return version.major < 2 and (version.minor is None or version.minor < 17)
 
 
 def _apply_resource(
@@ -242,7 +257,7 @@ def _apply_resource(
             raise SpecError(f"{path}.resource.cpu", "must be a number of cores, such as 1 or 0.5")
         text = java_text(float(cpu))
         config[f"kubernetes.{role.key}.cpu.amount"] = text
-        if version < _NEW_CPU_KEYS:
+        if _writes_old_cpu_keys(version):
             config[f"kubernetes.{role.key}.cpu"] = text
     if resource.get("memory") is None:
         return None
@@ -337,6 +352,7 @@ class DeploymentSource:
     inputs: str
     generation: int | None = None
     observed_generation: int | None = None
+    version: FlinkVersion | None = None  # the line spec.flinkVersion names, even when the spec is malformed
 
     @property
     def rolled_out(self) -> bool:
@@ -370,5 +386,11 @@ def deployment_source(obj: Mapping[str, Any], container_name: str = DEFAULT_CONT
     except SpecError as exc:
         source, problem = None, str(exc)
     return DeploymentSource(
-        ref, source, problem, inputs, _int_or_none(metadata.get("generation")), _int_or_none(observed)
+        ref,
+        source,
+        problem,
+        inputs,
+        _int_or_none(metadata.get("generation")),
+        _int_or_none(observed),
+        spec_version(obj),
     )

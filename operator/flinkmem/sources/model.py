@@ -76,6 +76,10 @@ class FlinkSource:
     notices: tuple[Notice, ...] = ()
     # role key -> the spec.<role>.resource.memory text that replaced <role>.memory.process.size
     resource_memory: Mapping[str, str] = field(default_factory=dict)
+    # The Flink configuration file the options came from (`flink-conf.yaml` or `config.yaml`); None for
+    # a FlinkDeployment or -D options, which count as config.yaml (Flink 1.19 and 1.20 read lists
+    # differently from a legacy flink-conf.yaml, `engine.lines`).
+    config_file: str | None = None
 
     @property
     def label(self) -> str:

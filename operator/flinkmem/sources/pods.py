@@ -20,7 +20,7 @@ from flinkmem.conventions import (
     STANDALONE_TYPE,
     TYPE_LABEL,
 )
-from flinkmem.engine import DeploymentMode
+from flinkmem.engine import DeploymentMode, FlinkVersion
 from flinkmem.sources.flinkconfig import ConfigMapError, FlinkConfigMap, configmap_name, from_flink_configmap
 from flinkmem.sources.flinkdeployment import DeploymentSource
 from flinkmem.sources.model import RELEVANT_ENV, FlinkSource, MainContainer, dynamic_properties
@@ -172,6 +172,11 @@ class OpenedPod:
     container_index: int | None = None
     deployment: Mapping[str, Any] | None = None  # its FlinkDeployment, where Events about it go
     reason: str | None = None  # why there is no source: nothing found, unusable, or a malformed pod
+    version: FlinkVersion | None = None  # the Flink line the pod runs, when known (also without a source)
+
+    @property
+    def flink_version(self) -> FlinkVersion | None:
+        return self.source.version if self.source is not None else self.version
 
 
 async def open_pod(
@@ -201,7 +206,7 @@ async def open_pod(
     if deployment is not None:
         if deployment.source is None:
             reason = f"FlinkDeployment {name} is invalid: {deployment.problem}"
-            return OpenedPod(role, None, index, deployment.ref, reason)
+            return OpenedPod(role, None, index, deployment.ref, reason, deployment.version)
         return OpenedPod(role, with_pod_options(deployment.source, container, role), index, deployment.ref)
     configmap = await lookup.configmap(namespace, configmap_name(name))
     if configmap is None:

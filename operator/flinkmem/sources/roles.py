@@ -77,7 +77,8 @@ class ProcessMemory(Protocol):
 # The start scripts' Java options for every process, read in place of env.java.opts(.all) when set.
 ALL_JAVA_OPTS_ENV = "FLINK_ENV_JAVA_OPTS"
 
-Resolver = Callable[[Config, FlinkVersion, DeploymentMode, "str | None"], ProcessMemory]
+# (configuration, version, mode, the role's legacy heap variable, the file the configuration came from)
+Resolver = Callable[[Config, FlinkVersion, DeploymentMode, "str | None", "str | None"], ProcessMemory]
 # How a container's `-D` options combine with the configuration file, for the process they start.
 DynamicOptions = Callable[[Mapping[str, RawValue], Mapping[str, str]], dict[str, RawValue]]
 
@@ -105,7 +106,9 @@ class Role:
         return self.title
 
 
-def _jobmanager(config: Config, version: FlinkVersion, mode: DeploymentMode, env: str | None) -> ProcessMemory:
+def _jobmanager(
+    config: Config, version: FlinkVersion, mode: DeploymentMode, env: str | None, config_file: str | None
+) -> ProcessMemory:
     return resolve_jobmanager(config, version, mode, env)
 
 
@@ -122,8 +125,10 @@ JOBMANAGER = Role(
 )
 
 
-def _taskmanager(config: Config, version: FlinkVersion, mode: DeploymentMode, env: str | None) -> ProcessMemory:
-    return resolve_taskmanager(config, version, mode, env)
+def _taskmanager(
+    config: Config, version: FlinkVersion, mode: DeploymentMode, env: str | None, config_file: str | None
+) -> ProcessMemory:
+    return resolve_taskmanager(config, version, mode, env, config_file)
 
 
 _TM_PINNED = (TM_TASK_HEAP.key, TM_MANAGED_SIZE.key)

@@ -18,6 +18,7 @@ from flinkmem.engine.jobmanager.options import (
     TOTAL_PROCESS,
 )
 from flinkmem.engine.legacyheap import input_notices, map_legacy_heap
+from flinkmem.engine.lines import line_notices, line_of
 from flinkmem.engine.options import Config
 from flinkmem.engine.process import Notice, ProcessMemorySpec, derive_process_memory
 from flinkmem.engine.versions import DeploymentMode, FlinkVersion
@@ -25,8 +26,8 @@ from flinkmem.engine.versions import DeploymentMode, FlinkVersion
 __all__ = ["JobManagerFlinkMemory", "JobManagerMemory", "resolve_jobmanager"]
 
 
-def _input_notices(config: Config, version: FlinkVersion, legacy_env: str | None) -> list[Notice]:
-    return input_notices(config, version, SIZE_KEY_NAMES, LEGACY_HEAP_OPTIONS, legacy_env)
+def _input_notices(config: Config, version: FlinkVersion, legacy: bool, legacy_env: str | None) -> list[Notice]:
+    return input_notices(config, version, legacy, SIZE_KEY_NAMES, LEGACY_HEAP_OPTIONS, legacy_env)
 
 
 def resolve_jobmanager(
@@ -38,11 +39,13 @@ def resolve_jobmanager(
     """Resolves the JobManager memory of `config` as Flink `version` would in `mode`.
 
     `legacy_heap_env` is the JobManager's `FLINK_JM_HEAP` environment variable, if set; only 1.x
-    reads it. Raises a `FlinkMemError` subclass exactly when Flink would refuse the configuration.
+    reads it. Raises a `FlinkMemError` subclass exactly when Flink would refuse the configuration, and
+    UnsupportedInput for a version flinkmem does not support (`engine.lines`).
     """
-    notices = _input_notices(config, version, legacy_heap_env)
+    line = line_of(version)
+    notices = line_notices(version) + _input_notices(config, version, line.legacy_memory_options, legacy_heap_env)
     effective: Config = config
-    if version.has_legacy_heap_options:
+    if line.legacy_memory_options:
         # Inside the pod the start scripts ask for the heap; Flink's native client sizes the
         # container from the same legacy value read as total process memory.
         target = TOTAL_PROCESS if mode is DeploymentMode.NATIVE else HEAP

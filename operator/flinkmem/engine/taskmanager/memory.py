@@ -1,7 +1,8 @@
 """A resolved TaskManager as Flink hands it to the JVM: the components, the flags and the `-D` options.
 
 Flink builds the TaskManager's dynamic configs in a `HashMap` and prints them in its iteration order
-(`engine.javamap`), CPU, slots and extended resources included.
+(`engine.javamap`), CPU, slots and extended resources included (the resource names in quotes from
+Flink 1.15, `engine.lines`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 
 from flinkmem.engine.javamap import hashmap_order
 from flinkmem.engine.javatext import java_double_to_string
+from flinkmem.engine.lines import line_of
 from flinkmem.engine.process import Notice
 from flinkmem.engine.sizes import mebibytes_int32
 from flinkmem.engine.taskmanager.options import (
@@ -90,7 +92,7 @@ class TaskManagerMemory:
             return dict(zip(_BASE_ORDER, (values[_BASE_KEYS.index(key)] for key in _BASE_ORDER), strict=True))
         entries = dict(zip(_BASE_KEYS, values, strict=True))
         names = ";".join(name for name, _ in self.external_resources)
-        entries[EXTERNAL_RESOURCES] = f'"{names}"'
+        entries[EXTERNAL_RESOURCES] = f'"{names}"' if line_of(self.version).quoted_external_resources else names
         for name, amount in self.external_resources:
             entries[amount_key(name)] = str(amount)
         return {key: entries[key] for key in hashmap_order(list(entries))}

@@ -8,6 +8,7 @@ the size that would work, found by `engine.advice`.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -17,6 +18,7 @@ from flinkmem.engine.options import Config, MemoryOption, configured_text, java_
 from flinkmem.engine.process import (
     Notice,
     RangeFraction,
+    RangeOptions,
     clamp,
     fraction_of,
     guarded_sum,
@@ -31,7 +33,6 @@ from flinkmem.engine.taskmanager.options import (
     MANAGED_FRACTION,
     MANAGED_SIZE,
     MIN_SEGMENT_SIZE,
-    NETWORK,
     NETWORK_BUFFERS,
     NETWORK_FRACTION,
     NETWORK_KEYS,
@@ -43,9 +44,10 @@ from flinkmem.engine.taskmanager.options import (
     TASK_OFF_HEAP,
     TASKMANAGER_OPTIONS,
     TOTAL_FLINK,
+    network_options,
 )
 
-__all__ = ["MODELS", "TaskManagerFlinkMemory"]
+__all__ = ["TaskManagerFlinkMemory", "model_for"]
 
 
 class TaskManagerFlinkMemory(NamedTuple):
@@ -72,9 +74,11 @@ def _size_of(config: Config, option: MemoryOption, value: int) -> OptionValue:
 class _TaskManagerModel:
     """The TaskManager's split of Total Flink Memory (Flink's `TaskExecutorFlinkMemoryUtils`)."""
 
-    def __init__(self, legacy_network: bool) -> None:
+    def __init__(self, legacy_network: bool, network: RangeOptions) -> None:
         # 1.x sizes the network from `taskmanager.network.numberOfBuffers` when no network option is set.
         self.legacy_network = legacy_network
+        # The network's min, max and fraction options, with the line's default maximum.
+        self.network = network
 
     # --- network memory ----------------------------------------------------------------------
 
@@ -115,7 +119,7 @@ class _TaskManagerModel:
     ) -> int:
         if self._uses_buffer_count(config):
             return self._buffers_size(config)
-        rf = read_range(config, NETWORK, "0.1")
+        rf = read_range(config, self.network, "0.1")
         raw = derive(ROLE, base, rf)
         network = clamp(raw, rf)
         if network != raw:
@@ -153,7 +157,7 @@ class _TaskManagerModel:
                     ),
                 )
             return
-        rf = read_range(config, NETWORK, "0.1")
+        rf = read_range(config, self.network, "0.1")
         if network > rf.max or network < rf.min:
             involved = (
                 _size_of(config, NETWORK_MIN, rf.min),
@@ -319,4 +323,8 @@ class _TaskManagerModel:
         return MemoryConflict(Rule.NO_ROOM_FOR_TASK_HEAP, problem, fix, involved)
 
 
-MODELS = {False: _TaskManagerModel(legacy_network=False), True: _TaskManagerModel(legacy_network=True)}
+@functools.cache
+def model_for(legacy_network: bool, network_max_default: int) -> _TaskManagerModel:
+    """The split of a line that does (1.x) or does not read the legacy buffer count, whose network
+    maximum defaults to `network_max_default` (`engine.lines.FlinkLine`)."""
+    return _TaskManagerModel(legacy_network, network_options(network_max_default))

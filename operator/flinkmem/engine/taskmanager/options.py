@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+from dataclasses import replace
+
 from flinkmem.engine.errors import Rule
 from flinkmem.engine.legacyheap import LegacyHeapOptions
-from flinkmem.engine.options import FloatOption, IntOption, MemoryOption
+from flinkmem.engine.options import BooleanOption, FloatOption, IntOption, MemoryOption
 from flinkmem.engine.process import ProcessMemoryOptions, RangeOptions
 from flinkmem.engine.sizes import KIB, MAX_BYTES, MIB
 
@@ -22,6 +25,7 @@ TASK_OFF_HEAP = MemoryOption("taskmanager.memory.task.off-heap.size", 0)
 MANAGED_SIZE = MemoryOption("taskmanager.memory.managed.size", None, ("taskmanager.memory.size",))
 MANAGED_FRACTION = FloatOption("taskmanager.memory.managed.fraction", _FLOAT_0_4, example="0.4")
 NETWORK_MIN = MemoryOption("taskmanager.memory.network.min", 64 * MIB, ("taskmanager.network.memory.min",))
+# The default of the newest lines; 1.13-1.16 default to 1 GiB (`engine.lines`, `network_options`).
 NETWORK_MAX = MemoryOption("taskmanager.memory.network.max", MAX_BYTES, ("taskmanager.network.memory.max",))
 NETWORK_FRACTION = FloatOption(
     "taskmanager.memory.network.fraction", _FLOAT_0_1, ("taskmanager.network.memory.fraction",)
@@ -50,6 +54,20 @@ TASKMANAGER_OPTIONS = ProcessMemoryOptions(
     example_process_size="1728m",
 )
 NETWORK = RangeOptions(NETWORK_MIN, NETWORK_MAX, NETWORK_FRACTION, Rule.NETWORK_RANGE_INCONSISTENT)
+
+
+@functools.cache
+def network_options(max_default: int) -> RangeOptions:
+    """The network memory's range options of a line whose `taskmanager.memory.network.max` defaults to
+    `max_default` (`FlinkLine.network_max_default`)."""
+    if max_default == NETWORK_MAX.default:
+        return NETWORK
+    return replace(NETWORK, max=replace(NETWORK_MAX, default=max_default))
+
+
+# Flink's `ClusterOptions`, read by the native resource manager of 1.13-1.18 (`engine.lines.TotalsInPod`).
+FINE_GRAINED_KEY = "cluster.fine-grained-resource-management.enabled"
+DECLARATIVE = BooleanOption("cluster.declarative-resource-management.enabled", True)
 LEGACY_HEAP_OPTIONS = LegacyHeapOptions(LEGACY_HEAP_ENV, LEGACY_HEAP, LEGACY_HEAP_MB, TOTAL_PROCESS)
 
 TASKMANAGER_MEMORY_KEYS = (

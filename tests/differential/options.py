@@ -1,11 +1,13 @@
 """The option keys, defaults and fallback keys that matter for memory, per Flink line.
 
-    python -m tests.lines.options [--versions V ...] [--all]
+    python -m tests.differential.options [--versions V ...] [--all]     (make lines-options)
 
-Runs `java/OptionDump.java` (reflection only, so one source serves every line) against each
-version's flink-dist jar and prints, for every option of interest whose key, default, type or
-fallback keys are not the same on every line, one row per line where it changes. `--all` prints
-the options that never change too.
+For a new Flink line (or patch), before adding it to `flinkmem.engine.lines`: which memory-related
+option keys, defaults and deprecated keys it changes. Runs `optiondump/OptionDump.java` (reflection
+only, so one source serves every line; not in `java/`, which the reference harness compiles) against
+each version's flink-dist jar and prints, for every option of interest whose key, default, type or
+fallback keys are not the same on every line, one row per line where it changes. `--all` prints the
+options that never change too.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from tests.support import flinkdist
 
 __all__ = ["OPTION_CLASSES", "dump", "interesting", "main"]
 
-SOURCE: Final = Path(__file__).parent / "java" / "OptionDump.java"
+SOURCE: Final = Path(__file__).parent / "optiondump" / "OptionDump.java"
 OPTION_CLASSES: Final = (
     "org.apache.flink.configuration.TaskManagerOptions",
     "org.apache.flink.configuration.JobManagerOptions",
@@ -83,7 +85,7 @@ def _describe(option: Option | None) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.lines.options", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tests.differential.options", description=__doc__.split("\n\n")[0])
     parser.add_argument("--versions", nargs="+", default=list(flinkdist.LINE_VERSIONS), metavar="V")
     parser.add_argument("--all", action="store_true", help="also the options that are the same on every line")
     args = parser.parse_args(argv)

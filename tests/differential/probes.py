@@ -1,6 +1,6 @@
-"""Hand-picked records aimed at what differs between Flink lines (1.12 to 2.3).
+"""Hand-picked records aimed at what differs between Flink lines (`flinkmem.engine.lines`), run on every line.
 
-The random generators (`tests/differential/cases.py`, `tmcases.py`) rarely put these options together
+The random generators (`cases.py`, `tmcases.py`) rarely put these options together
 in the way that shows a line's difference: large TaskManagers (the 1 GiB default network maximum up
 to 1.16), the fine-grained resource management switch (which decided up to 1.18 whether the native
 resource manager drops the configured total sizes), both spellings of the Kubernetes CPU key (only
@@ -106,6 +106,7 @@ LEGACY_SETS: Final[tuple[Mapping[str, str], ...]] = (
     {P: "4g", BUFFERS: "4096", NMIN: "64m"},
     {F: "2g", TH: "512m", BUFFERS: "8192"},
     {P: "4g", BUFFERS: "2048", SEGMENT: "1000"},
+    {P: "4g", BUFFERS: "16", SEGMENT: "2g"},  # a segment size beyond an int
     {P: "4g", OLD_MANAGED: "1g"},
     {P: "4g", OLD_NMIN: "256m", OLD_NMAX: "256m"},
     {P: "4g", OLD_NF: "0.2"},

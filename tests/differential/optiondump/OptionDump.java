@@ -1,7 +1,7 @@
 /*
  * Prints every ConfigOption of the named Flink option classes as one JSON line each: the class and
  * field, the key, the default value (String.valueOf), the value class and the fallback keys with
- * their deprecation flag. Used by tests/lines/options.py to tabulate option keys and defaults per
+ * their deprecation flag. Used by tests/differential/options.py to tabulate option keys and defaults per
  * Flink line. Only reflection and Flink's ConfigOption API, so the one source runs on 1.12 to 2.x.
  *
  * Usage: java -cp <dir>:flink-dist-<v>.jar OptionDump <class name>...
