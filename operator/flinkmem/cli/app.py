@@ -37,7 +37,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         settings = settings_from_arguments(args)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    # Imported here: kopf and the Kubernetes client would slow every other command's start-up.
+    # Imported here: kopf and aiohttp would slow every other command's start-up.
     from flinkmem.runtime.serve import serve_forever
 
     return serve_forever(settings, verbose=args.verbose)
