@@ -52,6 +52,7 @@ def make(settings: Settings | None = None, pods: list[dict[str, Any]] | None = N
 def run(controller: Controller, coroutine: Any) -> Any:
     async def go() -> Any:
         result = await coroutine
+        await controller.settle()
         await controller.events.drain()
         return result
 
@@ -178,3 +179,31 @@ def test_an_excluded_namespace_is_never_checked_or_evicted() -> None:
     assert run(controller, controller.check_pod(named_pod())) is None
     assert run(controller, controller.on_flinkdeployment("ADDED", flinkdeployment(memory="2g"))) is None
     assert sink.posted == [] and controller.api.evicted == []  # type: ignore[attr-defined]
+
+
+def test_follow_ups_run_after_the_handler_once_per_change() -> None:
+    # The handler returns while the follow-up still waits on the API, so kopf can drop the event's
+    # object; a change meanwhile runs the follow-up once more afterwards, not once per event.
+    controller, _ = make(pods=[named_pod()])
+    api: FakeApi = controller.api  # type: ignore[assignment]
+    release = asyncio.Event()
+    listing = api.list_pods
+
+    async def blocked_list(namespace: str, label_selector: str) -> list[Mapping[str, Any]]:
+        await release.wait()
+        return await listing(namespace, label_selector)
+
+    api.list_pods = blocked_list  # type: ignore[method-assign]
+
+    async def scenario() -> None:
+        async with asyncio.timeout(30):  # only a hang misses it
+            await controller.on_configmap("ADDED", _configmap("jobmanager.memory.process.size: 2g\n"))
+            for size in ("3g", "4g", "5g"):
+                await controller.on_configmap("MODIFIED", _configmap(f"jobmanager.memory.process.size: {size}\n"))
+            assert api.listed == []  # every handler returned; the first follow-up still waits
+            release.set()
+            await controller.settle()
+        await controller.events.drain()
+
+    asyncio.run(scenario())
+    assert api.listed == [("jobs", "app=demo")] * 2

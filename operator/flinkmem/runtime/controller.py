@@ -10,8 +10,9 @@ and acts on them. `register` hooks it into kopf's watches.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 import kopf
@@ -85,6 +86,9 @@ class Controller:
         self.drift_seen: set[tuple[str, tuple[str, ...]]] = set()
         # Per cluster, what its FlinkDeployment and Flink's ConfigMap were last found to disagree on.
         self.differences_seen: dict[tuple[str, str], tuple[str, ...]] = {}
+        # Follow-up checks running, by (kind, namespace, name); and those asked for again meanwhile.
+        self._follow_ups: dict[tuple[str, str, str], asyncio.Task[None]] = {}
+        self._again: set[tuple[str, str, str]] = set()
 
     @property
     def evicts(self) -> bool:
@@ -114,12 +118,60 @@ class Controller:
         # Pods admitted before this FlinkDeployment existed, or before its memory changed, were sized
         # from something else (or not at all).
         if previous is None or previous.inputs != current.inputs:
-            try:
-                await self.check_cluster_pods(*key)
-                await self.compare_with_flink(*key)
-            except OwnerLookupError as exc:
-                logger.warning("checking the pods of %s/%s skipped: %s", key[0], key[1], exc)
+            self._follow_up("deployment", *key)
         return annotation
+
+    # --- follow-ups ---------------------------------------------------------------------------------
+
+    def _follow_up(self, kind: str, namespace: str, name: str) -> None:
+        """The checks a new or changed source calls for, run after its event handler returns.
+
+        They wait on the API and the token bucket; run inside the handler, they would keep the whole
+        object of the event alive meanwhile (kopf holds it until the handler returns), and a tenant's
+        burst of 900 KiB ConfigMaps would be held all at once. They read the cache, never the event.
+        One run per object at a time: a change meanwhile runs it once more afterwards.
+        """
+        key = (kind, namespace, name)
+        if key in self._follow_ups:
+            self._again.add(key)
+            return
+        self._follow_ups[key] = asyncio.create_task(self._run_follow_up(key))
+
+    async def _run_follow_up(self, key: tuple[str, str, str]) -> None:
+        kind, namespace, name = key
+        work: Callable[[str, str], Awaitable[None]] = (
+            self._deployment_follow_up if kind == "deployment" else self._configmap_follow_up
+        )
+        try:
+            while True:
+                try:
+                    await work(namespace, name)
+                except OwnerLookupError as exc:
+                    logger.warning("checking the pods of %s/%s skipped: %s", namespace, name, exc)
+                except Exception:
+                    logger.exception("checking %s %s/%s failed", kind, namespace, name)
+                if key not in self._again:
+                    return
+                self._again.discard(key)
+        finally:
+            del self._follow_ups[key]
+
+    async def settle(self) -> None:
+        """Until every follow-up has run (tests; a stopping controller)."""
+        while self._follow_ups:
+            await asyncio.gather(*self._follow_ups.values(), return_exceptions=True)
+
+    async def _deployment_follow_up(self, namespace: str, name: str) -> None:
+        await self.check_cluster_pods(namespace, name)
+        await self.compare_with_flink(namespace, name)
+
+    async def _configmap_follow_up(self, namespace: str, name: str) -> None:
+        if self.cache.cached_deployment(namespace, name) is not None:
+            await self.compare_with_flink(namespace, name)
+        else:
+            # Flink's client writes this ConfigMap after the JobManager Deployment, so its first pod
+            # was usually admitted before there was anything to size it from.
+            await self.check_cluster_pods(namespace, name)
 
     # --- Flink's ConfigMaps ------------------------------------------------------------------------
 
@@ -133,15 +185,7 @@ class Controller:
             return
         if not self.cache.remember_configmap(body):
             return  # its file is as it was
-        try:
-            if self.cache.cached_deployment(*key) is not None:
-                await self.compare_with_flink(*key)
-            else:
-                # Flink's client writes this ConfigMap after the JobManager Deployment, so its first pod
-                # was usually admitted before there was anything to size it from.
-                await self.check_cluster_pods(*key)
-        except OwnerLookupError as exc:
-            logger.warning("checking the pods of cluster %s/%s skipped: %s", key[0], key[1], exc)
+        self._follow_up("configmap", *key)
 
     async def compare_with_flink(self, namespace: str, name: str) -> None:
         """A FlinkDeployment and Flink's own ConfigMap of the same cluster, resolved side by side."""
