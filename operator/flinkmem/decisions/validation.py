@@ -387,7 +387,7 @@ def validate_deployment(
         version = spec_version(obj)
         note = _line_note(version) if version is not None else None
         if note is not None:
-            unread = Finding("invalid-spec", f"flinkmem cannot read {exc}", (exc.field,))
+            unread = Finding(exc.code, f"flinkmem cannot read {exc}", (exc.field,))
             return Validation(None, (), notes=(note, unread))
-        return Validation(None, (), (Finding("invalid-spec", str(exc), (exc.field,)),))
+        return Validation(None, (), (Finding(exc.code, str(exc), (exc.field,)),))
     return validate_source(source, roles)
