@@ -42,11 +42,12 @@ from flinkmem.runtime.kopfsetup import is_flink_configmap
 from flinkmem.runtime.metrics import Metrics
 from flinkmem.runtime.ratelimit import TokenBucket
 from flinkmem.runtime.settings import Settings
+from flinkmem.sources.autoscaler import memory_tuning_enabled
 from flinkmem.sources.cache import SourceCache
 from flinkmem.sources.flinkconfig import ConfigMapError, from_flink_configmap
 from flinkmem.sources.model import MainContainer
 from flinkmem.sources.pods import open_pod, pod_role
-from flinkmem.sources.roles import JOBMANAGER
+from flinkmem.sources.roles import JOBMANAGER, TASKMANAGER
 
 __all__ = ["ClusterApi", "Controller", "register"]
 
@@ -195,8 +196,17 @@ class Controller:
         message = f"Flink's ConfigMap {flinks.name} resolves differently: {'; '.join(found)}"
         if options:
             message += f" (options that differ: {', '.join(options)})"
+        kind = "Warning"
+        if memory_tuning_enabled(configmap.config) and all(d.startswith(str(TASKMANAGER)) for d in found):
+            # On purpose (ADR 0007): said once, and never "fixed" (its TaskManager pods are sized to the ConfigMap).
+            kind = "Normal"
+            message = (
+                "the operator's autoscaler tuned TaskManager memory (job.autoscaler.memory.tuning.enabled), so "
+                f"{message}. flinkmem sizes TaskManager pods to the ConfigMap, which they run, and leaves the "
+                "FlinkDeployment as it is"
+            )
         await self.throttle.acquire()
-        self.events.post(deployment.ref, "Warning", REASON_CONFIG_DIFFERS, message)
+        self.events.post(deployment.ref, kind, REASON_CONFIG_DIFFERS, message)
 
     # --- pods --------------------------------------------------------------------------------------
 
