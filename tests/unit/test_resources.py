@@ -97,7 +97,8 @@ def test_resources_win_entirely_over_resource_with_a_warning() -> None:
 
 
 def test_empty_resources_leave_resource_in_charge() -> None:
-    for empty in ({}, {"requests": {}}, {"claims": [{"name": "gpu"}]}):
+    empties: list[dict[str, Any]] = [{}, {"requests": {}}, {"claims": [{"name": "gpu"}]}]
+    for empty in empties:
         assert jm_config({"resource": {"memory": "1g"}, "resources": empty}) == {JM_SIZE: f"{GIB}b"}
         assert not has_resource_requirements(empty)
 
