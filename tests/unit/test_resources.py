@@ -91,7 +91,7 @@ def test_resources_win_entirely_over_resource_with_a_warning() -> None:
     assert JM_SIZE not in source.config
     assert source.config["kubernetes.jobmanager.cpu.amount"] == "1.0"
     ignored = next(n for n in source.notices if n.code == "resource-ignored")
-    assert "jobManager.resource (memory=4g, cpu=2) is ignored" in ignored.message
+    assert "jobManager.resource (cpu=2, memory=4g) is ignored" in ignored.message
     # ... so the JobManager has no memory at all, and that is refused naming Flink's rule.
     assert not validate_deployment(deployment(jm)).valid
 
