@@ -161,7 +161,9 @@ def _apply_resource(
             raise SpecError(f"{path}.resource.memory", str(exc)) from None
     if ignored:
         if resource:
-            given = ", ".join(f"{k}={java_text(v)}" for k, v in resource.items() if isinstance(v, (str, int, float)))
+            given = ", ".join(
+                f"{k}={java_text(v)}" for k, v in sorted(resource.items()) if isinstance(v, (str, int, float))
+            )
             notices.append(
                 Notice(
                     "resource-ignored",
