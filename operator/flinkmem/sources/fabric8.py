@@ -23,6 +23,7 @@ times two, which Flink (and the operator's validator) refuse.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from fractions import Fraction
@@ -64,14 +65,7 @@ class BigDecimal:
 
     def to_double(self) -> float:
         """`doubleValue()`: the nearest double (Java 17's fast paths and its fallback are both exact)."""
-        if self.unscaled == 0:
-            return 0.0
-        adjusted = len(str(abs(self.unscaled))) - 1 - self.scale
-        if adjusted > 309:
-            return float("inf") if self.unscaled > 0 else float("-inf")
-        if adjusted < -330:
-            return 0.0 if self.unscaled > 0 else -0.0
-        return float(self.value)
+        return _to_double(self.unscaled, self.scale)
 
     def __str__(self) -> str:
         """`BigDecimal.toString()`: plain digits when the scale is 0, a decimal point for a positive scale
@@ -87,6 +81,18 @@ class BigDecimal:
             return f"{sign}0.{'0' * (self.scale - len(coefficient))}{coefficient}"
         mantissa = coefficient[0] + (f".{coefficient[1:]}" if len(coefficient) > 1 else "")
         return f"{sign}{mantissa}E{'+' if adjusted > 0 else ''}{adjusted}"
+
+
+@functools.lru_cache(maxsize=4096)
+def _to_double(unscaled: int, scale: int) -> float:
+    if unscaled == 0:
+        return 0.0
+    adjusted = len(str(abs(unscaled))) - 1 - scale
+    if adjusted > 309:
+        return float("inf") if unscaled > 0 else float("-inf")
+    if adjusted < -330:
+        return 0.0 if unscaled > 0 else -0.0
+    return float(BigDecimal(unscaled, scale).value)
 
 
 # Quantity.indexOfUnit: the characters that start a format.
@@ -168,14 +174,28 @@ def _multiple(fmt: str) -> BigDecimal:
     return multiple
 
 
+# Texts up to this length are cached (a quantity has a few characters, and every review of a FlinkDeployment
+# reads the same ones again); longer ones are computed each time, so a tenant cannot pin megabytes.
+_CACHED_CHARS = 64
+
+
 def numerical_amount(text: str) -> BigDecimal:
     """`Quantity.parse(text).getNumericalAmount()`; Fabric8Error where fabric8 throws."""
+    if len(text) <= _CACHED_CHARS:
+        return _cached_numerical_amount(text)
+    return _numerical_amount(text)
+
+
+def _numerical_amount(text: str) -> BigDecimal:
     if len(text) > MAX_QUANTITY_CHARS:
         raise Fabric8Error(f"{len(text):,} characters; flinkmem reads quantities of up to {MAX_QUANTITY_CHARS:,}")
     amount, fmt = _split(text)
     digit = _amount(amount)
     multiple = _multiple(fmt)
     return BigDecimal(digit.unscaled * multiple.unscaled, digit.scale + multiple.scale)
+
+
+_cached_numerical_amount = functools.lru_cache(maxsize=4096)(_numerical_amount)
 
 
 _JAVA_WS = re.compile(r"[ \t\n\x0b\f\r]")
@@ -192,6 +212,12 @@ class OperatorMemory:
 
 def operator_memory(text: str) -> OperatorMemory:
     """`parseResourceMemoryString(text)`, then Flink reading the result; ValueError where either fails."""
+    if len(text) <= _CACHED_CHARS:
+        return _cached_operator_memory(text)
+    return _operator_memory(text)
+
+
+def _operator_memory(text: str) -> OperatorMemory:
     try:
         return OperatorMemory(text, parse_memory_size(text), False)
     except SizeParseError:
@@ -214,6 +240,9 @@ def operator_memory(text: str) -> OperatorMemory:
             f"{text!r} is not a whole, non-negative number of bytes: the operator hands Flink {written!r}, "
             "which Flink cannot read; write it like 1536m, 2g or 2Gi"
         ) from None
+
+
+_cached_operator_memory = functools.lru_cache(maxsize=4096)(_operator_memory)
 
 
 def operator_memory_bytes(text: str) -> int:
