@@ -29,7 +29,7 @@ from kubernetes.client.exceptions import ApiException
 from flinkmem.runtime.devsetup import bundled_crd
 from localplane.controlplane import Cluster, wait_until
 
-__all__ = ["ENV", "InstalledCrds", "operator_crds"]
+__all__ = ["ENV", "STAND_INS", "InstalledCrds", "operator_crds"]
 
 ENV = "FLINKMEM_OPERATOR_CRDS"
 STAND_INS = Path(__file__).parent / "crds"
