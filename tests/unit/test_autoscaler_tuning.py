@@ -190,5 +190,6 @@ def test_the_switches_survive_the_trimmed_cache() -> None:
     cache = SourceCache(Lookup(deployment, None))
     assert cache.remember_configmap(flink_config_of(deployment))
     cached = cache.cached_configmap("jobs", "tuned")
-    assert cached is not None and memory_tuning_enabled(cached.config)
-    assert JOBMANAGER.process_size_key in cached.config
+    assert cached is not None and cached.default_file is not None
+    assert memory_tuning_enabled(cached.default_file.config)
+    assert JOBMANAGER.process_size_key in cached.default_file.config

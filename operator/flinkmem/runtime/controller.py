@@ -197,7 +197,7 @@ class Controller:
         if options:
             message += f" (options that differ: {', '.join(options)})"
         kind = "Warning"
-        if memory_tuning_enabled(configmap.config) and all(d.startswith(str(TASKMANAGER)) for d in found):
+        if memory_tuning_enabled(flinks.config) and all(d.startswith(str(TASKMANAGER)) for d in found):
             # On purpose (ADR 0007): said once, and never "fixed" (its TaskManager pods are sized to the ConfigMap).
             kind = "Normal"
             message = (

@@ -173,17 +173,22 @@ async def _autoscaler_tuned(
     `MemoryConfigDiffers`, never "fixed"). None otherwise, or while the ConfigMap is not there: the
     FlinkDeployment's size is then an upper bound, as tuning never goes above it."""
     configmap = await lookup.configmap(namespace, configmap_name(name))
-    if configmap is None or configmap.problem is not None or not memory_tuning_enabled(configmap.config):
+    if configmap is None:
         return None
-    source = from_flink_configmap(
-        configmap,
-        mode=deployment.mode,
-        pod_annotations={},
-        image=None,
-        role_key=TASKMANAGER.key,
-        container=MainContainer(env=pod_env(container)),
-        version=deployment.version,
-    )
+    try:
+        source = from_flink_configmap(
+            configmap,
+            mode=deployment.mode,
+            pod_annotations={},
+            image=None,
+            role_key=TASKMANAGER.key,
+            container=MainContainer(env=pod_env(container)),
+            version=deployment.version,
+        )
+    except ConfigMapError:
+        return None  # no file of its line flinkmem can read: the FlinkDeployment, the upper bound, decides
+    if not memory_tuning_enabled(source.config):
+        return None
     notice = Notice(
         "autoscaler-tuned",
         f"the operator's autoscaler tunes TaskManager memory (job.autoscaler.memory.tuning.enabled): sized from "
