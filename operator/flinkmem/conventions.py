@@ -26,9 +26,12 @@ PEERING_NAME: Final = "flinkmem"
 
 # The webhooks: the path each is served on, and the name it has in the webhook configurations.
 VALIDATE_ID: Final = "validate-flinkdeployment"
+VALIDATE_BLUEGREEN_ID: Final = "validate-flinkbluegreendeployment"
 MUTATE_ID: Final = "mutate-flink-pod"
+WEBHOOK_IDS: Final = (VALIDATE_ID, VALIDATE_BLUEGREEN_ID, MUTATE_ID)
 WEBHOOK_CONFIG_NAME: Final = "flinkmem"
 VALIDATE_WEBHOOK_NAME: Final = f"{VALIDATE_ID}.{ANNOTATION_PREFIX}"
+VALIDATE_BLUEGREEN_WEBHOOK_NAME: Final = f"{VALIDATE_BLUEGREEN_ID}.{ANNOTATION_PREFIX}"
 MUTATE_WEBHOOK_NAME: Final = f"{MUTATE_ID}.{ANNOTATION_PREFIX}"
 OPT_IN_MUTATE_WEBHOOK_NAME: Final = f"opt-in.{MUTATE_ID}.{ANNOTATION_PREFIX}"
 
@@ -54,5 +57,8 @@ STANDALONE_TYPE: Final = "flink-standalone-kubernetes"
 FLINK_POD_TYPES: Final = (NATIVE_TYPE, STANDALONE_TYPE)
 # Flink's native client writes a cluster's effective configuration into this ConfigMap.
 CONFIGMAP_PREFIX: Final = "flink-config-"
+# The Apache operator labels the FlinkDeployments it deploys from a FlinkBlueGreenDeployment
+# (`<name>-blue`, `<name>-green`) with BLUE or GREEN (BlueGreenDeploymentType.LABEL_KEY).
+BLUEGREEN_TYPE_LABEL: Final = "flink/blue-green-deployment-type"
 # The main container of every Flink pod, in Flink's pod templates and the operator's.
 DEFAULT_CONTAINER: Final = "flink-main-container"

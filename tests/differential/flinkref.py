@@ -31,6 +31,7 @@ __all__ = [
     "harness_classes",
     "harness_command",
     "java_executable",
+    "run_main",
     "run_reference",
     "run_reference_lines",
 ]
@@ -118,6 +119,21 @@ def harness_command(version: str, verify: bool = False) -> list[str]:
         version,
         *(["--verify"] if verify else []),
     ]
+
+
+def run_main(version: str, main_class: str, records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Another harness class of `java/` (`main_class`), compiled with the rest: one JSON line per record."""
+    if not records:
+        return []
+    classpath = os.pathsep.join([str(harness_classes(version)), *(str(jar) for jar in _classpath_jars(version))])
+    command = [java_executable(), *JVM_OPTIONS, "-cp", classpath, main_class]
+    completed = subprocess.run(
+        command, input=_encode(records), capture_output=True, env=_jvm_environment(), check=False
+    )
+    if completed.returncode != 0:
+        stderr = completed.stderr.decode(errors="replace")[-4000:]
+        raise ReferenceError(f"{main_class} (Flink {version}) exited with {completed.returncode}:\n{stderr}")
+    return _decode(completed.stdout, len(records), version)
 
 
 def run_reference_lines(version: str, lines: bytes, verify: bool = False) -> bytes:

@@ -76,6 +76,7 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
     },
     "watch-namespaces": {"watchNamespaces": ["team-a", "team-b"]},
     "custom-resource": {"resource": {"group": "flink.example.com", "version": "v1", "plural": "flinkclusters"}},
+    "no-bluegreen": {"blueGreen": {"enabled": False}},
     "crd-install": {"crd": {"install": True}},
     "no-peering": {"peering": {"enabled": False}},
     "hardened": {

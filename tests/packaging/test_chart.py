@@ -24,6 +24,7 @@ from flinkmem.cli import build_parser
 from flinkmem.conventions import PEERING_NAME
 from flinkmem.decisions.policy import ValidationMode
 from flinkmem.runtime.settings import (
+    DEFAULT_BLUEGREEN_RESOURCE,
     DEFAULT_RESOURCE,
     ResourceRef,
     Settings,
@@ -153,6 +154,7 @@ def test_every_rendered_object_is_valid(name: str) -> None:
         ("evict", {"evict_drifted": True}),
         ("watch-namespaces", {"namespaces": ("team-a", "team-b")}),
         ("custom-resource", {"resource": ResourceRef("flink.example.com", "v1", "flinkclusters")}),
+        ("no-bluegreen", {"bluegreen_resource": None}),
         (
             "hardened",
             {
@@ -178,6 +180,7 @@ def test_values_reach_flinkmem_serve(name: str, expected: dict[str, Any], monkey
     settings = settings_of(render(values_for(name)), monkeypatch)
     defaults: dict[str, Any] = {
         "resource": DEFAULT_RESOURCE,
+        "bluegreen_resource": DEFAULT_BLUEGREEN_RESOURCE,
         "namespaces": (),
         "validation_mode": ValidationMode.ENFORCE,
         "pod_mutation": True,
@@ -262,7 +265,7 @@ def _without_client_config(webhook: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in webhook.items() if k not in ("clientConfig", "matchPolicy")}
 
 
-@pytest.mark.parametrize("name", ["default", "custom-resource"])
+@pytest.mark.parametrize("name", ["default", "custom-resource", "no-bluegreen"])
 def test_webhooks_are_the_ones_flinkmem_registers_in_development(name: str) -> None:
     objs = render(values_for(name))
     resource = ResourceRef(**values_for(name)["resource"]) if "resource" in values_for(name) else DEFAULT_RESOURCE
@@ -274,6 +277,7 @@ def test_webhooks_are_the_ones_flinkmem_registers_in_development(name: str) -> N
         "ca",
         excluded=("kube-system", "flinkmem"),
         own_identity="system:serviceaccount:flinkmem:flinkmem",
+        bluegreen=None if name == "no-bluegreen" else DEFAULT_BLUEGREEN_RESOURCE,
     )
     reference_m = mutating_configuration("https://x", "ca", ("kube-system", "flinkmem"))
     assert [_without_client_config(w) for w in validating["webhooks"]] == [
@@ -282,7 +286,10 @@ def test_webhooks_are_the_ones_flinkmem_registers_in_development(name: str) -> N
     assert [_without_client_config(w) for w in mutating["webhooks"]] == [
         _without_client_config(w) for w in reference_m["webhooks"]
     ]
-    paths = {"validate-flinkdeployment.flinkmem.io": "/validate-flinkdeployment"}
+    paths = {
+        "validate-flinkdeployment.flinkmem.io": "/validate-flinkdeployment",
+        "validate-flinkbluegreendeployment.flinkmem.io": "/validate-flinkbluegreendeployment",
+    }
     paths |= {w["name"]: "/mutate-flink-pod" for w in mutating["webhooks"]}
     for webhook in validating["webhooks"] + mutating["webhooks"]:
         assert webhook["clientConfig"]["service"] == {
@@ -398,9 +405,13 @@ CLUSTER_PEERING = _cluster(
 )
 
 
-def _workload(group: str = "flink.apache.org", plural: str = "flinkdeployments") -> list[tuple[str, str, str, str]]:
+def _workload(
+    group: str = "flink.apache.org", plural: str = "flinkdeployments", bluegreen: bool = True
+) -> list[tuple[str, str, str, str]]:
     return [
         *_verbs(group, plural, "get", "list", "watch", "patch"),
+        # The Apache operator's blue/green deployments: watched, and patched for the annotation only.
+        *(_verbs("flink.apache.org", "flinkbluegreendeployments", "list", "watch", "patch") if bluegreen else []),
         *_verbs("", "pods", "list", "watch"),
         # Flink's flink-config-<cluster-id> ConfigMaps: the source of pods without a FlinkDeployment.
         *_verbs("", "configmaps", "get", "list", "watch"),
@@ -420,6 +431,7 @@ EXPECTED_RBAC: dict[str, set[Permission]] = {
     "evict-in-warn-mode": FRAMEWORK | CLUSTER_PEERING | _cluster(*_workload()),
     "no-peering": FRAMEWORK | _cluster(*_workload()),
     "custom-resource": FRAMEWORK | CLUSTER_PEERING | _cluster(*_workload("flink.example.com", "flinkclusters")),
+    "no-bluegreen": FRAMEWORK | CLUSTER_PEERING | _cluster(*_workload(bluegreen=False)),
     "watch-namespaces": FRAMEWORK
     | _cluster(*_verbs("", "namespaces", "list", "watch"))
     | {

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import functools
 import json
+import re
 import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -30,9 +31,11 @@ from localplane.controlplane import Cluster, wait_until
 from tests.e2e.test_webhooks import EXAMPLES, apply, container, flinkdeployment, jobmanager_deployment
 from tests.packaging.chart import CHART, CRD_SOURCE, VALUE_SETS, find, helm, render, values_for
 from tests.packaging.process import Flinkmem, running
+from tests.support.operatorcrds import STAND_INS
 
 pytestmark = pytest.mark.e2e
 
+BLUEGREEN_STAND_IN = STAND_INS / "flinkbluegreendeployments.flink.apache.org.yaml"
 STAND_IN_CRDS = [
     {
         "apiVersion": "apiextensions.k8s.io/v1",
@@ -79,14 +82,16 @@ def _crd_terminating(cluster: Cluster, name: str) -> bool:
 
 @pytest.fixture(scope="module")
 def crds(cluster: Cluster) -> None:
-    """cert-manager stand-ins, the chart's kopf peering CRDs and the FlinkDeployment CRD, created if absent.
+    """cert-manager stand-ins, the chart's kopf peering CRDs, the FlinkDeployment CRD and the stand-in of the
+    operator's FlinkBlueGreenDeployment CRD (tests/support/crds/), created if absent.
 
     They are left installed, as the e2e suite leaves the FlinkDeployment CRD: a CRD deleted right after
     it was created can stay Terminating for minutes ("storage is (re)initializing"), refusing objects
     of its kind to the next test session meanwhile.
     """
     peering = [o for o in yaml.safe_load_all((CHART / "crds" / "kopf-peering.yaml").read_text()) if o]
-    for crd in [*STAND_IN_CRDS, *peering, yaml.safe_load(CRD_SOURCE.read_text())]:
+    bluegreen = yaml.safe_load((BLUEGREEN_STAND_IN).read_text())
+    for crd in [*STAND_IN_CRDS, *peering, yaml.safe_load(CRD_SOURCE.read_text()), bluegreen]:
         name = crd["metadata"]["name"]
         if _crd_terminating(cluster, name):
             gone = functools.partial(_crd_gone, cluster, name)
@@ -284,6 +289,27 @@ def test_the_chart_rbac_is_enough_for_a_whole_scenario(scenario: Scenario) -> No
     assert refused.returncode != 0
     assert 'admission webhook "validate-flinkdeployment.flinkmem.io" denied the request' in refused.stderr
 
+    # A blue/green deployment: its template refused in conflict, annotated when valid.
+    good = flinkdeployment("x", {"jobmanager.memory.heap.size": "1g"}, memory="2g")["spec"]
+    bad = flinkdeployment("x", {"jobmanager.memory.heap.size": "4g"}, memory="2g")["spec"]
+    for name, template in (("bg-bad", bad), ("bg-good", good)):
+        bluegreen = {
+            "apiVersion": "flink.apache.org/v1beta1",
+            "kind": "FlinkBlueGreenDeployment",
+            "metadata": {"name": name},
+            "spec": {"template": {"spec": template}},
+        }
+        result = apply(admin, ns, bluegreen)
+        assert (result.returncode == 0) == (name == "bg-good"), result.stderr
+    assert 'webhook "validate-flinkbluegreendeployment.flinkmem.io" denied the request' in refused_bg(admin, ns)
+
+    def bluegreen_annotation() -> str | None:
+        obj = _get(admin, ns, "flinkbluegreendeployment", "bg-good") or {}
+        found: str | None = obj.get("metadata", {}).get("annotations", {}).get("flinkmem.io/resolved-memory")
+        return found
+
+    assert json.loads(wait_until(bluegreen_annotation, what="the blue/green deployment's annotation"))["valid"]
+
     # A pod that opts in by label: sized on creation, and kubectl shows no "left unchanged" warning
     # (an owner lookup refused by RBAC would only show up there, as a warning, since pods fail open).
     opted_in = _bare_jobmanager_pod("opted-in", "good")
@@ -311,9 +337,24 @@ def test_the_chart_rbac_is_enough_for_a_whole_scenario(scenario: Scenario) -> No
     assert "drifty-jm" in drift[0]["message"]
 
     log = scenario.flinkmem.log()
-    for refusal in ("403", "Forbidden", "forbidden", "Not enough permissions"):
-        assert refusal not in log, f"flinkmem was refused something ({refusal!r}):\n{log[-4000:]}"
+    # A status of 403, not the digits inside a port number that flinkmem logs (https://127.0.0.1:38403).
+    for refusal in (r"(?<!\d)403(?!\d)", "Forbidden", "forbidden", "Not enough permissions"):
+        assert not re.search(refusal, log), f"flinkmem was refused something ({refusal!r}):\n{log[-4000:]}"
     assert scenario.flinkmem.process.poll() is None
+
+
+def refused_bg(admin: Cluster, ns: str) -> str:
+    """The refusal of a blue/green deployment whose template is in conflict, as kubectl prints it."""
+    bad = flinkdeployment("x", {"jobmanager.memory.heap.size": "4g"}, memory="2g")["spec"]
+    obj = {
+        "apiVersion": "flink.apache.org/v1beta1",
+        "kind": "FlinkBlueGreenDeployment",
+        "metadata": {"name": "bg-refused"},
+        "spec": {"template": {"spec": bad}},
+    }
+    result = apply(admin, ns, obj, "--dry-run=server")
+    assert result.returncode != 0
+    return str(result.stderr)
 
 
 def _can_i(identity: Cluster, *args: str) -> bool:
@@ -336,6 +377,8 @@ def test_the_service_account_may_do_only_what_flinkmem_does(scenario: Scenario) 
         ("watch", "customresourcedefinitions.apiextensions.k8s.io"),
         ("watch", "clusterkopfpeerings.kopf.dev"),
         ("patch", "clusterkopfpeerings.kopf.dev/flinkmem"),
+        ("watch", "flinkbluegreendeployments.flink.apache.org", "--all-namespaces"),
+        ("patch", "flinkbluegreendeployments.flink.apache.org", "-n", ns),
     ]
     refused = [
         ("get", "secrets", "-n", ns),
@@ -352,6 +395,10 @@ def test_the_service_account_may_do_only_what_flinkmem_does(scenario: Scenario) 
         ("update", "flinkdeployments.flink.apache.org", "-n", ns),
         ("delete", "flinkdeployments.flink.apache.org", "-n", ns),
         ("patch", "flinkdeployments.flink.apache.org", "--subresource=status", "-n", ns),
+        ("create", "flinkbluegreendeployments.flink.apache.org", "-n", ns),
+        ("update", "flinkbluegreendeployments.flink.apache.org", "-n", ns),
+        ("delete", "flinkbluegreendeployments.flink.apache.org", "-n", ns),
+        ("patch", "flinkbluegreendeployments.flink.apache.org", "--subresource=status", "-n", ns),
         ("patch", "clusterkopfpeerings.kopf.dev/someone-else"),
         ("create", "customresourcedefinitions.apiextensions.k8s.io"),
         ("patch", "validatingwebhookconfigurations.admissionregistration.k8s.io"),

@@ -94,8 +94,9 @@ class Harness:
         cache = SourceCache(lookup or Lookup(), self.settings.container_name)
         self.service = AdmissionService(self.settings, cache, self.metrics, self.events, RefusalLog(logger))
         registry = kopf.OperatorRegistry()
-        register_admission(registry, self.service, self.settings.resource)
-        self.kopf = KopfTransport(InProcessKopf(registry, self.settings.resource))
+        bluegreen = self.settings.bluegreen_resource
+        register_admission(registry, self.service, self.settings.resource, bluegreen)
+        self.kopf = KopfTransport(InProcessKopf(registry, self.settings.resource, bluegreen))
         self.direct = DirectTransport(self.service)
 
     async def apost(self, webhook: str, body: bytes, engine: str = "direct") -> tuple[int, Any, str]:

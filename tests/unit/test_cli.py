@@ -646,3 +646,24 @@ def test_check_ignores_other_kubernetes_objects(capsys: Capture, tmp_path: Path)
     code, _, err = run(capsys, "check", other)
     assert code == 0
     assert "no FlinkDeployment or Flink configuration file" in err
+
+
+def test_check_reads_a_blue_green_deployments_template_as_the_flinkdeployment_it_deploys(
+    capsys: Capture, tmp_path: Path
+) -> None:
+    good, bad = manifest("good", GOOD), manifest("bad", BAD)
+    bluegreens = [
+        {
+            "apiVersion": "flink.apache.org/v1beta1",
+            "kind": "FlinkBlueGreenDeployment",
+            "metadata": d["metadata"],
+            "spec": {"template": {"spec": d["spec"]}},
+        }
+        for d in (good, bad)
+    ]
+    path = write(tmp_path / "bg.yaml", yaml.safe_dump_all(bluegreens))
+    code, out, _ = run(capsys, "check", path)
+    assert code == 1
+    lines = [line for line in out.splitlines() if not line.startswith("  ")]
+    assert lines[0].startswith(f"✔ {path}: good: JobManager: ")
+    assert any(line.startswith(f"✘ {path}: bad: JobManager: ") for line in lines)

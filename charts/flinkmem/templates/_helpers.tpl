@@ -62,6 +62,13 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- list (printf "%s.%s.svc" $svc .Release.Namespace) (printf "%s.%s.svc.cluster.local" $svc .Release.Namespace) | toJson -}}
 {{- end -}}
 
+{{/* FLINKMEM_BLUEGREEN_RESOURCE: plural.version.group, or none. */}}
+{{- define "flinkmem.blueGreenResource" -}}
+{{- with .Values.blueGreen -}}
+{{- if .enabled -}}{{ printf "%s.%s.%s" .plural .version .group }}{{- else -}}none{{- end -}}
+{{- end -}}
+{{- end -}}
+
 {{/* Eviction is only ever used in enforce mode. */}}
 {{- define "flinkmem.evicts" -}}
 {{- if and .Values.evictDrifted (eq .Values.validationMode "enforce") -}}true{{- end -}}
@@ -137,6 +144,15 @@ namespaceSelector:
 - apiGroups: [{{ .Values.resource.group | quote }}]
   resources: [{{ .Values.resource.plural | quote }}]
   verbs: [get, list, watch, patch]
+{{- with .Values.blueGreen }}
+{{- if .enabled }}
+# Watch the Apache operator's blue/green deployments; patch is for the flinkmem.io/resolved-memory
+# annotation only (their webhook refuses spec changes made by flinkmem's own ServiceAccount too).
+- apiGroups: [{{ .group | quote }}]
+  resources: [{{ .plural | quote }}]
+  verbs: [list, watch, patch]
+{{- end }}
+{{- end }}
 # Flink pods, for the drift check (the watch, and the list of a cluster's pods when its FlinkDeployment
 # or ConfigMap appears).
 - apiGroups: [""]

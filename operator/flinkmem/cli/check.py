@@ -1,4 +1,5 @@
-"""`flinkmem check`: every FlinkDeployment and Flink configuration file in the files, with the webhook's rules.
+"""`flinkmem check`: every FlinkDeployment, FlinkBlueGreenDeployment (its template, as the FlinkDeployment it
+deploys) and Flink configuration file in the files, with the webhooks' rules.
 
 Exit codes: 1 when anything is invalid; otherwise 2 when a FlinkDeployment or file names a Flink line
 flinkmem does not support (it is reported, not checked); else 0. A line newer than the newest verified
@@ -20,8 +21,10 @@ from flinkmem.cli.inputs import (
     mode,
     parse_version,
 )
+from flinkmem.decisions.bluegreen import validate_bluegreen
 from flinkmem.decisions.redaction import redact
 from flinkmem.decisions.validation import LINE_UNSUPPORTED, Validation, validate_deployment, validate_source
+from flinkmem.sources.bluegreen import BLUEGREEN_KIND
 from flinkmem.sources.flinkconfig import LEGACY_FILE
 
 __all__ = ["cmd_check"]
@@ -48,8 +51,9 @@ def _print_validation(label: str, validation: Validation) -> bool:
 
 
 def _check_targets(path: Path, args: argparse.Namespace) -> list[tuple[str, Validation]]:
-    """What one file holds: FlinkDeployments (also in a List), or a Flink configuration file."""
-    deployments = maybe_deployments(path)
+    """What one file holds: FlinkDeployments and blue/green deployments (also in a List), or a Flink
+    configuration file."""
+    deployments = maybe_deployments(path, ("FlinkDeployment", BLUEGREEN_KIND))
     if not deployments and path.name != LEGACY_FILE:
         try:
             documents = load_yaml_documents(path)
@@ -63,7 +67,8 @@ def _check_targets(path: Path, args: argparse.Namespace) -> list[tuple[str, Vali
             meta = doc.get("metadata")
             meta = meta if isinstance(meta, Mapping) else {}
             namespace = f"{meta['namespace']}/" if meta.get("namespace") else ""
-            found.append((f"{path}: {namespace}{meta.get('name', '?')}", validate_deployment(doc, args.container)))
+            validate = validate_bluegreen if doc.get("kind") == BLUEGREEN_KIND else validate_deployment
+            found.append((f"{path}: {namespace}{meta.get('name', '?')}", validate(doc, args.container)))
         return found
     source = config_file_source(path, parse_version(args.flink_version), mode(args.mode), {})
     return [(str(path), validate_source(source))]

@@ -65,12 +65,13 @@ def read_text(path: Path) -> str:
         raise UsageError(f"cannot read {path}: {exc}") from None
 
 
-def maybe_deployments(path: Path) -> list[Mapping[str, Any]]:
-    """FlinkDeployments in a file that may also be a Flink config.yaml, which PyYAML cannot always load."""
+def maybe_deployments(path: Path, kinds: tuple[str, ...] = ("FlinkDeployment",)) -> list[Mapping[str, Any]]:
+    """FlinkDeployments (or other `kinds`) in a file that may also be a Flink config.yaml, which PyYAML cannot
+    always load."""
     if path.name == LEGACY_FILE:
         return []  # not YAML to Flink 1.x but lines of `key: value`, so never parsed as YAML
     try:
-        return flink_deployments(_manifest_documents(path, read_text(path)))
+        return flink_deployments(_manifest_documents(path, read_text(path)), kinds)
     except UsageError:
         # A YAML 1.1 loader chokes on some valid YAML 1.2 (like a plain `=`), and a Flink file has limits
         # of its own: the Flink parser decides.
@@ -94,14 +95,17 @@ def require_supported(version: FlinkVersion) -> FlinkVersion:
     return version
 
 
-def flink_deployments(documents: Sequence[Any]) -> list[Mapping[str, Any]]:
+def flink_deployments(
+    documents: Sequence[Any], kinds: tuple[str, ...] = ("FlinkDeployment",)
+) -> list[Mapping[str, Any]]:
+    """The objects of `kinds` among the documents, also inside a List."""
     found: list[Mapping[str, Any]] = []
     for doc in documents:
         if not isinstance(doc, Mapping):
             continue
         if doc.get("kind") == "List" and isinstance(doc.get("items"), list):
-            found.extend(flink_deployments(doc["items"]))
-        elif doc.get("kind") == "FlinkDeployment":
+            found.extend(flink_deployments(doc["items"], kinds))
+        elif doc.get("kind") in kinds:
             found.append(doc)
     return found
 

@@ -10,7 +10,7 @@ Apache operator.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,8 +67,14 @@ def _summary(validation: Validation) -> str:
     return "Memory resolved: " + "; ".join(parts)
 
 
-def reconcile_deployment(obj: Mapping[str, Any], container_name: str) -> Reconciliation:
-    validation = validate_deployment(obj, container_name)
+def reconcile_deployment(
+    obj: Mapping[str, Any],
+    container_name: str,
+    validate: Callable[[Mapping[str, Any], str], Validation] = validate_deployment,
+) -> Reconciliation:
+    """The annotation and Event for a FlinkDeployment, or with `validate` for another resource holding a
+    FlinkDeployment spec (a FlinkBlueGreenDeployment: `decisions.bluegreen.validate_bluegreen`)."""
+    validation = validate(obj, container_name)
     annotation = memory_annotation(validation)
     present = ((obj.get("metadata") or {}).get("annotations") or {}).get(RESOLVED_ANNOTATION)
     changed = present != annotation

@@ -377,17 +377,22 @@ def validate_source(source: FlinkSource, roles: Sequence[Role] = ROLES) -> Valid
 
 
 def validate_deployment(
-    obj: Mapping[str, Any], container_name: str = DEFAULT_CONTAINER, roles: Sequence[Role] = ROLES
+    obj: Mapping[str, Any],
+    container_name: str = DEFAULT_CONTAINER,
+    roles: Sequence[Role] = ROLES,
+    *,
+    spec_path: str = "spec",
 ) -> Validation:
     """A FlinkDeployment object checked for each role. A malformed spec is a problem (refused), unless
-    the spec names a Flink line flinkmem is not exact for: then it is only a warning."""
+    the spec names a Flink line flinkmem is not exact for: then it is only a warning. `spec_path` is where
+    the spec lives in what the user wrote (`spec.template.spec` of a FlinkBlueGreenDeployment)."""
     try:
-        source = from_flinkdeployment(obj, container_name)
+        source = from_flinkdeployment(obj, container_name, spec_path=spec_path)
     except SpecError as exc:
         version = spec_version(obj)
         note = _line_note(version) if version is not None else None
         if note is not None:
-            unread = Finding("invalid-spec", f"flinkmem cannot read {exc}", (exc.field,))
+            unread = Finding(exc.code, f"flinkmem cannot read {exc}", (exc.field,))
             return Validation(None, (), notes=(note, unread))
-        return Validation(None, (), (Finding("invalid-spec", str(exc), (exc.field,)),))
+        return Validation(None, (), (Finding(exc.code, str(exc), (exc.field,)),))
     return validate_source(source, roles)

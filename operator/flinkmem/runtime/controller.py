@@ -1,6 +1,7 @@
 """The controller: what one replica at a time does with FlinkDeployments, Flink's ConfigMaps and pods.
 
-It records each FlinkDeployment's resolved memory (an annotation and an Event), reports Flink pods
+It records each FlinkDeployment's resolved memory (an annotation and an Event), and each
+FlinkBlueGreenDeployment's (the FlinkDeployment its template deploys), reports Flink pods
 whose memory does not match their source (and, with `--evict-drifted` in enforce mode, evicts them so
 that they come back through the webhook), and reports where a FlinkDeployment and Flink's own
 ConfigMap of the same cluster resolve differently. Its writes are informational, so they go through a
@@ -26,6 +27,7 @@ from flinkmem.conventions import (
     REASON_DRIFT_EVICTED,
     RESOLVED_ANNOTATION,
 )
+from flinkmem.decisions.bluegreen import validate_bluegreen
 from flinkmem.decisions.policy import ValidationMode
 from flinkmem.decisions.reconcile import (
     MEMORY_OPTION_PREFIXES,
@@ -41,11 +43,12 @@ from flinkmem.runtime.kopfsetup import is_flink_configmap
 from flinkmem.runtime.metrics import Metrics
 from flinkmem.runtime.ratelimit import TokenBucket
 from flinkmem.runtime.settings import Settings
+from flinkmem.sources.autoscaler import memory_tuning_enabled
 from flinkmem.sources.cache import SourceCache
 from flinkmem.sources.flinkconfig import ConfigMapError, from_flink_configmap
 from flinkmem.sources.model import MainContainer
 from flinkmem.sources.pods import open_pod, pod_role
-from flinkmem.sources.roles import JOBMANAGER
+from flinkmem.sources.roles import JOBMANAGER, TASKMANAGER
 
 __all__ = ["ClusterApi", "Controller", "register"]
 
@@ -173,6 +176,25 @@ class Controller:
             # was usually admitted before there was anything to size it from.
             await self.check_cluster_pods(namespace, name)
 
+    # --- FlinkBlueGreenDeployments -----------------------------------------------------------------
+
+    async def on_bluegreen(self, event_type: str, body: Mapping[str, Any]) -> str | None:
+        """Handles a watch event of a blue/green deployment; returns the resolved-memory annotation to write,
+        if it changed. Its pods are its children's (FlinkDeployments of their own), so only the record and
+        the Event are its own."""
+        if event_type == DELETED or (body.get("metadata") or {}).get("deletionTimestamp"):
+            return None
+        if not self.settings.scope.covers(_key(body)[0]):
+            return None
+        result = reconcile_deployment(body, self.settings.container_name, validate_bluegreen)
+        if not result.changed:
+            return None
+        rule = "valid" if result.validation.valid else result.validation.conflicts[0].code
+        self.metrics.count_resolution("controller", rule)
+        await self.throttle.acquire()
+        self.events.post(body, result.event_type, result.reason, result.message)
+        return result.annotation
+
     # --- Flink's ConfigMaps ------------------------------------------------------------------------
 
     async def on_configmap(self, event_type: str, body: Mapping[str, Any]) -> None:
@@ -218,8 +240,17 @@ class Controller:
         message = f"Flink's ConfigMap {flinks.name} resolves differently: {'; '.join(found)}"
         if options:
             message += f" (options that differ: {', '.join(options)})"
+        kind = "Warning"
+        if memory_tuning_enabled(flinks.config) and all(d.startswith(str(TASKMANAGER)) for d in found):
+            # On purpose (ADR 0007): said once, and never "fixed" (its TaskManager pods are sized to the ConfigMap).
+            kind = "Normal"
+            message = (
+                "the operator's autoscaler tuned TaskManager memory (job.autoscaler.memory.tuning.enabled), so "
+                f"{message}. flinkmem sizes TaskManager pods to the ConfigMap, which they run, and leaves the "
+                "FlinkDeployment as it is"
+            )
         await self.throttle.acquire()
-        self.events.post(deployment.ref, "Warning", REASON_CONFIG_DIFFERS, message)
+        self.events.post(deployment.ref, kind, REASON_CONFIG_DIFFERS, message)
 
     # --- pods --------------------------------------------------------------------------------------
 
@@ -271,7 +302,7 @@ class Controller:
 
 
 def register(registry: kopf.OperatorRegistry, controller: Controller) -> None:
-    """The controller's watches: FlinkDeployments, Flink's ConfigMaps and Flink's pods."""
+    """The controller's watches: FlinkDeployments, Flink's ConfigMaps, Flink's pods and blue/green deployments."""
     resource = controller.settings.resource
 
     @kopf.on.event(resource.group, resource.version, resource.plural, registry=registry)
@@ -298,3 +329,14 @@ def register(registry: kopf.OperatorRegistry, controller: Controller) -> None:
         await controller.on_pod(str(event.get("type")), body)
 
     del flinkdeployment_event, configmap_event, pod_event
+    bluegreen = controller.settings.bluegreen_resource
+    if bluegreen is None:
+        return
+
+    @kopf.on.event(bluegreen.group, bluegreen.version, bluegreen.plural, registry=registry)
+    async def bluegreen_event(event: Mapping[str, Any], body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
+        annotation = await controller.on_bluegreen(str(event.get("type")), body)
+        if annotation is not None:
+            patch.metadata.annotations[RESOLVED_ANNOTATION] = annotation
+
+    del bluegreen_event

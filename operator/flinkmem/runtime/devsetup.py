@@ -62,7 +62,12 @@ async def register_webhooks(cluster: Cluster, settings: Settings, base_url: str,
     ca_bundle = base64.b64encode(ca_file.read_bytes()).decode("ascii")
     # With --service-account, the same matchConditions as the chart: flinkmem's own annotation writes skip it.
     validating = validating_configuration(
-        settings.resource, base_url, ca_bundle, settings.excluded_namespaces, own_identity=settings.service_account
+        settings.resource,
+        base_url,
+        ca_bundle,
+        settings.excluded_namespaces,
+        own_identity=settings.service_account,
+        bluegreen=settings.bluegreen_resource,
     )
     await _create_or_replace(cluster, VALIDATING_PATH, validating)
     if settings.pod_mutation:

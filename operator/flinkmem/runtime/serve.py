@@ -319,7 +319,7 @@ async def run_webhooks(
     registry = kopf.OperatorRegistry()
     register_login(registry, credentials)
     feed_cache(registry, settings.resource, cache)
-    register_admission(registry, service, settings.resource)
+    register_admission(registry, service, settings.resource, settings.bluegreen_resource)
     ks = base_settings()
     ks.admission.server = server  # type: ignore[assignment]  # kopf types only its own servers
     ks.admission.managed = None

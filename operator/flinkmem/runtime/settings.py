@@ -11,7 +11,15 @@ from pathlib import Path
 from flinkmem.conventions import DEFAULT_CONTAINER
 from flinkmem.decisions.policy import DEFAULT_EXCLUDED, Scope, ValidationMode
 
-__all__ = ["DEFAULT_RESOURCE", "TLS_VERSIONS", "ResourceRef", "Settings", "add_arguments", "from_arguments"]
+__all__ = [
+    "DEFAULT_BLUEGREEN_RESOURCE",
+    "DEFAULT_RESOURCE",
+    "TLS_VERSIONS",
+    "ResourceRef",
+    "Settings",
+    "add_arguments",
+    "from_arguments",
+]
 
 TLS_VERSIONS = ("1.2", "1.3")
 
@@ -41,11 +49,21 @@ class ResourceRef:
 
 
 DEFAULT_RESOURCE = ResourceRef("flink.apache.org", "v1beta1", "flinkdeployments")
+# The Apache operator's blue/green deployments (1.14.0 and later); their CRD is the operator's, never flinkmem's.
+DEFAULT_BLUEGREEN_RESOURCE = ResourceRef("flink.apache.org", "v1beta1", "flinkbluegreendeployments")
+# What --bluegreen-resource takes to leave blue/green deployments alone.
+NO_RESOURCE = ("", "none")
+
+
+def _optional_resource(text: str) -> ResourceRef | None:
+    return None if text.strip().lower() in NO_RESOURCE else ResourceRef.parse(text)
 
 
 @dataclass(frozen=True)
 class Settings:
     resource: ResourceRef = DEFAULT_RESOURCE
+    # None: blue/green deployments are neither validated nor annotated (no webhook rule, no watch, no RBAC).
+    bluegreen_resource: ResourceRef | None = DEFAULT_BLUEGREEN_RESOURCE
     namespaces: tuple[str, ...] = ()
     excluded_namespaces: tuple[str, ...] = DEFAULT_EXCLUDED
     validation_mode: ValidationMode = ValidationMode.ENFORCE
@@ -107,6 +125,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--resource",
         default=env("FLINKMEM_RESOURCE", str(DEFAULT_RESOURCE)),
         help="watched FlinkDeployment-like resource as plural.version.group [FLINKMEM_RESOURCE]",
+    )
+    parser.add_argument(
+        "--bluegreen-resource",
+        default=env("FLINKMEM_BLUEGREEN_RESOURCE", str(DEFAULT_BLUEGREEN_RESOURCE)),
+        help="the Apache operator's FlinkBlueGreenDeployment resource as plural.version.group, whose "
+        "spec.template.spec flinkmem validates and annotates as a FlinkDeployment; none to leave them alone "
+        "[FLINKMEM_BLUEGREEN_RESOURCE]",
     )
     parser.add_argument(
         "--namespace",
@@ -241,11 +266,15 @@ def from_arguments(args: argparse.Namespace) -> Settings:
         raise ValueError(f"--controller-qps {args.controller_qps} must be 0 (no limit) or more")
     if args.controller_qps > 0 and args.controller_burst < 1:
         raise ValueError(f"--controller-burst {args.controller_burst} must be at least 1")
+    bluegreen = _optional_resource(args.bluegreen_resource)
+    if bluegreen is not None and bluegreen == ResourceRef.parse(args.resource):
+        raise ValueError(f"--bluegreen-resource {bluegreen} is the FlinkDeployment resource; name another or none")
     for port in (args.webhook_port, args.health_port):
         if not 0 < port < 65536:
             raise ValueError(f"port {port} is out of range")
     return Settings(
         resource=ResourceRef.parse(args.resource),
+        bluegreen_resource=bluegreen,
         namespaces=tuple(namespaces),
         excluded_namespaces=tuple(excluded),
         validation_mode=ValidationMode(args.validation_mode),

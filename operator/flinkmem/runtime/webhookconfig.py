@@ -18,6 +18,8 @@ from flinkmem.conventions import (
     OPT_IN_LABEL,
     OPT_IN_MUTATE_WEBHOOK_NAME,
     TYPE_LABEL,
+    VALIDATE_BLUEGREEN_ID,
+    VALIDATE_BLUEGREEN_WEBHOOK_NAME,
     VALIDATE_ID,
     VALIDATE_WEBHOOK_NAME,
     WEBHOOK_CONFIG_NAME,
@@ -54,40 +56,68 @@ def skip_own_annotation_writes(own_identity: str) -> list[dict[str, str]]:
     return [{"name": "skip-flinkmem-annotation-writes", "expression": expression}]
 
 
+def _validating_webhook(
+    name: str,
+    path: str,
+    resource: ResourceRef,
+    base_url: str,
+    ca_bundle: str,
+    excluded: Sequence[str],
+    own_identity: str | None,
+) -> dict[str, Any]:
+    extra = {"matchConditions": skip_own_annotation_writes(own_identity)} if own_identity else {}
+    return {
+        "name": name,
+        "clientConfig": _client_config(base_url, path, ca_bundle),
+        "rules": [
+            {
+                "apiGroups": [resource.group],
+                "apiVersions": [resource.version],
+                "resources": [resource.plural],
+                "operations": ["CREATE", "UPDATE"],
+                "scope": "Namespaced",
+            }
+        ],
+        "failurePolicy": "Fail",
+        # It posts a MemoryRefused Event on a refused update, never on a dry run.
+        "sideEffects": "NoneOnDryRun",
+        "admissionReviewVersions": ["v1"],
+        "timeoutSeconds": TIMEOUT_SECONDS,
+        "namespaceSelector": _namespace_selector(excluded),
+        **extra,
+    }
+
+
 def validating_configuration(
     resource: ResourceRef,
     base_url: str,
     ca_bundle: str,
     excluded: Sequence[str] = DEFAULT_EXCLUDED,
     own_identity: str | None = None,
+    bluegreen: ResourceRef | None = None,
 ) -> dict[str, Any]:
-    extra = {"matchConditions": skip_own_annotation_writes(own_identity)} if own_identity else {}
+    """FlinkDeployments, and with `bluegreen` the Apache operator's FlinkBlueGreenDeployments (a webhook of their
+    own, so that kubectl names which one refused)."""
+    webhooks = [
+        _validating_webhook(VALIDATE_WEBHOOK_NAME, VALIDATE_ID, resource, base_url, ca_bundle, excluded, own_identity)
+    ]
+    if bluegreen is not None:
+        webhooks.append(
+            _validating_webhook(
+                VALIDATE_BLUEGREEN_WEBHOOK_NAME,
+                VALIDATE_BLUEGREEN_ID,
+                bluegreen,
+                base_url,
+                ca_bundle,
+                excluded,
+                own_identity,
+            )
+        )
     return {
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "ValidatingWebhookConfiguration",
         "metadata": {"name": WEBHOOK_CONFIG_NAME, "labels": {"app.kubernetes.io/name": "flinkmem"}},
-        "webhooks": [
-            {
-                "name": VALIDATE_WEBHOOK_NAME,
-                "clientConfig": _client_config(base_url, VALIDATE_ID, ca_bundle),
-                "rules": [
-                    {
-                        "apiGroups": [resource.group],
-                        "apiVersions": [resource.version],
-                        "resources": [resource.plural],
-                        "operations": ["CREATE", "UPDATE"],
-                        "scope": "Namespaced",
-                    }
-                ],
-                "failurePolicy": "Fail",
-                # It posts a MemoryRefused Event on a refused update, never on a dry run.
-                "sideEffects": "NoneOnDryRun",
-                "admissionReviewVersions": ["v1"],
-                "timeoutSeconds": TIMEOUT_SECONDS,
-                "namespaceSelector": _namespace_selector(excluded),
-                **extra,
-            }
-        ],
+        "webhooks": webhooks,
     }
 
 

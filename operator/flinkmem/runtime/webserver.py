@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 import aiohttp.web
 
-from flinkmem.conventions import MUTATE_ID, VALIDATE_ID
+from flinkmem.conventions import WEBHOOK_IDS
 from flinkmem.runtime.admission.direct import DirectTransport, response_for
 from flinkmem.runtime.admission.kopfpath import KopfTransport
 from flinkmem.runtime.admission.review import AdmissionRequest, Response, Review, ReviewError, check_review
@@ -236,7 +236,7 @@ def _too_deep(service: AdmissionService, webhook: str, raw: bytes) -> tuple[int,
     podTemplate can nest 10,000 deep in the API server) is answered as undecidable, not with a 400 the
     user would only see as "failed calling webhook"."""
     found = _FIRST_UID.search(raw)
-    if webhook not in (VALIDATE_ID, MUTATE_ID) or found is None:
+    if webhook not in WEBHOOK_IDS or found is None:
         return 400, {"error": "not a usable AdmissionReview: nested too deeply to read"}, "bad-request"
     answer = service.failure(
         webhook,

@@ -1,31 +1,31 @@
 """From a FlinkDeployment to a `FlinkSource`, the way the Apache Flink Kubernetes Operator builds it.
 
 The operator flattens `spec.flinkConfiguration` (flat keys or nested maps, joined with "."), then
-writes `spec.jobManager.resource.memory` over `jobmanager.memory.process.size` and
-`spec.taskManager.resource.memory` over `taskmanager.memory.process.size`. A memory string is read as
-a Flink size first (so `2g` is 2 GiB and `512m` is 512 MiB, never milli) and only then as a
-Kubernetes quantity. `resource.cpu` becomes `kubernetes.<role>.cpu.amount`. Each role's main
-container in the pod templates (the role's template merged over `spec.podTemplate`) adds its memory
-request and limit and its environment (`FLINK_JM_HEAP`, `FLINK_ENV_JAVA_OPTS_JM`, ...).
+writes each role's resources over it (`sources.resources`): `spec.<role>.resources` (Kubernetes
+ResourceRequirements, the operator's main branch) when it has requests or limits, else the older
+`spec.<role>.resource`; memory over `<role>.memory.process.size`, read as a Flink size first (so `2g`
+is 2 GiB and `512m` is 512 MiB, never milli) and only then as a Kubernetes quantity; CPU over
+`kubernetes.<role>.cpu.amount`; limits/requests over the limit factors. Each role's main container in
+the pod templates (the role's template merged over `spec.podTemplate`) adds its memory request and
+limit and its environment (`FLINK_JM_HEAP`, `FLINK_ENV_JAVA_OPTS_JM`, ...).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from flinkmem.conventions import DEFAULT_CONTAINER
 from flinkmem.engine import DeploymentMode, FlinkVersion, Notice, UnsupportedInput
-from flinkmem.engine.javatext import java_trim
-from flinkmem.engine.options import java_text
-from flinkmem.engine.sizes import MAX_BYTES, SizeParseError, parse_memory_size
+from flinkmem.sources.fabric8 import operator_memory_bytes
 from flinkmem.sources.model import FlinkSource, MainContainer
-from flinkmem.sources.quantity import QuantityError, parse_quantity, quantity_bytes
+from flinkmem.sources.quantity import QuantityError, quantity_bytes
+from flinkmem.sources.resources import apply_role_resources
 from flinkmem.sources.roles import ROLES, Role
+from flinkmem.sources.specfields import SpecError, scalar_text
 
 __all__ = [
     "DeploymentSource",
@@ -37,24 +37,6 @@ __all__ = [
     "operator_memory_bytes",
     "spec_version",
 ]
-
-
-class SpecError(ValueError):
-    """The resource is malformed where memory is concerned; `field` is the path to fix."""
-
-    def __init__(self, field_path: str, problem: str) -> None:
-        super().__init__(f"{field_path}: {problem}")
-        self.field = field_path
-        self.problem = problem
-
-
-def _scalar_text(value: object, path: str) -> str:
-    """A configuration scalar as the operator stores it (Jackson's text form, which is Java's)."""
-    if isinstance(value, (str, bool, int, float)):
-        return java_text(value)
-    if value is None:
-        raise SpecError(path, "has no value; give it a value or remove the key")
-    raise SpecError(path, f"must be a string, number or boolean, not {type(value).__name__}")
 
 
 # Flink's own option keys have a handful of dot-separated parts; a deeper map is no configuration, and its
@@ -84,9 +66,9 @@ def flatten_configuration(conf: object, path: str = "spec.flinkConfiguration") -
                 walk(value, full + ".", depth + 1)
                 continue
             elif isinstance(value, list):
-                text = ";".join(_scalar_text(v, f"{path}.{full}") for v in value)
+                text = ";".join(scalar_text(v, f"{path}.{full}") for v in value)
             else:
-                text = _scalar_text(value, f"{path}.{full}")
+                text = scalar_text(value, f"{path}.{full}")
             if full in out:
                 notices.append(
                     Notice("duplicate-config-key", f"{full} is set both flat and nested; the operator may use either")
@@ -95,37 +77,6 @@ def flatten_configuration(conf: object, path: str = "spec.flinkConfiguration") -
 
     walk(conf, "", 1)
     return out, notices
-
-
-_JAVA_WS = re.compile(r"[ \t\n\x0b\f\r]")
-
-
-def operator_memory_bytes(text: str) -> int:
-    """`spec.jobManager.resource.memory` in bytes, as the operator parses it.
-
-    Flink's size syntax first; otherwise the text is trimmed, stripped of whitespace, upper-cased,
-    a trailing `B` dropped and a trailing `I` made `i`, and read as a Kubernetes quantity. The
-    operator hands Flink the quantity's decimal text, so a fractional result (`1.5g`, `0.5Gi`) or
-    one written with a sign Flink does not accept is refused later by Flink itself.
-    """
-    try:
-        return parse_memory_size(text)
-    except SizeParseError:
-        pass
-    normalized = _JAVA_WS.sub("", java_trim(text)).upper()
-    if normalized.endswith("B"):
-        normalized = normalized[:-1]
-    if normalized.endswith("I"):
-        normalized = normalized[:-1] + "i"
-    try:
-        value = parse_quantity(normalized)
-    except QuantityError:
-        raise ValueError(
-            f"{text!r} is neither a Flink size (like 2g or 1600m) nor a Kubernetes quantity (like 2Gi)"
-        ) from None
-    if "." in normalized or value.denominator != 1 or value < 0 or value > MAX_BYTES:
-        raise ValueError(f"{text!r} is not a whole, non-negative number of bytes; write it like 1536m or 2g")
-    return int(value)
 
 
 def _main_container(template: object, container_name: str, path: str) -> Mapping[str, Any] | None:
@@ -157,7 +108,7 @@ def _memory_of(container: Mapping[str, Any], kind: str, path: str) -> tuple[int,
     raw = values.get("memory")
     if raw is None:
         return None
-    text = _scalar_text(raw, f"{path}.resources.{kind}.memory")
+    text = scalar_text(raw, f"{path}.resources.{kind}.memory")
     try:
         return quantity_bytes(text), text
     except QuantityError as exc:
@@ -234,60 +185,23 @@ def _version_and_mode(spec: Mapping[str, Any]) -> tuple[FlinkVersion, Deployment
     return version, mode
 
 
-def _writes_old_cpu_keys(version: FlinkVersion) -> bool:
-    """Flink 1.17 renamed kubernetes.<role>.cpu to .cpu.amount (FLINK-29372); the operator writes the new
-    key always and the old one too for older lines (`FlinkConfigBuilder.configureCpu`)."""
-    return version.major < 2 and (version.minor is None or version.minor < 17)
+def from_flinkdeployment(
+    obj: Mapping[str, Any], container_name: str = DEFAULT_CONTAINER, *, spec_path: str = "spec"
+) -> FlinkSource:
+    """The configuration source a FlinkDeployment object (a parsed manifest or API object) describes.
 
-
-def _apply_resource(
-    spec: Mapping[str, Any], role: Role, version: FlinkVersion, config: dict[str, str], notices: list[Notice]
-) -> str | None:
-    """Writes spec.<role>.resource over the configuration as the operator does; returns the memory text."""
-    section = spec.get(role.spec_field) or {}
-    path = f"spec.{role.spec_field}"
-    if not isinstance(section, Mapping):
-        raise SpecError(path, "must be an object")
-    resource = section.get("resource") or {}
-    if not isinstance(resource, Mapping):
-        raise SpecError(f"{path}.resource", "must be an object")
-    cpu = resource.get("cpu")
-    if cpu is not None:
-        if isinstance(cpu, bool) or not isinstance(cpu, (int, float)):
-            raise SpecError(f"{path}.resource.cpu", "must be a number of cores, such as 1 or 0.5")
-        text = java_text(float(cpu))
-        config[f"kubernetes.{role.key}.cpu.amount"] = text
-        if _writes_old_cpu_keys(version):
-            config[f"kubernetes.{role.key}.cpu"] = text
-    if resource.get("memory") is None:
-        return None
-    memory = _scalar_text(resource["memory"], f"{path}.resource.memory")
+    `spec_path` is where the spec lives in the resource the user wrote (`spec.template.spec` for the
+    FlinkDeployment a FlinkBlueGreenDeployment deploys): errors name that path.
+    """
     try:
-        size = operator_memory_bytes(memory)
-    except ValueError as exc:
-        raise SpecError(f"{path}.resource.memory", str(exc)) from None
-    overridden = config.get(role.process_size_key)
-    if overridden is not None:
-        notices.append(
-            Notice(
-                "process-size-overridden",
-                f"{role.spec_field}.resource.memory={memory} replaces {role.process_size_key}={overridden}",
-            )
-        )
-    config[role.process_size_key] = f"{size}b"
-    if memory.strip().isdigit() and int(memory.strip()) != 0:
-        notices.append(
-            Notice(
-                "bare-number-size",
-                f"{role.spec_field}.resource.memory={memory.strip()} has no unit, so it means bytes; "
-                "add a unit like 'm'",
-            )
-        )
-    return memory
+        return _from_flinkdeployment(obj, container_name)
+    except SpecError as exc:
+        if spec_path == "spec":
+            raise
+        raise exc.rerooted(spec_path) from None
 
 
-def from_flinkdeployment(obj: Mapping[str, Any], container_name: str = DEFAULT_CONTAINER) -> FlinkSource:
-    """The configuration source a FlinkDeployment object (a parsed manifest or API object) describes."""
+def _from_flinkdeployment(obj: Mapping[str, Any], container_name: str) -> FlinkSource:
     if not isinstance(obj, Mapping):
         raise SpecError("(object)", "must be a FlinkDeployment object")
     metadata = obj.get("metadata") or {}
@@ -300,7 +214,7 @@ def from_flinkdeployment(obj: Mapping[str, Any], container_name: str = DEFAULT_C
     version, mode = _version_and_mode(spec)
     resource_memory: dict[str, str] = {}
     for role in ROLES:
-        memory = _apply_resource(spec, role, version, config, notices)
+        memory = apply_role_resources(spec, role, version, config, notices)
         if memory is not None:
             resource_memory[role.key] = memory
     return FlinkSource(
@@ -336,6 +250,7 @@ def memory_inputs(obj: Mapping[str, Any] | None) -> str:
     for role in ROLES:
         # resource.cpu counts too: a TaskManager's CPU is part of what Flink hands its JVM.
         parts[f"{role.spec_field}.resource"] = _get(spec, role.spec_field, "resource")
+        parts[f"{role.spec_field}.resources"] = _get(spec, role.spec_field, "resources")
         parts[f"{role.spec_field}.podTemplate"] = _get(spec, role.spec_field, "podTemplate")
     return json.dumps(parts, sort_keys=True, default=str)
 

@@ -24,8 +24,9 @@ __all__ = [
 
 # Every option flinkmem reads begins with one of these: the roles' memory, CPU, slots and legacy options,
 # the Kubernetes options of both roles (limit factors, CPU), the image (a ConfigMap's Flink version), the
-# Java options, extended resources and the state backend (RocksDB's managed memory). A source kept in a
-# cache holds only these; a test holds the resolution of a trimmed source to the untrimmed one's.
+# Java options, extended resources, the state backend (RocksDB's managed memory) and the autoscaler's
+# memory tuning switches. A source kept in a cache holds only these; a test holds the resolution of a
+# trimmed source to the untrimmed one's.
 RELEVANT_PREFIXES = (
     "jobmanager.",
     "taskmanager.",
@@ -37,6 +38,11 @@ RELEVANT_PREFIXES = (
     "state.backend",
     "cluster.fine-grained-resource-management",
     "cluster.declarative-resource-management",
+    # Whether the Apache operator's autoscaler tunes TaskManager memory (sources.autoscaler).
+    "job.autoscaler.enabled",
+    "job.autoscaler.memory.tuning.enabled",
+    "kubernetes.operator.job.autoscaler.enabled",
+    "kubernetes.operator.job.autoscaler.memory.tuning.enabled",
 )
 
 

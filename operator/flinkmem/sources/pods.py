@@ -2,8 +2,10 @@
 
 `open_pod` is the one way into a pod for the webhook and the controller alike: its role (from Flink's
 labels or the opt-in label), its main container (checked field by field, since a pod under review is
-only JSON), and the source of its configuration in the precedence of the package docstring. The
-lookups themselves (a cache, a GET) are the caller's; this module only decides.
+only JSON), and the source of its configuration in the precedence of the package docstring: its
+FlinkDeployment, except for a TaskManager whose memory the operator's autoscaler tunes, which runs what
+Flink's ConfigMap says (`sources.autoscaler`, ADR 0007); else Flink's ConfigMap. The lookups themselves
+(a cache, a GET) are the caller's; this module only decides.
 """
 
 from __future__ import annotations
@@ -20,12 +22,13 @@ from flinkmem.conventions import (
     STANDALONE_TYPE,
     TYPE_LABEL,
 )
-from flinkmem.engine import DeploymentMode, FlinkVersion
+from flinkmem.engine import DeploymentMode, FlinkVersion, Notice
+from flinkmem.sources.autoscaler import memory_tuning_enabled
 from flinkmem.sources.flinkconfig import ConfigMapError, FlinkConfigMap, configmap_name, from_flink_configmap
 from flinkmem.sources.flinkdeployment import DeploymentSource
 from flinkmem.sources.model import RELEVANT_ENV, FlinkSource, MainContainer, dynamic_properties
 from flinkmem.sources.names import is_dns1123_label, is_dns1123_subdomain
-from flinkmem.sources.roles import ROLES, Role
+from flinkmem.sources.roles import ROLES, TASKMANAGER, Role
 
 __all__ = [
     "OpenedPod",
@@ -162,6 +165,38 @@ def with_pod_options(source: FlinkSource, container: Mapping[str, Any], role: Ro
     return replace(source, config=role.with_dynamic_options(source.config, properties))
 
 
+async def _autoscaler_tuned(
+    lookup: SourceLookup, deployment: FlinkSource, namespace: str, name: str, container: Mapping[str, Any]
+) -> FlinkSource | None:
+    """Flink's ConfigMap of the cluster, when the operator's autoscaler tunes its TaskManagers' memory: then
+    that file, not the FlinkDeployment, is what a TaskManager runs (the difference is the controller's
+    `MemoryConfigDiffers`, never "fixed"). None otherwise, or while the ConfigMap is not there: the
+    FlinkDeployment's size is then an upper bound, as tuning never goes above it."""
+    configmap = await lookup.configmap(namespace, configmap_name(name))
+    if configmap is None:
+        return None
+    try:
+        source = from_flink_configmap(
+            configmap,
+            mode=deployment.mode,
+            pod_annotations={},
+            image=None,
+            role_key=TASKMANAGER.key,
+            container=MainContainer(env=pod_env(container)),
+            version=deployment.version,
+        )
+    except ConfigMapError:
+        return None  # no file of its line flinkmem can read: the FlinkDeployment, the upper bound, decides
+    if not memory_tuning_enabled(source.config):
+        return None
+    notice = Notice(
+        "autoscaler-tuned",
+        f"the operator's autoscaler tunes TaskManager memory (job.autoscaler.memory.tuning.enabled): sized from "
+        f"Flink's ConfigMap {configmap.name}, which the TaskManager runs, not from FlinkDeployment {name}",
+    )
+    return replace(source, notices=(*source.notices, notice))
+
+
 @dataclass(frozen=True)
 class OpenedPod:
     """A Flink pod opened for sizing: its role, and either the source of its main container's process
@@ -207,7 +242,10 @@ async def open_pod(
         if deployment.source is None:
             reason = f"FlinkDeployment {name} is invalid: {deployment.problem}"
             return OpenedPod(role, None, index, deployment.ref, reason, deployment.version)
-        return OpenedPod(role, with_pod_options(deployment.source, container, role), index, deployment.ref)
+        source = deployment.source
+        if role is TASKMANAGER:
+            source = await _autoscaler_tuned(lookup, source, namespace, name, container) or source
+        return OpenedPod(role, with_pod_options(source, container, role), index, deployment.ref)
     configmap = await lookup.configmap(namespace, configmap_name(name))
     if configmap is None:
         missing = (

@@ -18,7 +18,7 @@ from kopf._cogs.structs import references
 from kopf._core.engines import admission as kopf_admission
 from kopf._core.reactor import inventory
 
-from flinkmem.conventions import MUTATE_ID, VALIDATE_ID
+from flinkmem.conventions import MUTATE_ID, VALIDATE_BLUEGREEN_ID, VALIDATE_ID
 from flinkmem.decisions.podplan import apply_plan
 from flinkmem.runtime.admission.review import AdmissionRequest, ResourceKey, Response, Review, ReviewError
 from flinkmem.runtime.admission.service import AdmissionService, Answer
@@ -56,8 +56,13 @@ def _translate(answer: Answer, warnings: list[str], patch: kopf.Patch | None = N
         patch.fns.append(lambda raw: apply_plan(cast(dict[str, Any], raw), plan))
 
 
-def register_admission(registry: kopf.OperatorRegistry, service: AdmissionService, resource: ResourceRef) -> None:
-    """The two webhooks as kopf handlers, each a translation of the service's answer."""
+def register_admission(
+    registry: kopf.OperatorRegistry,
+    service: AdmissionService,
+    resource: ResourceRef,
+    bluegreen: ResourceRef | None = None,
+) -> None:
+    """The webhooks as kopf handlers, each a translation of the service's answer."""
 
     @kopf.on.validate(  # type: ignore[arg-type]  # kopf's protocol names only some keyword arguments
         resource.group,
@@ -79,6 +84,23 @@ def register_admission(registry: kopf.OperatorRegistry, service: AdmissionServic
         _translate(await service.answer(_request(MUTATE_ID, body, old, **kwargs)), warnings, patch)
 
     del validate_flinkdeployment, mutate_flink_pod
+    if bluegreen is None:
+        return
+
+    @kopf.on.validate(  # type: ignore[arg-type]  # as above
+        bluegreen.group,
+        bluegreen.version,
+        bluegreen.plural,
+        id=VALIDATE_BLUEGREEN_ID,
+        operations=["CREATE", "UPDATE"],
+        registry=registry,
+    )
+    async def validate_flinkbluegreendeployment(
+        body: kopf.Body, old: kopf.Body | None, warnings: list[str], **kwargs: Any
+    ) -> None:
+        _translate(await service.answer(_request(VALIDATE_BLUEGREEN_ID, body, old, **kwargs)), warnings)
+
+    del validate_flinkbluegreendeployment
 
 
 class KopfTransport:
@@ -102,13 +124,19 @@ class KopfTransport:
 class InProcessKopf:
     """kopf's admission engine bound as `kopf.operator` binds it, without a server (tests, benchmarks)."""
 
-    def __init__(self, registry: kopf.OperatorRegistry, resource: ResourceRef) -> None:
+    def __init__(
+        self, registry: kopf.OperatorRegistry, resource: ResourceRef, bluegreen: ResourceRef | None = None
+    ) -> None:
         self.registry = registry
         self.settings = kopf.OperatorSettings()
         self.insights = references.Insights()
-        crd = references.Resource(resource.group, resource.version, resource.plural, namespaced=True)
+        crds = [
+            references.Resource(ref.group, ref.version, ref.plural, namespaced=True)
+            for ref in (resource, bluegreen)
+            if ref is not None
+        ]
         pods = references.Resource("", "v1", "pods", kind="Pod", namespaced=True)
-        self.insights.webhook_resources.update({crd, pods})
+        self.insights.webhook_resources.update({*crds, pods})
         self.memories = inventory.ResourceMemories()
         self.memobase: Any = kopf.Memo()
 

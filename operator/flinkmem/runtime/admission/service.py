@@ -1,11 +1,12 @@
 """The admission service: every review is answered here, once, whichever transport carried it.
 
 After a review is parsed (`review.check_review`), everything else happens in `AdmissionService`:
-which webhook and resource it is for, namespace scope, the decision (`decisions.deployment`,
+which webhook and resource it is for, namespace scope, the decision (`decisions.deployment` for
+FlinkDeployments and, as the FlinkDeployment their template deploys, FlinkBlueGreenDeployments;
 `decisions.pod`), the resolution metric, refusal logging, Events, and the failure rules. FlinkDeployments
-fail closed (a review flinkmem cannot answer is refused, so nothing unchecked is admitted); pods fail
-open (a pod is never refused because flinkmem could not size it; the controller reports what was
-missed). The transports (`direct`, `kopfpath`) only translate the `Answer`.
+and blue/green deployments fail closed (a review flinkmem cannot answer is refused, so nothing
+unchecked is admitted); pods fail open (a pod is never refused because flinkmem could not size it; the
+controller reports what was missed). The transports (`direct`, `kopfpath`) only translate the `Answer`.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from flinkmem.conventions import MUTATE_ID, REASON_NOT_APPLIED, REASON_REFUSED, VALIDATE_ID
-from flinkmem.decisions.deployment import review_flinkdeployment
+from flinkmem.conventions import MUTATE_ID, REASON_NOT_APPLIED, REASON_REFUSED, VALIDATE_BLUEGREEN_ID, VALIDATE_ID
+from flinkmem.decisions.bluegreen import BLUEGREEN
+from flinkmem.decisions.deployment import FLINKDEPLOYMENT, Subject, review_flinkdeployment
 from flinkmem.decisions.pod import admit_pod, event_target
 from flinkmem.decisions.podplan import PodPlan
 from flinkmem.decisions.redaction import redact
@@ -26,7 +28,7 @@ from flinkmem.runtime.cluster import OwnerLookupError
 from flinkmem.runtime.events import EventPoster
 from flinkmem.runtime.metrics import Metrics
 from flinkmem.runtime.refusals import RefusalLog
-from flinkmem.runtime.settings import Settings
+from flinkmem.runtime.settings import ResourceRef, Settings
 from flinkmem.sources.names import is_dns1123_label
 from flinkmem.sources.pods import SourceLookup
 
@@ -86,20 +88,29 @@ class AdmissionService:
 
         Raises ReviewError (404 for an unknown webhook, 400 for a resource it does not review).
         """
-        wanted = self.settings.resource
-        if request.webhook == VALIDATE_ID:
+        validating = self._validating()
+        if request.webhook in validating:
+            wanted = validating[request.webhook]
             key = request.resource
             if (key.group, key.version, key.plural) != (wanted.group, wanted.version, wanted.plural):
-                raise ReviewError(f"{VALIDATE_ID} reviews {wanted}, not {key.plural}.{key.version}.{key.group}")
+                raise ReviewError(f"{request.webhook} reviews {wanted}, not {key.plural}.{key.version}.{key.group}")
         elif request.webhook == MUTATE_ID:
             if (request.resource.group, request.resource.plural) != ("", "pods"):
                 raise ReviewError(f"{MUTATE_ID} reviews pods, not {request.resource.plural}")
         else:
-            raise ReviewError(f"no webhook {request.webhook!r}; flinkmem serves {VALIDATE_ID} and {MUTATE_ID}", 404)
+            served = ", ".join([*validating, MUTATE_ID])
+            raise ReviewError(f"no webhook {request.webhook!r}; flinkmem serves {served}", 404)
         problem = request.metadata_problem or _name_problem(request)
         if problem is not None:
             return self.failure(request.webhook, f"{problem}.", code=422)
         return None
+
+    def _validating(self) -> dict[str, ResourceRef]:
+        """The validating webhooks served, by id, with the resource each reviews."""
+        served = {VALIDATE_ID: self.settings.resource}
+        if self.settings.bluegreen_resource is not None:
+            served[VALIDATE_BLUEGREEN_ID] = self.settings.bluegreen_resource
+        return served
 
     def failure(self, webhook: str, message: str, code: int = 500) -> Answer:
         """The answer when a review cannot be decided: pods are admitted unchanged, FlinkDeployments refused."""
@@ -114,7 +125,9 @@ class AdmissionService:
         """The answer to a screened review, its messages redacted; never raises."""
         try:
             if request.webhook == VALIDATE_ID:
-                answer = self._validate(request)
+                answer = self._validate(request, FLINKDEPLOYMENT)
+            elif request.webhook == VALIDATE_BLUEGREEN_ID:
+                answer = self._validate(request, BLUEGREEN)
             else:
                 answer = await self._mutate(request)
         except Exception as exc:  # an answer is owed for anything; failurePolicy must not decide
@@ -122,7 +135,7 @@ class AdmissionService:
             answer = self.failure(request.webhook, f"internal error {type(exc).__name__} (see flinkmem logs)")
         return replace(answer, message=redact(answer.message), warnings=tuple(redact(w) for w in answer.warnings))
 
-    def _validate(self, request: AdmissionRequest) -> Answer:
+    def _validate(self, request: AdmissionRequest, subject: Subject) -> Answer:
         settings = self.settings
         if not settings.scope.covers(request.namespace):
             return Answer(True)
@@ -135,6 +148,7 @@ class AdmissionService:
             settings.container_name,
             actor=request.username,
             own_identity=settings.service_account,
+            subject=subject,
         )
         validation = decision.validation
         if validation is not None:
@@ -144,7 +158,7 @@ class AdmissionService:
             key = (str(request.namespace or ""), name, decision.conflicts[0].code)
             reasons = "; ".join(c.message for c in decision.conflicts)
             told = self.refusals.refused(
-                key, redact(decision.message or f"{decision.outcome.value} FlinkDeployment {name}: {reasons}")
+                key, redact(decision.message or f"{decision.outcome.value} {subject.kind} {name}: {reasons}")
             )
             # An UPDATE's object exists, so a refusal can also be an Event on it (one per interval).
             meta = (new or {}).get("metadata") or {}
