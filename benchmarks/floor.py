@@ -73,7 +73,7 @@ def registered(cluster: controlplane.Cluster, server: NoopServer) -> Iterator[No
     try:
         for config in (
             validating_configuration(DEFAULT_RESOURCE, server.url, ca_bundle),
-            mutating_configuration(server.url, ca_bundle),
+            mutating_configuration(server.url, ca_bundle, resource=DEFAULT_RESOURCE),
         ):
             cluster.kubectl("apply", "-f", "-", input=json.dumps(config))
         yield

@@ -28,12 +28,15 @@ PEERING_NAME: Final = "flinkmem"
 VALIDATE_ID: Final = "validate-flinkdeployment"
 VALIDATE_BLUEGREEN_ID: Final = "validate-flinkbluegreendeployment"
 MUTATE_ID: Final = "mutate-flink-pod"
-WEBHOOK_IDS: Final = (VALIDATE_ID, VALIDATE_BLUEGREEN_ID, MUTATE_ID)
+# Writes the resolved-memory annotation into a FlinkDeployment as it is created or updated.
+RECORD_ID: Final = "record-flinkdeployment"
+WEBHOOK_IDS: Final = (VALIDATE_ID, VALIDATE_BLUEGREEN_ID, MUTATE_ID, RECORD_ID)
 WEBHOOK_CONFIG_NAME: Final = "flinkmem"
 VALIDATE_WEBHOOK_NAME: Final = f"{VALIDATE_ID}.{ANNOTATION_PREFIX}"
 VALIDATE_BLUEGREEN_WEBHOOK_NAME: Final = f"{VALIDATE_BLUEGREEN_ID}.{ANNOTATION_PREFIX}"
 MUTATE_WEBHOOK_NAME: Final = f"{MUTATE_ID}.{ANNOTATION_PREFIX}"
 OPT_IN_MUTATE_WEBHOOK_NAME: Final = f"opt-in.{MUTATE_ID}.{ANNOTATION_PREFIX}"
+RECORD_WEBHOOK_NAME: Final = f"{RECORD_ID}.{ANNOTATION_PREFIX}"
 
 # Events flinkmem posts (component `flinkmem`), by reason.
 EVENT_COMPONENT: Final = "flinkmem"

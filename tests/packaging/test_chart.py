@@ -279,7 +279,13 @@ def test_webhooks_are_the_ones_flinkmem_registers_in_development(name: str) -> N
         own_identity="system:serviceaccount:flinkmem:flinkmem",
         bluegreen=None if name == "no-bluegreen" else DEFAULT_BLUEGREEN_RESOURCE,
     )
-    reference_m = mutating_configuration("https://x", "ca", ("kube-system", "flinkmem"))
+    reference_m = mutating_configuration(
+        "https://x",
+        "ca",
+        ("kube-system", "flinkmem"),
+        resource=resource,
+        own_identity="system:serviceaccount:flinkmem:flinkmem",
+    )
     assert [_without_client_config(w) for w in validating["webhooks"]] == [
         _without_client_config(w) for w in reference_v["webhooks"]
     ]
@@ -291,6 +297,7 @@ def test_webhooks_are_the_ones_flinkmem_registers_in_development(name: str) -> N
         "validate-flinkbluegreendeployment.flinkmem.io": "/validate-flinkbluegreendeployment",
     }
     paths |= {w["name"]: "/mutate-flink-pod" for w in mutating["webhooks"]}
+    paths["record-flinkdeployment.flinkmem.io"] = "/record-flinkdeployment"
     for webhook in validating["webhooks"] + mutating["webhooks"]:
         assert webhook["clientConfig"]["service"] == {
             "name": "flinkmem",
@@ -304,7 +311,8 @@ def test_webhooks_are_the_ones_flinkmem_registers_in_development(name: str) -> N
     # A refused update posts a MemoryRefused Event, never on a dry run.
     assert validating["webhooks"][0]["sideEffects"] == "NoneOnDryRun"
     assert {w["failurePolicy"] for w in mutating["webhooks"]} == {"Ignore"}
-    assert {w["sideEffects"] for w in mutating["webhooks"]} == {"NoneOnDryRun"}
+    # The record webhook only writes the object it is asked about; the pod webhooks may post an Event.
+    assert [w["sideEffects"] for w in mutating["webhooks"]] == ["None", "NoneOnDryRun", "NoneOnDryRun"]
 
 
 def test_watched_namespaces_narrow_the_webhooks() -> None:
@@ -322,9 +330,12 @@ def test_watched_namespaces_narrow_the_webhooks() -> None:
             } in (expressions)
 
 
-def test_no_pod_mutation_means_no_mutating_webhook() -> None:
+def test_no_pod_mutation_means_no_pod_webhook() -> None:
     objs = render(values_for("no-pod-mutation"))
-    assert "MutatingWebhookConfiguration" not in kinds(objs)
+    # Only the FlinkDeployment record webhook is left: no pod reaches flinkmem.
+    mutating = find(objs, "MutatingWebhookConfiguration", "flinkmem")
+    assert [w["name"] for w in mutating["webhooks"]] == ["record-flinkdeployment.flinkmem.io"]
+    assert all("pods" not in rule["resources"] for w in mutating["webhooks"] for rule in w["rules"])
     assert "ValidatingWebhookConfiguration" in kinds(objs)
 
 

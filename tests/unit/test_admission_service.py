@@ -6,14 +6,15 @@ from __future__ import annotations
 import base64
 import copy
 import json
-from typing import Any
+from typing import Any, cast
 
 import jsonpatch
 import pytest
 
-from flinkmem.conventions import MUTATE_ID, VALIDATE_ID
+from flinkmem.conventions import MUTATE_ID, RECORD_ID, RESOLVED_ANNOTATION, VALIDATE_ID
 from flinkmem.decisions.podplan import apply_plan, plan_pod
 from flinkmem.decisions.policy import ValidationMode
+from flinkmem.decisions.reconcile import reconcile_deployment
 from flinkmem.decisions.validation import validate_deployment
 from flinkmem.runtime.cluster import OwnerLookupError
 from flinkmem.runtime.settings import Settings
@@ -210,3 +211,72 @@ def test_excluded_namespaces_are_admitted_untouched_by_both_webhooks() -> None:
         "allowed": True,
     }
     assert h.response(MUTATE_ID, review(PODS, jobmanager_pod())) == {"uid": "u-1", "allowed": True}
+
+
+def _recorded_fd(**kwargs: Any) -> dict[str, Any]:
+    """A FlinkDeployment as the API server hands it to the validating webhook after the record webhook."""
+    h = Harness()
+    obj = flinkdeployment(**kwargs)
+    payload = h.response(RECORD_ID, review(FD, obj))
+    patched = jsonpatch.apply_patch(obj, json.loads(base64.b64decode(payload["patch"])))
+    patched["metadata"]["uid"] = "fd-uid"
+    return cast(dict[str, Any], patched)
+
+
+def test_the_record_webhook_writes_what_the_controller_would_and_nothing_when_it_is_there() -> None:
+    h = Harness()
+    obj = flinkdeployment(memory="2g")
+    payload = h.response(RECORD_ID, review(FD, obj))
+    assert payload["allowed"] is True and payload["patchType"] == "JSONPatch"
+    patched = jsonpatch.apply_patch(obj, json.loads(base64.b64decode(payload["patch"])))
+    expected = reconcile_deployment(obj, "flink-main-container")
+    assert patched["metadata"]["annotations"] == {RESOLVED_ANNOTATION: expected.annotation}
+    assert patched["spec"] == obj["spec"]
+    # Recorded already: nothing to patch, and the controller finds nothing to write either.
+    again = h.response(RECORD_ID, review(FD, patched))
+    assert "patch" not in again and again["allowed"] is True
+    assert not reconcile_deployment(patched, "flink-main-container").changed
+    # The record never refuses and never warns (the validating webhook does), even for a conflict.
+    conflict = h.response(RECORD_ID, review(FD, flinkdeployment({"jobmanager.memory.heap.size": "2g"}, memory="1g")))
+    assert conflict["allowed"] is True and "warnings" not in conflict and "patch" in conflict
+    assert h.sink.posted == [] and h.resolutions() == []
+
+
+def test_the_validating_webhook_tells_a_recorded_create_once_with_the_controllers_event() -> None:
+    h = Harness()
+    created = _recorded_fd(memory="2g")
+    h.response(VALIDATE_ID, review(FD, created))
+    expected = reconcile_deployment(flinkdeployment(memory="2g"), "flink-main-container")
+    assert h.sink.posted == [("demo", "Normal", "MemoryResolved", expected.message)]
+    # An update that leaves the record as it was tells nothing; one that changes it, the new record.
+    h.response(VALIDATE_ID, review(FD, created, "UPDATE", created))
+    assert len(h.sink.posted) == 1
+    bigger = _recorded_fd(memory="3g")
+    h.response(VALIDATE_ID, review(FD, bigger, "UPDATE", created))
+    assert [reason for _, _, reason, _ in h.sink.posted] == ["MemoryResolved", "MemoryResolved"]
+    assert "total process 3 GiB" in h.sink.posted[1][3]
+
+
+def test_no_event_for_a_dry_run_an_unrecorded_object_or_a_refusal() -> None:
+    h = Harness()
+    h.response(VALIDATE_ID, review(FD, _recorded_fd(memory="2g"), dryRun=True))
+    # Without the record (the record webhook did not answer): the controller writes it and tells.
+    unrecorded = flinkdeployment(memory="2g")
+    unrecorded["metadata"]["uid"] = "fd-uid"
+    h.response(VALIDATE_ID, review(FD, unrecorded))
+    refused = h.response(
+        VALIDATE_ID, review(FD, _recorded_fd(config={"jobmanager.memory.heap.size": "2g"}, memory="1g"))
+    )
+    assert refused["allowed"] is False
+    assert h.sink.posted == []
+
+
+def test_the_record_webhook_admits_unchanged_when_it_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    import flinkmem.runtime.admission.service as service
+
+    def broken(obj: Any, container: str) -> Any:
+        raise KeyError("x")
+
+    monkeypatch.setattr(service, "validate_deployment", broken)
+    payload = Harness().response(RECORD_ID, review(FD, flinkdeployment()))
+    assert payload["allowed"] is True and "patch" not in payload and "warnings" not in payload

@@ -13,8 +13,10 @@ from typing import Any
 import jsonpatch
 import pytest
 
-from flinkmem.conventions import MUTATE_ID, VALIDATE_ID
+from flinkmem.conventions import MUTATE_ID, RECORD_ID, RESOLVED_ANNOTATION, VALIDATE_ID
+from flinkmem.decisions.annotations import memory_annotation
 from flinkmem.decisions.policy import ValidationMode
+from flinkmem.decisions.validation import validate_deployment
 from flinkmem.runtime.cluster import OwnerLookupError
 from flinkmem.runtime.settings import Settings
 from tests.unit.admission_harness import FD, PODS, Harness, Lookup, review
@@ -39,6 +41,14 @@ def _owned_pod(**labels: str) -> dict[str, Any]:
 
 def _xmx_deployment() -> dict[str, Any]:
     return flinkdeployment({"env.java.opts.jobmanager": "-Xmx4g -XX:+UseG1GC"}, memory="2g")
+
+
+def _recorded(obj: dict[str, Any]) -> dict[str, Any]:
+    """`obj` as the record webhook leaves it: carrying its resolved-memory annotation."""
+    recorded = copy.deepcopy(obj)
+    annotation = memory_annotation(validate_deployment(obj, "flink-main-container"))
+    recorded["metadata"].setdefault("annotations", {})[RESOLVED_ANNOTATION] = annotation
+    return recorded
 
 
 def _mistyped_pod() -> dict[str, Any]:
@@ -103,6 +113,47 @@ CASES: list[Case] = [
         DEFAULT,
         VALIDATE_ID,
         review(FD, {**flinkdeployment(), "metadata": {"name": 3}}),
+    ),
+    ("record create", Lookup, DEFAULT, RECORD_ID, review(FD, flinkdeployment(memory="2g"))),
+    (
+        "record next to other annotations",
+        Lookup,
+        DEFAULT,
+        RECORD_ID,
+        review(FD, {**flinkdeployment(), "metadata": {"name": "demo", "annotations": {"team": "a/b"}}}),
+    ),
+    ("record of a conflict", Lookup, DEFAULT, RECORD_ID, review(FD, flinkdeployment(CONFLICT, memory="1g"))),
+    ("already recorded", Lookup, DEFAULT, RECORD_ID, review(FD, _recorded(flinkdeployment(memory="2g")))),
+    (
+        "record update",
+        Lookup,
+        DEFAULT,
+        RECORD_ID,
+        review(FD, _existing(memory="3g"), "UPDATE", _recorded(_existing())),
+    ),
+    ("record out of scope", Lookup, Settings(namespaces=("elsewhere",)), RECORD_ID, review(FD, flinkdeployment())),
+    ("recorded create", Lookup, DEFAULT, VALIDATE_ID, review(FD, _recorded(_existing()))),
+    ("recorded dry run", Lookup, DEFAULT, VALIDATE_ID, review(FD, _recorded(_existing()), dryRun=True)),
+    (
+        "recorded update",
+        Lookup,
+        DEFAULT,
+        VALIDATE_ID,
+        review(FD, _recorded(_existing(memory="3g")), "UPDATE", _recorded(_existing())),
+    ),
+    (
+        "recorded as before",
+        Lookup,
+        DEFAULT,
+        VALIDATE_ID,
+        review(FD, _recorded(_existing()), "UPDATE", _recorded(_existing())),
+    ),
+    (
+        "recorded conflict, warn",
+        Lookup,
+        Settings(validation_mode=ValidationMode.WARN),
+        VALIDATE_ID,
+        review(FD, _recorded(_existing(CONFLICT, "1g"))),
     ),
     ("pod sized", lambda: Lookup(flinkdeployment(memory="2g")), DEFAULT, MUTATE_ID, review(PODS, _owned_pod())),
     ("pod with -Xmx", lambda: Lookup(_xmx_deployment()), DEFAULT, MUTATE_ID, review(PODS, _owned_pod())),
@@ -186,6 +237,10 @@ def test_the_cases_cover_every_kind_of_answer() -> None:
         (MUTATE_ID, True, True, True),
         (MUTATE_ID, True, False, True),
         (MUTATE_ID, True, False, False),
+        (RECORD_ID, True, True, False),
+        (RECORD_ID, True, False, False),
         "MemoryRefused",
         "MemoryNotApplied",
+        "MemoryResolved",
+        "MemoryConflict",
     } <= seen

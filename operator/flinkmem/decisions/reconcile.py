@@ -34,6 +34,7 @@ __all__ = [
     "MEMORY_OPTION_PREFIXES",
     "Drift",
     "Reconciliation",
+    "deployment_record",
     "options_that_differ",
     "pod_drift",
     "reconcile_deployment",
@@ -67,6 +68,19 @@ def _summary(validation: Validation) -> str:
     return "Memory resolved: " + "; ".join(parts)
 
 
+def deployment_record(validation: Validation) -> tuple[str, str, str, str]:
+    """What flinkmem records for a resolved FlinkDeployment: its annotation, and its Event's type, reason and
+    message. The same whether admission writes the annotation or the controller does."""
+    annotation = memory_annotation(validation)
+    line_notes = [note.message for note in validation.notes if note.code in (LINE_UNSUPPORTED, LINE_UNRELEASED)]
+    if validation.valid and any(note.code == LINE_UNSUPPORTED for note in validation.notes):
+        # A line flinkmem does not support: nothing was resolved.
+        return annotation, "Warning", REASON_NOT_APPLIED, "; ".join(line_notes)
+    if validation.valid:
+        return annotation, "Normal", REASON_RESOLVED, "; ".join([_summary(validation), *line_notes])
+    return annotation, "Warning", REASON_CONFLICT, validation.reason
+
+
 def reconcile_deployment(
     obj: Mapping[str, Any],
     container_name: str,
@@ -75,17 +89,9 @@ def reconcile_deployment(
     """The annotation and Event for a FlinkDeployment, or with `validate` for another resource holding a
     FlinkDeployment spec (a FlinkBlueGreenDeployment: `decisions.bluegreen.validate_bluegreen`)."""
     validation = validate(obj, container_name)
-    annotation = memory_annotation(validation)
+    annotation, event_type, reason, message = deployment_record(validation)
     present = ((obj.get("metadata") or {}).get("annotations") or {}).get(RESOLVED_ANNOTATION)
-    changed = present != annotation
-    line_notes = [note.message for note in validation.notes if note.code in (LINE_UNSUPPORTED, LINE_UNRELEASED)]
-    if validation.valid and any(note.code == LINE_UNSUPPORTED for note in validation.notes):
-        # A line flinkmem does not support: nothing was resolved.
-        return Reconciliation(validation, annotation, changed, "Warning", REASON_NOT_APPLIED, "; ".join(line_notes))
-    if validation.valid:
-        message = "; ".join([_summary(validation), *line_notes])
-        return Reconciliation(validation, annotation, changed, "Normal", REASON_RESOLVED, message)
-    return Reconciliation(validation, annotation, changed, "Warning", REASON_CONFLICT, validation.reason)
+    return Reconciliation(validation, annotation, present != annotation, event_type, reason, message)
 
 
 @dataclass(frozen=True)

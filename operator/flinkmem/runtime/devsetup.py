@@ -70,10 +70,15 @@ async def register_webhooks(cluster: Cluster, settings: Settings, base_url: str,
         bluegreen=settings.bluegreen_resource,
     )
     await _create_or_replace(cluster, VALIDATING_PATH, validating)
-    if settings.pod_mutation:
-        await _create_or_replace(
-            cluster, MUTATING_PATH, mutating_configuration(base_url, ca_bundle, settings.excluded_namespaces)
-        )
+    mutating = mutating_configuration(
+        base_url,
+        ca_bundle,
+        settings.excluded_namespaces,
+        resource=settings.resource,
+        own_identity=settings.service_account,
+        pods=settings.pod_mutation,
+    )
+    await _create_or_replace(cluster, MUTATING_PATH, mutating)
     logger.info("registered webhook configurations %r calling %s", WEBHOOK_CONFIG_NAME, base_url)
 
 

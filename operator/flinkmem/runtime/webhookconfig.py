@@ -17,6 +17,8 @@ from flinkmem.conventions import (
     MUTATE_WEBHOOK_NAME,
     OPT_IN_LABEL,
     OPT_IN_MUTATE_WEBHOOK_NAME,
+    RECORD_ID,
+    RECORD_WEBHOOK_NAME,
     TYPE_LABEL,
     VALIDATE_BLUEGREEN_ID,
     VALIDATE_BLUEGREEN_WEBHOOK_NAME,
@@ -121,7 +123,38 @@ def validating_configuration(
     }
 
 
-def mutating_configuration(base_url: str, ca_bundle: str, excluded: Sequence[str] = DEFAULT_EXCLUDED) -> dict[str, Any]:
+def _record_webhook(
+    resource: ResourceRef, base_url: str, ca_bundle: str, excluded: Sequence[str], own_identity: str | None
+) -> dict[str, Any]:
+    """The FlinkDeployment's resolved-memory annotation, written in the same write as the object."""
+    extra = {"matchConditions": skip_own_annotation_writes(own_identity)} if own_identity else {}
+    return {
+        "name": RECORD_WEBHOOK_NAME,
+        "clientConfig": _client_config(base_url, RECORD_ID, ca_bundle),
+        "rules": [
+            {
+                "apiGroups": [resource.group],
+                "apiVersions": [resource.version],
+                "resources": [resource.plural],
+                "operations": ["CREATE", "UPDATE"],
+                "scope": "Namespaced",
+            }
+        ],
+        # Only a record: without it the object is admitted (the validating webhook decides) and the
+        # controller writes the annotation afterwards, as it does for objects created before flinkmem.
+        "failurePolicy": "Ignore",
+        "sideEffects": "None",
+        "admissionReviewVersions": ["v1"],
+        "timeoutSeconds": TIMEOUT_SECONDS,
+        # A later webhook changing the spec (the Apache operator's defaults) calls it again, so the record
+        # is of the spec that is stored.
+        "reinvocationPolicy": "IfNeeded",
+        "namespaceSelector": _namespace_selector(excluded),
+        **extra,
+    }
+
+
+def _pod_webhooks(base_url: str, ca_bundle: str, excluded: Sequence[str]) -> list[dict[str, Any]]:
     common: dict[str, Any] = {
         "clientConfig": _client_config(base_url, MUTATE_ID, ca_bundle),
         "rules": [
@@ -143,31 +176,47 @@ def mutating_configuration(base_url: str, ca_bundle: str, excluded: Sequence[str
         "reinvocationPolicy": "IfNeeded",
         "namespaceSelector": _namespace_selector(excluded),
     }
+    return [
+        {
+            "name": MUTATE_WEBHOOK_NAME,
+            **common,
+            "objectSelector": {
+                "matchExpressions": [
+                    {"key": COMPONENT_LABEL, "operator": "In", "values": [role.key for role in ROLES]},
+                    {"key": TYPE_LABEL, "operator": "In", "values": list(FLINK_POD_TYPES)},
+                ]
+            },
+        },
+        # A label selector cannot say "one label or the other": opted-in pods get a webhook of their own.
+        {
+            "name": OPT_IN_MUTATE_WEBHOOK_NAME,
+            **common,
+            "objectSelector": {
+                "matchExpressions": [
+                    {"key": COMPONENT_LABEL, "operator": "In", "values": [role.key for role in ROLES]},
+                    {"key": OPT_IN_LABEL, "operator": "In", "values": ["true"]},
+                ]
+            },
+        },
+    ]
+
+
+def mutating_configuration(
+    base_url: str,
+    ca_bundle: str,
+    excluded: Sequence[str] = DEFAULT_EXCLUDED,
+    *,
+    resource: ResourceRef | None = None,
+    own_identity: str | None = None,
+    pods: bool = True,
+) -> dict[str, Any]:
+    """The FlinkDeployment record webhook (with `resource`) and the pod-sizing webhooks (with `pods`)."""
+    webhooks = [] if resource is None else [_record_webhook(resource, base_url, ca_bundle, excluded, own_identity)]
+    if pods:
+        webhooks += _pod_webhooks(base_url, ca_bundle, excluded)
     return {
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "MutatingWebhookConfiguration",
         "metadata": {"name": WEBHOOK_CONFIG_NAME, "labels": {"app.kubernetes.io/name": "flinkmem"}},
-        "webhooks": [
-            {
-                "name": MUTATE_WEBHOOK_NAME,
-                **common,
-                "objectSelector": {
-                    "matchExpressions": [
-                        {"key": COMPONENT_LABEL, "operator": "In", "values": [role.key for role in ROLES]},
-                        {"key": TYPE_LABEL, "operator": "In", "values": list(FLINK_POD_TYPES)},
-                    ]
-                },
-            },
-            # A label selector cannot say "one label or the other": opted-in pods get a webhook of their own.
-            {
-                "name": OPT_IN_MUTATE_WEBHOOK_NAME,
-                **common,
-                "objectSelector": {
-                    "matchExpressions": [
-                        {"key": COMPONENT_LABEL, "operator": "In", "values": [role.key for role in ROLES]},
-                        {"key": OPT_IN_LABEL, "operator": "In", "values": ["true"]},
-                    ]
-                },
-            },
-        ],
+        "webhooks": webhooks,
     }

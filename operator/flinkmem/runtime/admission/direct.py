@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from flinkmem.runtime.admission.review import AdmissionRequest, Response, ResponsePayload, Review
 from flinkmem.runtime.admission.service import AdmissionService, Answer
 
-__all__ = ["DirectTransport", "response_for"]
+__all__ = ["DirectTransport", "annotation_patch", "response_for"]
 
 
 def response_for(uid: str, answer: Answer, obj: Mapping[str, Any] | None) -> Response:
@@ -26,11 +26,27 @@ def response_for(uid: str, answer: Answer, obj: Mapping[str, Any] | None) -> Res
         payload["warnings"] = list(answer.warnings)
     if not answer.allowed:
         payload["status"] = {"code": answer.code, "message": answer.message}
+    ops: list[dict[str, Any]] = []
     if answer.plan is not None and obj is not None:
         ops = answer.plan.json_patch(obj)
+    elif answer.annotations and obj is not None:
+        ops = annotation_patch(obj, answer.annotations)
+    if ops:
         payload["patch"] = base64.b64encode(json.dumps(ops, separators=(",", ":")).encode()).decode()
         payload["patchType"] = "JSONPatch"
     return Response(apiVersion="admission.k8s.io/v1", kind="AdmissionReview", response=payload)
+
+
+def annotation_patch(obj: Mapping[str, Any], annotations: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
+    """JSON patch operations setting `annotations` on `obj` (adding the map when it has none)."""
+    present = (obj.get("metadata") or {}).get("annotations")
+    if not isinstance(present, Mapping):
+        return [{"op": "add", "path": "/metadata/annotations", "value": dict(annotations)}]
+    escape = str.maketrans({"~": "~0", "/": "~1"})
+    return [
+        {"op": "add", "path": f"/metadata/annotations/{key.translate(escape)}", "value": value}
+        for key, value in annotations
+    ]
 
 
 class DirectTransport:

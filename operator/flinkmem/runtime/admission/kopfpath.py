@@ -18,7 +18,7 @@ from kopf._cogs.structs import references
 from kopf._core.engines import admission as kopf_admission
 from kopf._core.reactor import inventory
 
-from flinkmem.conventions import MUTATE_ID, VALIDATE_BLUEGREEN_ID, VALIDATE_ID
+from flinkmem.conventions import MUTATE_ID, RECORD_ID, VALIDATE_BLUEGREEN_ID, VALIDATE_ID
 from flinkmem.decisions.podplan import apply_plan
 from flinkmem.runtime.admission.review import AdmissionRequest, ResourceKey, Response, Review, ReviewError
 from flinkmem.runtime.admission.service import AdmissionService, Answer
@@ -54,6 +54,9 @@ def _translate(answer: Answer, warnings: list[str], patch: kopf.Patch | None = N
     plan = answer.plan
     if plan is not None and patch is not None:
         patch.fns.append(lambda raw: apply_plan(cast(dict[str, Any], raw), plan))
+    if patch is not None:
+        for key, value in answer.annotations:
+            patch.metadata.annotations[key] = value
 
 
 def register_admission(
@@ -83,7 +86,20 @@ def register_admission(
     ) -> None:
         _translate(await service.answer(_request(MUTATE_ID, body, old, **kwargs)), warnings, patch)
 
-    del validate_flinkdeployment, mutate_flink_pod
+    @kopf.on.mutate(  # type: ignore[arg-type]  # as above
+        resource.group,
+        resource.version,
+        resource.plural,
+        id=RECORD_ID,
+        operations=["CREATE", "UPDATE"],
+        registry=registry,
+    )
+    async def record_flinkdeployment(
+        body: kopf.Body, old: kopf.Body | None, patch: kopf.Patch, warnings: list[str], **kwargs: Any
+    ) -> None:
+        _translate(await service.answer(_request(RECORD_ID, body, old, **kwargs)), warnings, patch)
+
+    del validate_flinkdeployment, mutate_flink_pod, record_flinkdeployment
     if bluegreen is None:
         return
 

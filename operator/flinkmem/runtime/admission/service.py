@@ -16,13 +16,23 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from flinkmem.conventions import MUTATE_ID, REASON_NOT_APPLIED, REASON_REFUSED, VALIDATE_BLUEGREEN_ID, VALIDATE_ID
+from flinkmem.conventions import (
+    MUTATE_ID,
+    REASON_NOT_APPLIED,
+    REASON_REFUSED,
+    RECORD_ID,
+    RESOLVED_ANNOTATION,
+    VALIDATE_BLUEGREEN_ID,
+    VALIDATE_ID,
+)
+from flinkmem.decisions.annotations import memory_annotation
 from flinkmem.decisions.bluegreen import BLUEGREEN
 from flinkmem.decisions.deployment import FLINKDEPLOYMENT, Subject, review_flinkdeployment
 from flinkmem.decisions.pod import admit_pod, event_target
 from flinkmem.decisions.podplan import PodPlan
+from flinkmem.decisions.reconcile import deployment_record
 from flinkmem.decisions.redaction import redact
-from flinkmem.decisions.validation import warning_lines
+from flinkmem.decisions.validation import Validation, validate_deployment, warning_lines
 from flinkmem.runtime.admission.review import AdmissionRequest, ReviewError
 from flinkmem.runtime.cluster import OwnerLookupError
 from flinkmem.runtime.events import EventPoster
@@ -40,13 +50,15 @@ logger = logging.getLogger("flinkmem.admission")
 @dataclass(frozen=True)
 class Answer:
     """What to tell the API server: allowed or not (with an HTTP-style code and message), the kubectl
-    warnings, and for a pod the plan its patch is built from."""
+    warnings, for a pod the plan its patch is built from, and for a FlinkDeployment the annotations to
+    write (key, value) in the same write as the object."""
 
     allowed: bool
     code: int = 200
     message: str = ""
     warnings: tuple[str, ...] = ()
     plan: PodPlan | None = None
+    annotations: tuple[tuple[str, str], ...] = ()
 
 
 def _name_problem(request: AdmissionRequest) -> str | None:
@@ -59,6 +71,11 @@ def _name_problem(request: AdmissionRequest) -> str | None:
         if own is not None and own != request.namespace:
             return f"{path}.metadata.namespace {own!r} is not the namespace of the request"
     return None
+
+
+def _annotation(obj: Mapping[str, Any] | None) -> str | None:
+    value = (((obj or {}).get("metadata") or {}).get("annotations") or {}).get(RESOLVED_ANNOTATION)
+    return value if isinstance(value, str) else None
 
 
 def _name_of(obj: Mapping[str, Any] | None) -> str:
@@ -97,8 +114,12 @@ class AdmissionService:
         elif request.webhook == MUTATE_ID:
             if (request.resource.group, request.resource.plural) != ("", "pods"):
                 raise ReviewError(f"{MUTATE_ID} reviews pods, not {request.resource.plural}")
+        elif request.webhook == RECORD_ID:
+            wanted, key = self.settings.resource, request.resource
+            if (key.group, key.version, key.plural) != (wanted.group, wanted.version, wanted.plural):
+                raise ReviewError(f"{RECORD_ID} records {wanted}, not {key.plural}.{key.version}.{key.group}")
         else:
-            served = ", ".join([*validating, MUTATE_ID])
+            served = ", ".join([*validating, MUTATE_ID, RECORD_ID])
             raise ReviewError(f"no webhook {request.webhook!r}; flinkmem serves {served}", 404)
         problem = request.metadata_problem or _name_problem(request)
         if problem is not None:
@@ -116,6 +137,8 @@ class AdmissionService:
         """The answer when a review cannot be decided: pods are admitted unchanged, FlinkDeployments refused."""
         if webhook == MUTATE_ID:
             return Answer(True, warnings=(redact(f"flinkmem: pod left unchanged: {message}"),))
+        if webhook == RECORD_ID:
+            return Answer(True)  # the validating webhook decides; the controller writes what was not recorded
         prefix = "flinkmem failed" if code >= 500 else "flinkmem refused this object"
         return Answer(False, code, redact(f"{prefix}: {message}"))
 
@@ -128,6 +151,8 @@ class AdmissionService:
                 answer = self._validate(request, FLINKDEPLOYMENT)
             elif request.webhook == VALIDATE_BLUEGREEN_ID:
                 answer = self._validate(request, BLUEGREEN)
+            elif request.webhook == RECORD_ID:
+                answer = self._record(request)
             else:
                 answer = await self._mutate(request)
         except Exception as exc:  # an answer is owed for anything; failurePolicy must not decide
@@ -165,9 +190,39 @@ class AdmissionService:
             existing = request.operation == "UPDATE" and bool(meta.get("uid")) and not request.dry_run
             if told and not decision.allowed and existing and new is not None:
                 self.events.post(new, "Warning", REASON_REFUSED, decision.message)
+        if decision.allowed and validation is not None and subject is FLINKDEPLOYMENT and new is not None:
+            self._tell_recorded(request, new, validation)
         if decision.allowed:
             return Answer(True, warnings=decision.warnings)
         return Answer(False, decision.code, decision.message, decision.warnings)
+
+    def _record(self, request: AdmissionRequest) -> Answer:
+        """The resolved-memory annotation, written by the API server with the object itself (no PATCH later).
+
+        Never refuses (the validating webhook does); the record is what the controller would write.
+        """
+        new = request.object
+        if request.operation not in ("CREATE", "UPDATE") or not isinstance(new, Mapping):
+            return Answer(True)
+        if not self.settings.scope.covers(request.namespace):
+            return Answer(True)
+        annotation = memory_annotation(validate_deployment(new, self.settings.container_name))
+        if _annotation(new) == annotation:
+            return Answer(True)
+        return Answer(True, annotations=((RESOLVED_ANNOTATION, annotation),))
+
+    def _tell_recorded(self, request: AdmissionRequest, new: Mapping[str, Any], validation: Validation) -> None:
+        """The Event of a record admission wrote (`_record`): posted here, where the object has its uid.
+
+        Only when the object carries the record this validation makes and the stored one did not, as the
+        controller posts it when it writes the record itself; never on a dry run.
+        """
+        if request.dry_run or not ((new.get("metadata") or {}).get("uid")):
+            return
+        annotation, event_type, reason, message = deployment_record(validation)
+        if _annotation(new) != annotation or _annotation(request.old_object) == annotation:
+            return
+        self.events.post(new, event_type, reason, message)
 
     async def _mutate(self, request: AdmissionRequest) -> Answer:
         settings = self.settings
