@@ -12,7 +12,7 @@ import datetime
 import logging
 import time
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,12 +52,16 @@ class Cluster:
     credentials: Credentials
     _session: aiohttp.ClientSession | None = field(default=None, init=False, repr=False)
 
-    async def _request(self, method: str, path: str, body: Any = None, timeout: float | None = None) -> tuple[int, Any]:
+    def _ensure_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             # The CA and client certificate are read once; the bearer token with every request (a
             # token file is re-read after a minute, and at once after a 401: the kubelet rotates it).
             ssl_context = self.credentials.connection_info().as_ssl_context()
             self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ssl_context, limit=64))
+        return self._session
+
+    async def _request(self, method: str, path: str, body: Any = None, timeout: float | None = None) -> tuple[int, Any]:
+        self._session = self._ensure_session()
         url = f"{self.credentials.server}{path}"
         limit = aiohttp.ClientTimeout(total=self.settings.owner_lookup_timeout if timeout is None else timeout)
         status, data = await self._once(self._session, method, url, body, limit)
@@ -78,6 +82,24 @@ class Cluster:
     async def request(self, method: str, path: str, body: Any = None, timeout: float = 30.0) -> tuple[int, Any]:
         """Any call (the development set-up's): the HTTP status and the decoded body."""
         return await self._request(method, path, body, timeout)
+
+    async def lines(self, path: str, timeout: float) -> AsyncIterator[bytes]:
+        """The lines of a streamed GET (a watch), each as it arrives; raises on a status other than 200."""
+        session = self._ensure_session()
+        limit = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=timeout)
+        headers = self.credentials.authorization()
+        async with session.get(f"{self.credentials.server}{path}", headers=headers, timeout=limit) as r:
+            if r.status == 401 and self.credentials.token_file is not None:
+                self.credentials.bearer_token(fresh=True)  # the next attempt uses the rotated token
+            if r.status != 200:
+                raise RuntimeError(f"GET {path.split('?')[0]}: HTTP {r.status}")
+            pending = b""
+            async for chunk in r.content.iter_any():
+                pending += chunk
+                while b"\n" in pending:
+                    line, pending = pending.split(b"\n", 1)
+                    if line.strip():
+                        yield line
 
     async def close(self) -> None:
         if self._session is not None:

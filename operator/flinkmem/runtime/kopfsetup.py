@@ -1,4 +1,4 @@
-"""What both processes set up in kopf: its settings, the login, the watch selectors and the source cache's feed.
+"""What both processes set up in kopf: its settings, the login and the watch selectors.
 
 kopf runs the operator in each process (the webhook server's lifecycle, login, peering, the watches);
 the admission transport and the controller register their own handlers (`admission.kopfpath`,
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any
 
 import kopf
@@ -24,15 +24,12 @@ from flinkmem.conventions import (
     TYPE_LABEL,
 )
 from flinkmem.runtime.credentials import Credentials
-from flinkmem.runtime.settings import ResourceRef
-from flinkmem.sources.cache import SourceCache
 from flinkmem.sources.roles import ROLES
 
 __all__ = [
     "CONFIGMAP_SELECTOR",
     "POD_SELECTOR",
     "base_settings",
-    "feed_cache",
     "is_flink_configmap",
     "register_login",
 ]
@@ -91,24 +88,3 @@ def register_login(registry: kopf.OperatorRegistry, credentials: Credentials) ->
         return credentials.connection_info(fresh=True)
 
     del login
-
-
-def feed_cache(registry: kopf.OperatorRegistry, resource: ResourceRef, cache: SourceCache) -> None:
-    """Watches that keep `cache` current in a process that only needs the objects (a webhook replica)."""
-
-    @kopf.on.event(resource.group, resource.version, resource.plural, id="webhook-cache-deployments", registry=registry)
-    def cache_flinkdeployment(event: Mapping[str, Any], body: kopf.Body, **_: Any) -> None:
-        if event.get("type") == "DELETED":
-            cache.forget_deployment(str(body.metadata.namespace or ""), str(body.metadata.name or ""))
-        else:
-            cache.remember_deployment(body)
-
-    @kopf.on.event("", "v1", "configmaps", id="webhook-cache-configmaps", when=is_flink_configmap, registry=registry)
-    def cache_configmap(event: Mapping[str, Any], body: kopf.Body, **_: Any) -> None:
-        name = str(body.metadata.name or "").removeprefix(CONFIGMAP_PREFIX)
-        if event.get("type") == "DELETED":
-            cache.forget_configmap(str(body.metadata.namespace or ""), name)
-        else:
-            cache.remember_configmap(body)
-
-    del cache_flinkdeployment, cache_configmap

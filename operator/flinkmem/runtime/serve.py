@@ -44,11 +44,12 @@ from flinkmem.runtime.credentials import Credentials, CredentialsError, load_cre
 from flinkmem.runtime.devsetup import install_crd_if_absent, register_webhooks
 from flinkmem.runtime.events import EventPoster
 from flinkmem.runtime.health import HealthServer
-from flinkmem.runtime.kopfsetup import base_settings, feed_cache, register_login
+from flinkmem.runtime.kopfsetup import base_settings, register_login
 from flinkmem.runtime.lifecycle import die_with_parent, freeze_startup_objects
 from flinkmem.runtime.metrics import Metrics, RelayedMetrics
 from flinkmem.runtime.refusals import RefusalLog
 from flinkmem.runtime.settings import Settings
+from flinkmem.runtime.watch import cache_feeds
 from flinkmem.runtime.webserver import WebhookServer
 from flinkmem.sources.cache import SourceCache
 
@@ -318,7 +319,7 @@ async def run_webhooks(
     await health.start()
     registry = kopf.OperatorRegistry()
     register_login(registry, credentials)
-    feed_cache(registry, settings.resource, cache)
+    feeds = cache_feeds(cluster, settings.resource, settings.namespaces, cache)
     register_admission(registry, service, settings.resource, settings.bluegreen_resource)
     ks = base_settings()
     ks.admission.server = server  # type: ignore[assignment]  # kopf types only its own servers
@@ -352,6 +353,7 @@ async def run_webhooks(
         asyncio.create_task(_relay_metrics(relay, metrics)),
         asyncio.create_task(_watch_controller(controller, begin, lambda: health.stopping)),
         asyncio.create_task(_flush_refusals(refusals)),
+        *(asyncio.create_task(feed.run()) for feed in feeds),
     ]
     if stop is not None:
         stop.attach(asyncio.get_running_loop(), on_signal)
