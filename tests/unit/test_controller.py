@@ -95,6 +95,8 @@ def test_out_of_scope_deployments_are_neither_annotated_nor_checked() -> None:
 
 def test_pods_admitted_before_their_deployment_are_checked_when_it_arrives_and_told_once() -> None:
     controller, sink = make(pods=[named_pod()])
+    run(controller, controller.on_pod("ADDED", named_pod()))  # the watch shows it; nothing to size it from
+    assert sink.posted == []
     run(controller, controller.on_flinkdeployment("ADDED", flinkdeployment(memory="2g")))
     assert controller.api.listed == [("jobs", "app=demo")]  # type: ignore[attr-defined]
     drift = [message for _, _, reason, message in sink.posted if reason == "MemoryDrift"]
@@ -104,7 +106,21 @@ def test_pods_admitted_before_their_deployment_are_checked_when_it_arrives_and_t
     assert sum(reason == "MemoryDrift" for _, _, reason, _ in sink.posted) == 1
     # Deleted, it is forgotten, so the set stays as small as the live pods.
     run(controller, controller.on_pod("DELETED", named_pod()))
-    assert controller.drift_seen == set()
+    assert controller.drift_seen == set() and controller.pods_seen == {}
+
+
+def test_a_new_deployment_none_of_whose_pods_was_seen_costs_no_list_and_its_pods_are_checked_as_they_come() -> None:
+    controller, sink = make(pods=[named_pod()])
+    other = named_pod(name="other-jm-1", uid="pod-9")
+    other["metadata"]["labels"]["app"] = "other"
+    run(controller, controller.on_pod("ADDED", other))  # another cluster's pod
+    assert controller.pods_seen == {("jobs", "other"): {"pod-9"}}
+    run(controller, controller.on_flinkdeployment("ADDED", flinkdeployment(memory="2g")))
+    assert controller.api.listed == []  # type: ignore[attr-defined]
+    # Its first pod, shown by the watch after the FlinkDeployment was cached: checked on arrival.
+    run(controller, controller.on_pod("ADDED", named_pod()))
+    drift = [message for _, _, reason, message in sink.posted if reason == "MemoryDrift"]
+    assert len(drift) == 1 and "needs requests.memory=2048Mi" in drift[0]
 
 
 def test_drifted_pods_are_evicted_only_in_enforce_mode_with_evict_drifted() -> None:
@@ -151,6 +167,7 @@ def test_a_configmap_that_resolves_differently_is_reported_once_per_difference()
 
 def test_a_configmap_without_a_deployment_checks_the_clusters_pods() -> None:
     controller, sink = make(pods=[named_pod()])
+    run(controller, controller.on_pod("ADDED", named_pod()))
     run(controller, controller.on_configmap("ADDED", _configmap("jobmanager.memory.process.size: 2g\n")))
     assert controller.api.listed == [("jobs", "app=demo")]  # type: ignore[attr-defined]
     assert [reason for _, _, reason, _ in sink.posted] == ["MemoryDrift"]
@@ -185,6 +202,7 @@ def test_follow_ups_run_after_the_handler_once_per_change() -> None:
     # The handler returns while the follow-up still waits on the API, so kopf can drop the event's
     # object; a change meanwhile runs the follow-up once more afterwards, not once per event.
     controller, _ = make(pods=[named_pod()])
+    controller.pods_seen[("jobs", "demo")] = {"pod-1"}  # the watch has shown the pod
     api: FakeApi = controller.api  # type: ignore[assignment]
     release = asyncio.Event()
     listing = api.list_pods

@@ -87,6 +87,9 @@ class Controller:
         self.throttle = TokenBucket(settings.controller_qps, settings.controller_burst)
         # (pod uid, differences) already reported, so a pod is told about once per difference.
         self.drift_seen: set[tuple[str, tuple[str, ...]]] = set()
+        # The uids of the Flink pods the pod watch has shown, by (namespace, cluster id): a cluster none of
+        # whose pods was seen yet needs no list when its source arrives (its pods are checked as they come).
+        self.pods_seen: dict[tuple[str, str], set[str]] = {}
         # Per cluster, what its FlinkDeployment and Flink's ConfigMap were last found to disagree on.
         self.differences_seen: dict[tuple[str, str], tuple[str, ...]] = {}
         # Follow-up checks running, by (kind, namespace, name); and those asked for again meanwhile.
@@ -254,7 +257,21 @@ class Controller:
 
     # --- pods --------------------------------------------------------------------------------------
 
+    def _seen(self, event_type: str, body: Mapping[str, Any]) -> None:
+        meta = body.get("metadata") or {}
+        app = (meta.get("labels") or {}).get(APP_LABEL)
+        if not isinstance(app, str):
+            return
+        key, uid = (str(meta.get("namespace") or ""), app), str(meta.get("uid"))
+        if event_type != DELETED:
+            self.pods_seen.setdefault(key, set()).add(uid)
+        elif key in self.pods_seen:
+            self.pods_seen[key].discard(uid)
+            if not self.pods_seen[key]:
+                del self.pods_seen[key]
+
     async def on_pod(self, event_type: str, body: Mapping[str, Any]) -> None:
+        self._seen(event_type, body)
         if event_type == DELETED:
             # Forget what was reported for the pod, so the set stays as small as the live Flink pods.
             uid = str((body.get("metadata") or {}).get("uid"))
@@ -266,7 +283,13 @@ class Controller:
             logger.warning("drift check skipped: %s", exc)
 
     async def check_cluster_pods(self, namespace: str, name: str) -> None:
-        """Every Flink pod of a cluster, against its source: for sources that arrive after their pods."""
+        """Every Flink pod of a cluster, against its source: for sources that arrive after their pods.
+
+        Only when the pod watch has shown one of them: a pod it shows later is checked as it comes, against
+        the source cached by then (a new FlinkDeployment has no pods yet, and costs no list).
+        """
+        if (namespace, name) not in self.pods_seen:
+            return
         for pod in await self.api.list_pods(namespace, f"{APP_LABEL}={name}"):
             await self.check_pod(pod)
 
