@@ -14,6 +14,9 @@ ANNOTATION_PREFIX: Final = "flinkmem.io"
 # On FlinkDeployments and pods: what flinkmem resolved (JSON), and on pods the JVM flags it set.
 RESOLVED_ANNOTATION: Final = f"{ANNOTATION_PREFIX}/resolved-memory"
 JVM_FLAGS_ANNOTATION: Final = f"{ANNOTATION_PREFIX}/jvm-flags"
+# On pods flinkmem sized at admission: a digest of what it set. The controller's pod watch leaves them out
+# (they are checked again only when their source changes); pods without it get the full check.
+SIZED_LABEL: Final = f"{ANNOTATION_PREFIX}/sized"
 # On pods of clusters deployed with Flink's native client: the Flink release line they run.
 VERSION_ANNOTATION: Final = f"{ANNOTATION_PREFIX}/flink-version"
 # A Flink pod that Flink did not build opts in with this label next to its `component` label.

@@ -11,7 +11,7 @@ from typing import Any, cast
 import jsonpatch
 import pytest
 
-from flinkmem.conventions import MUTATE_ID, RECORD_ID, RESOLVED_ANNOTATION, VALIDATE_ID
+from flinkmem.conventions import MUTATE_ID, RECORD_ID, RESOLVED_ANNOTATION, SIZED_LABEL, VALIDATE_ID
 from flinkmem.decisions.podplan import apply_plan, plan_pod
 from flinkmem.decisions.policy import ValidationMode
 from flinkmem.decisions.reconcile import reconcile_deployment
@@ -137,6 +137,12 @@ def test_a_pod_without_a_source_is_admitted_unchanged_with_an_event_on_its_owner
     assert response["allowed"] is True and "patch" not in response
     assert "left this JobManager pod unchanged" in response["warnings"][0]
     assert [(name, reason) for name, _, reason, _ in h.sink.posted] == [("rs", "MemoryNotApplied")]
+    # A sized label it carries (copied from a sized pod) goes, so that the controller's watch sees it.
+    pod["metadata"]["labels"][SIZED_LABEL] = "0123456789abcdef0123"
+    response = h.response(MUTATE_ID, review(PODS, pod))
+    patched = jsonpatch.apply_patch(pod, json.loads(base64.b64decode(response["patch"])))
+    assert SIZED_LABEL not in patched["metadata"]["labels"]
+    assert patched["spec"] == pod["spec"] and patched["metadata"]["labels"]["component"] == "jobmanager"
 
 
 def test_a_pod_whose_source_cannot_be_read_is_admitted_unchanged() -> None:

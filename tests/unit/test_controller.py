@@ -14,6 +14,7 @@ from flinkmem.conventions import RESOLVED_ANNOTATION
 from flinkmem.decisions.policy import ValidationMode
 from flinkmem.runtime.controller import Controller
 from flinkmem.runtime.events import EventPoster
+from flinkmem.runtime.kopfsetup import POD_SELECTOR
 from flinkmem.runtime.metrics import Metrics
 from flinkmem.runtime.settings import Settings
 from flinkmem.sources.cache import SourceCache
@@ -225,3 +226,23 @@ def test_follow_ups_run_after_the_handler_once_per_change() -> None:
 
     asyncio.run(scenario())
     assert api.listed == [("jobs", "app=demo")] * 2
+
+
+def test_pods_flinkmem_sized_are_listed_when_their_source_changes_or_was_listed_at_start() -> None:
+    # The pod watch never shows sized pods (kopfsetup.POD_SELECTOR); their cluster is listed in full
+    # when its FlinkDeployment changes, or when it comes in kopf's listing at start.
+    controller, _ = make(pods=[named_pod()])
+    api: FakeApi = controller.api  # type: ignore[assignment]
+    run(controller, controller.on_flinkdeployment("ADDED", flinkdeployment(memory="2g")))
+    assert api.listed == []
+    run(controller, controller.on_flinkdeployment("MODIFIED", flinkdeployment(memory="2g")))
+    assert api.listed == []  # its memory is as it was
+    run(controller, controller.on_flinkdeployment("MODIFIED", flinkdeployment(memory="3g")))
+    assert api.listed == [("jobs", "app=demo")]
+    restarted, _ = make(pods=[named_pod()])
+    run(restarted, restarted.on_flinkdeployment("None", flinkdeployment(memory="2g")))
+    assert restarted.api.listed == [("jobs", "app=demo")]  # type: ignore[attr-defined]
+
+
+def test_the_pod_watch_leaves_out_pods_flinkmem_sized() -> None:
+    assert POD_SELECTOR == "component in (jobmanager,taskmanager),!flinkmem.io/sized"

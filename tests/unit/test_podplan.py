@@ -4,7 +4,9 @@ import copy
 import json
 from typing import Any
 
-from flinkmem.conventions import JVM_FLAGS_ANNOTATION, RESOLVED_ANNOTATION
+import jsonpatch
+
+from flinkmem.conventions import JVM_FLAGS_ANNOTATION, RESOLVED_ANNOTATION, SIZED_LABEL
 from flinkmem.decisions.podplan import PodPlan, apply_plan, plan_pod
 from flinkmem.decisions.validation import RoleValidation, validate_deployment
 from flinkmem.sources.model import FlinkSource
@@ -187,3 +189,21 @@ def test_taskmanager_pod_gets_its_size_limit_factor_and_java_options() -> None:
     assert "FLINK_ENV_JAVA_OPTS_JM" not in env
     assert json.loads(plan.annotations[RESOLVED_ANNOTATION])["role"] == "taskmanager"
     assert plan.annotations[JVM_FLAGS_ANNOTATION] == TM_FLAGS
+
+
+def test_a_sized_pod_carries_a_label_with_a_digest_of_what_was_set_and_that_alone_is_no_drift() -> None:
+    pod = jobmanager_pod()
+    first = planned(flinkdeployment(memory="2g"), pod)
+    assert first is not None
+    patched = copy.deepcopy(pod)
+    apply_plan(patched, first)
+    label = patched["metadata"]["labels"][SIZED_LABEL]
+    assert len(label) == 20 and all(c in "0123456789abcdef" for c in label)
+    assert jsonpatch.apply_patch(pod, first.json_patch(pod)) == patched  # the direct path's patch agrees
+    # Another size is another digest; a pod sized as planned but without the label lacks only the label.
+    other = planned(flinkdeployment(memory="3g"), pod)
+    assert other is not None and other.labels[SIZED_LABEL] != label
+    unlabelled = copy.deepcopy(patched)
+    del unlabelled["metadata"]["labels"][SIZED_LABEL]
+    again = planned(flinkdeployment(memory="2g"), unlabelled)
+    assert again is not None and again.changes == (f"label {SIZED_LABEL}",) and again.drift == ()

@@ -158,6 +158,13 @@ CASES: list[Case] = [
     ("pod sized", lambda: Lookup(flinkdeployment(memory="2g")), DEFAULT, MUTATE_ID, review(PODS, _owned_pod())),
     ("pod with -Xmx", lambda: Lookup(_xmx_deployment()), DEFAULT, MUTATE_ID, review(PODS, _owned_pod())),
     ("pod without source", Lookup, DEFAULT, MUTATE_ID, review(PODS, _owned_pod())),
+    (
+        "pod without source, with a copied sized label",
+        Lookup,
+        DEFAULT,
+        MUTATE_ID,
+        review(PODS, _owned_pod(**{"flinkmem.io/sized": "0123456789abcdef0123"})),
+    ),
     ("pod dry run", Lookup, DEFAULT, MUTATE_ID, review(PODS, _owned_pod(), dryRun=True)),
     (
         "pod of invalid source",

@@ -13,11 +13,13 @@ change.
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from flinkmem.conventions import JVM_FLAGS_ANNOTATION, RESOLVED_ANNOTATION
+from flinkmem.conventions import JVM_FLAGS_ANNOTATION, RESOLVED_ANNOTATION, SIZED_LABEL
 from flinkmem.decisions.annotations import role_annotation
 from flinkmem.decisions.javaopts import flags_overriding, role_opts, with_memory_flags
 from flinkmem.decisions.validation import RoleValidation
@@ -26,7 +28,7 @@ from flinkmem.sources.model import FlinkSource
 from flinkmem.sources.pods import pod_env
 from flinkmem.sources.quantity import QuantityError, quantity_bytes
 
-__all__ = ["PodPlan", "apply_plan", "plan_pod"]
+__all__ = ["PodPlan", "apply_plan", "plan_pod", "sized_digest"]
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,7 @@ class PodPlan:
     env: list[dict[str, Any]]
     annotations: dict[str, str]
     changes: tuple[str, ...] = field(default_factory=tuple)
+    labels: dict[str, str] = field(default_factory=dict)
 
     @property
     def changed(self) -> bool:
@@ -49,8 +52,8 @@ class PodPlan:
 
     @property
     def drift(self) -> tuple[str, ...]:
-        """Changes that matter at run time (annotations alone do not)."""
-        return tuple(c for c in self.changes if not c.startswith("annotation"))
+        """Changes that matter at run time (annotations and labels alone do not)."""
+        return tuple(c for c in self.changes if not c.startswith(("annotation", "label")))
 
     def json_patch(self, pod: Mapping[str, Any]) -> list[dict[str, Any]]:
         """RFC 6902 operations turning `pod` into the planned pod, built from the plan (no copy, no diff)."""
@@ -76,6 +79,13 @@ class PodPlan:
                 # RFC 6901: "~" and "/" in a key are escaped as "~0" and "~1".
                 path = "/metadata/annotations/" + key.replace("~", "~0").replace("/", "~1")
                 ops.append({"op": "replace" if key in present else "add", "path": path, "value": value})
+        labels = metadata.get("labels") if isinstance(metadata, Mapping) else None
+        if self.labels and not isinstance(labels, Mapping):
+            ops.append({"op": "add", "path": "/metadata/labels", "value": dict(self.labels)})
+        elif self.labels and isinstance(labels, Mapping):
+            for key, value in self.labels.items():
+                path = "/metadata/labels/" + key.replace("~", "~0").replace("/", "~1")
+                ops.append({"op": "replace" if key in labels else "add", "path": path, "value": value})
         return ops
 
 
@@ -146,7 +156,19 @@ def plan_pod(pod: Mapping[str, Any], index: int, result: RoleValidation, source:
     for key, value in annotations.items():
         if present.get(key) != value:
             changes.append(f"annotation {key}")
-    return PodPlan(index, resources, env, annotations, tuple(changes))
+    opts = [e for e in env if e.get("name") == role.java_opts_env]
+    labels = {SIZED_LABEL: sized_digest(resources, opts, annotations)}
+    present_labels = metadata.get("labels") if isinstance(metadata, Mapping) else None
+    if not isinstance(present_labels, Mapping) or present_labels.get(SIZED_LABEL) != labels[SIZED_LABEL]:
+        changes.append(f"label {SIZED_LABEL}")
+    return PodPlan(index, resources, env, annotations, tuple(changes), labels)
+
+
+def sized_digest(resources: Mapping[str, Any], opts: list[dict[str, Any]], annotations: Mapping[str, str]) -> str:
+    """The value of the sized label: a digest of the main container's resources, the role's Java options
+    variable (when flinkmem sets it) and the record (a label value holds at most 63 characters)."""
+    text = json.dumps([resources, opts, annotations], sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
 def apply_plan(pod: MutableMapping[str, Any], plan: PodPlan) -> None:
@@ -160,3 +182,8 @@ def apply_plan(pod: MutableMapping[str, Any], plan: PodPlan) -> None:
     if not isinstance(annotations, dict):
         annotations = metadata["annotations"] = {}
     annotations.update(plan.annotations)
+    if plan.labels:
+        labels = metadata.get("labels")
+        if not isinstance(labels, dict):
+            labels = metadata["labels"] = {}
+        labels.update(plan.labels)

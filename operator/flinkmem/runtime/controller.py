@@ -55,6 +55,8 @@ __all__ = ["ClusterApi", "Controller", "register"]
 logger = logging.getLogger("flinkmem.controller")
 
 DELETED = "DELETED"
+# kopf's type of the events of its listing (at start, and after a watch had to start over).
+LISTED = "None"
 
 
 class ClusterApi(Protocol):
@@ -95,6 +97,8 @@ class Controller:
         # Follow-up checks running, by (kind, namespace, name); and those asked for again meanwhile.
         self._follow_ups: dict[tuple[str, str, str], asyncio.Task[None]] = {}
         self._again: set[tuple[str, str, str]] = set()
+        # Follow-ups that must look at every pod of their cluster, those flinkmem sized included.
+        self._every_pod: set[tuple[str, str, str]] = set()
 
     @property
     def evicts(self) -> bool:
@@ -122,14 +126,15 @@ class Controller:
             annotation = result.annotation
             self.events.post(body, result.event_type, result.reason, result.message)
         # Pods admitted before this FlinkDeployment existed, or before its memory changed, were sized
-        # from something else (or not at all).
+        # from something else (or not at all). Those flinkmem sized are checked only when it changed, or
+        # when it was listed at start (it may have changed while no controller ran).
         if previous is None or previous.inputs != current.inputs:
-            self._follow_up("deployment", *key)
+            self._follow_up("deployment", *key, every_pod=previous is not None or event_type == LISTED)
         return annotation
 
     # --- follow-ups ---------------------------------------------------------------------------------
 
-    def _follow_up(self, kind: str, namespace: str, name: str) -> None:
+    def _follow_up(self, kind: str, namespace: str, name: str, *, every_pod: bool) -> None:
         """The checks a new or changed source calls for, run after its event handler returns.
 
         They wait on the API and the token bucket; run inside the handler, they would keep the whole
@@ -138,6 +143,8 @@ class Controller:
         One run per object at a time: a change meanwhile runs it once more afterwards.
         """
         key = (kind, namespace, name)
+        if every_pod:
+            self._every_pod.add(key)
         if key in self._follow_ups:
             self._again.add(key)
             return
@@ -145,13 +152,15 @@ class Controller:
 
     async def _run_follow_up(self, key: tuple[str, str, str]) -> None:
         kind, namespace, name = key
-        work: Callable[[str, str], Awaitable[None]] = (
+        work: Callable[[str, str, bool], Awaitable[None]] = (
             self._deployment_follow_up if kind == "deployment" else self._configmap_follow_up
         )
         try:
             while True:
+                every_pod = key in self._every_pod
+                self._every_pod.discard(key)
                 try:
-                    await work(namespace, name)
+                    await work(namespace, name, every_pod)
                 except OwnerLookupError as exc:
                     logger.warning("checking the pods of %s/%s skipped: %s", namespace, name, exc)
                 except Exception:
@@ -167,17 +176,17 @@ class Controller:
         while self._follow_ups:
             await asyncio.gather(*self._follow_ups.values(), return_exceptions=True)
 
-    async def _deployment_follow_up(self, namespace: str, name: str) -> None:
-        await self.check_cluster_pods(namespace, name)
+    async def _deployment_follow_up(self, namespace: str, name: str, every_pod: bool) -> None:
+        await self.check_cluster_pods(namespace, name, every_pod)
         await self.compare_with_flink(namespace, name)
 
-    async def _configmap_follow_up(self, namespace: str, name: str) -> None:
+    async def _configmap_follow_up(self, namespace: str, name: str, every_pod: bool) -> None:
         if self.cache.cached_deployment(namespace, name) is not None:
             await self.compare_with_flink(namespace, name)
         else:
             # Flink's client writes this ConfigMap after the JobManager Deployment, so its first pod
             # was usually admitted before there was anything to size it from.
-            await self.check_cluster_pods(namespace, name)
+            await self.check_cluster_pods(namespace, name, every_pod)
 
     # --- FlinkBlueGreenDeployments -----------------------------------------------------------------
 
@@ -208,9 +217,10 @@ class Controller:
             return
         if not self.settings.scope.covers(namespace):
             return
+        known = self.cache.cached_configmap(*key) is not None
         if not self.cache.remember_configmap(body):
             return  # its file is as it was
-        self._follow_up("configmap", *key)
+        self._follow_up("configmap", *key, every_pod=known or event_type == LISTED)
 
     async def compare_with_flink(self, namespace: str, name: str) -> None:
         """A FlinkDeployment and Flink's own ConfigMap of the same cluster, resolved side by side."""
@@ -282,13 +292,16 @@ class Controller:
         except OwnerLookupError as exc:
             logger.warning("drift check skipped: %s", exc)
 
-    async def check_cluster_pods(self, namespace: str, name: str) -> None:
-        """Every Flink pod of a cluster, against its source: for sources that arrive after their pods.
+    async def check_cluster_pods(self, namespace: str, name: str, every_pod: bool = True) -> None:
+        """Every Flink pod of a cluster, against its source: for sources that arrive after their pods, or
+        change.
 
-        Only when the pod watch has shown one of them: a pod it shows later is checked as it comes, against
-        the source cached by then (a new FlinkDeployment has no pods yet, and costs no list).
+        The pod watch leaves out the pods flinkmem sized (`SIZED_LABEL`): they match the source they were
+        sized from, so only a changed source (`every_pod`) lists them. Otherwise the list is made only when
+        the watch has shown a pod of the cluster; a pod it shows later is checked as it comes, against the
+        source cached by then (so a new FlinkDeployment, with no pods yet, costs no list).
         """
-        if (namespace, name) not in self.pods_seen:
+        if not every_pod and (namespace, name) not in self.pods_seen:
             return
         for pod in await self.api.list_pods(namespace, f"{APP_LABEL}={name}"):
             await self.check_pod(pod)

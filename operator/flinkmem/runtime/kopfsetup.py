@@ -21,6 +21,7 @@ from flinkmem.conventions import (
     FLINK_POD_TYPES,
     KOPF_DIFFBASE_KEY,
     KOPF_FINALIZER,
+    SIZED_LABEL,
     TYPE_LABEL,
 )
 from flinkmem.runtime.credentials import Credentials
@@ -37,7 +38,9 @@ __all__ = [
 # Filtered in the API server, so that other pods and ConfigMaps never reach flinkmem's watches: every pod
 # flinkmem sizes carries one of these components (Flink's own label, or next to the opt-in label), and
 # Flink labels its ConfigMaps with its type.
-POD_SELECTOR = f"{COMPONENT_LABEL} in ({','.join(role.key for role in ROLES)})"
+# Pods flinkmem sized at admission carry SIZED_LABEL and are left out: the controller checks them only when
+# their source changes (it then lists the cluster's pods), never one event at a time.
+POD_SELECTOR = f"{COMPONENT_LABEL} in ({','.join(role.key for role in ROLES)}),!{SIZED_LABEL}"
 CONFIGMAP_SELECTOR = f"{TYPE_LABEL} in ({','.join(FLINK_POD_TYPES)})"
 
 

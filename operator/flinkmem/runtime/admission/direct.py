@@ -31,6 +31,9 @@ def response_for(uid: str, answer: Answer, obj: Mapping[str, Any] | None) -> Res
         ops = answer.plan.json_patch(obj)
     elif answer.annotations and obj is not None:
         ops = annotation_patch(obj, answer.annotations)
+    elif answer.labels_removed:
+        escape = str.maketrans({"~": "~0", "/": "~1"})
+        ops = [{"op": "remove", "path": f"/metadata/labels/{key.translate(escape)}"} for key in answer.labels_removed]
     if ops:
         payload["patch"] = base64.b64encode(json.dumps(ops, separators=(",", ":")).encode()).decode()
         payload["patchType"] = "JSONPatch"

@@ -57,6 +57,8 @@ def _translate(answer: Answer, warnings: list[str], patch: kopf.Patch | None = N
     if patch is not None:
         for key, value in answer.annotations:
             patch.metadata.annotations[key] = value
+        for key in answer.labels_removed:
+            patch.metadata.labels[key] = None
 
 
 def register_admission(

@@ -22,6 +22,7 @@ from flinkmem.conventions import (
     REASON_REFUSED,
     RECORD_ID,
     RESOLVED_ANNOTATION,
+    SIZED_LABEL,
     VALIDATE_BLUEGREEN_ID,
     VALIDATE_ID,
 )
@@ -50,8 +51,8 @@ logger = logging.getLogger("flinkmem.admission")
 @dataclass(frozen=True)
 class Answer:
     """What to tell the API server: allowed or not (with an HTTP-style code and message), the kubectl
-    warnings, for a pod the plan its patch is built from, and for a FlinkDeployment the annotations to
-    write (key, value) in the same write as the object."""
+    warnings, for a pod the plan its patch is built from (or the labels it must lose), and for a
+    FlinkDeployment the annotations to write (key, value) in the same write as the object."""
 
     allowed: bool
     code: int = 200
@@ -59,6 +60,7 @@ class Answer:
     warnings: tuple[str, ...] = ()
     plan: PodPlan | None = None
     annotations: tuple[tuple[str, str], ...] = ()
+    labels_removed: tuple[str, ...] = ()
 
 
 def _name_problem(request: AdmissionRequest) -> str | None:
@@ -247,6 +249,8 @@ class AdmissionService:
             if target is not None and not request.dry_run:
                 message = f"{admission.role} pod left unchanged: {admission.unchanged}"
                 self.events.post(target, "Warning", REASON_NOT_APPLIED, message)
-            return Answer(True, warnings=admission.warnings)
+            # A sized label copied from another pod would keep this one from the controller's drift check.
+            stale = (SIZED_LABEL,) if SIZED_LABEL in ((pod.get("metadata") or {}).get("labels") or {}) else ()
+            return Answer(True, warnings=admission.warnings, labels_removed=stale)
         plan = admission.plan if admission.changed else None
         return Answer(True, warnings=admission.warnings, plan=plan)
