@@ -109,6 +109,9 @@ def test_named_service_account_spares_flinkmem_its_own_annotation_writes(
 def _check_own_writes_skip_the_webhook(
     cluster: Cluster, identity: Cluster, me: str, namespace: str, tmp_path: Path
 ) -> None:
+    # Created before flinkmem runs (no webhook yet): the controller writes its annotation with a PATCH.
+    early = json.dumps(flinkdeployment(name="self-writes-early", namespace=namespace))
+    cluster.kubectl("apply", "-f", "-", input=early)
     with running_flinkmem(identity.kubeconfig, tmp_path, ["--service-account", me]) as operator:
         before = _validations(operator.metrics())  # running_flinkmem's own probe is one
         manifest = json.dumps(flinkdeployment(name="self-writes", namespace=namespace))
@@ -116,12 +119,13 @@ def _check_own_writes_skip_the_webhook(
             lambda: cluster.kubectl("apply", "-f", "-", input=manifest, check=False).returncode == 0,
             what="the FlinkDeployment to be admitted",
         )
-        wait_until(
-            lambda: (
-                "flinkmem.io/resolved-memory"
-                in cluster.kubectl("get", "flinkdeployment", "self-writes", "-n", namespace, "-o", "json").stdout
-            ),
-            what="the controller's annotation",
-        )
-        # The user's CREATE was reviewed; the controller's annotation patch never reached the webhook.
+
+        def annotated(name: str) -> bool:
+            text = cluster.kubectl("get", "flinkdeployment", name, "-n", namespace, "-o", "json").stdout
+            return "flinkmem.io/resolved-memory" in text
+
+        wait_until(lambda: annotated("self-writes"), what="the annotation of the FlinkDeployment created")
+        wait_until(lambda: annotated("self-writes-early"), what="the controller's annotation of the earlier one")
+        # The user's CREATE was reviewed (its annotation came with it, from the record webhook); the
+        # controller's annotation patch of the earlier one never reached the validating webhook.
         assert _validations(operator.metrics()) - before == 1

@@ -279,6 +279,29 @@ def test_jobmanager_pod_gets_the_memory_real_flink_derives(
     assert stored is not None and "status" not in stored
 
 
+def test_the_resolved_memory_comes_with_the_create_and_its_event_names_the_object(
+    cluster: Cluster, namespace: str, flinkmem: RunningOperator
+) -> None:
+    manifest = json.dumps(flinkdeployment("recorded", {}, memory="2g"))
+    created = json.loads(cluster.kubectl("create", "-n", namespace, "-f", "-", "-o", "json", input=manifest).stdout)
+    # The object the create stored already carries the record: no PATCH afterwards.
+    annotation = json.loads(created["metadata"]["annotations"]["flinkmem.io/resolved-memory"])
+    assert annotation["valid"] is True and annotation["jobmanager"]["memory"]["totalProcess"] == 2 * 1024**3
+
+    def told() -> list[dict[str, Any]]:
+        out = cluster.kubectl(
+            "get", "events", "-n", namespace, "--field-selector", "reason=MemoryResolved", "-o", "json"
+        )
+        return [e for e in json.loads(out.stdout)["items"] if e["involvedObject"]["name"] == "recorded"]
+
+    events = wait_until(told, what="the MemoryResolved event of the FlinkDeployment created")
+    assert [e["involvedObject"]["uid"] for e in events] == [created["metadata"]["uid"]]
+    assert events[0]["type"] == "Normal" and "total process 2 GiB" in events[0]["message"]
+    # Nothing rewrote it since (the controller finds the record it would write).
+    stored = get(cluster, namespace, "flinkdeployment", "recorded")
+    assert stored is not None and stored["metadata"]["resourceVersion"] == created["metadata"]["resourceVersion"]
+
+
 def test_taskmanager_pod_built_by_real_flink_gets_the_memory_real_flink_derives(
     cluster: Cluster, namespace: str, flinkmem: RunningOperator
 ) -> None:
