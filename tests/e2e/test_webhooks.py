@@ -207,8 +207,10 @@ def test_existing_conflict_allows_metadata_updates_and_deletion(
     cluster: Cluster, namespace: str, flinkmem: RunningOperator
 ) -> None:
     conflicting = flinkdeployment("old-conflict", {"jobmanager.memory.heap.size": "2g"}, memory="1g")
-    # Store it as if it predated flinkmem: without the validating webhook for a moment.
+    # Store it as if it predated flinkmem: without its webhooks for a moment (the record webhook included,
+    # or the object would come with its record, and the controller would find nothing to write or tell).
     cluster.kubectl("delete", "validatingwebhookconfiguration", "flinkmem")
+    cluster.kubectl("delete", "mutatingwebhookconfiguration", "flinkmem")
     try:
         assert apply(cluster, namespace, conflicting).returncode == 0
     finally:
@@ -286,7 +288,7 @@ def test_the_resolved_memory_comes_with_the_create_and_its_event_names_the_objec
     created = json.loads(cluster.kubectl("create", "-n", namespace, "-f", "-", "-o", "json", input=manifest).stdout)
     # The object the create stored already carries the record: no PATCH afterwards.
     annotation = json.loads(created["metadata"]["annotations"]["flinkmem.io/resolved-memory"])
-    assert annotation["valid"] is True and annotation["jobmanager"]["memory"]["totalProcess"] == 2 * 1024**3
+    assert annotation["valid"] is True and annotation["jobmanager"]["memory"]["totalProcessMemory"] == 2 * 1024**3
 
     def told() -> list[dict[str, Any]]:
         out = cluster.kubectl(
