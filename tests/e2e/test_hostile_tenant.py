@@ -434,6 +434,7 @@ def test_large_flink_configmaps_cost_flinkmem_little_memory(
 
     # The first ones grow buffers that are then reused (the watch streams', the allocator's); what is
     # measured is what the next ones add, from the lowest level flinkmem settles to after the warm-up.
+    initial = pss()
     create_configmaps(range(warm_up))
     settling: list[int] = []
 
@@ -457,7 +458,8 @@ def test_large_flink_configmaps_cost_flinkmem_little_memory(
 
     with contextlib.suppress(TimeoutError):
         wait_until(settled, timeout=60, what="flinkmem's memory back within 32 MiB of before")
+    figures = " -> ".join(f"{value / MIB:.0f}" for value in (initial, before, max(samples), samples[-1]))
     print(f"\n{count} Flink ConfigMaps of {size / count / 1024:.0f} KiB after {warm_up}: flinkmem PSS "
-          f"{before / MIB:.0f} -> peak {max(samples) / MIB:.0f} -> {samples[-1] / MIB:.0f} MiB")  # fmt: skip
+          f"{figures} MiB (cold, warmed up, peak, settled)")  # fmt: skip
     assert samples[-1] - before < 32 * MIB
     _healthy(flinkmem)
