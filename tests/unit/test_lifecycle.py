@@ -122,7 +122,7 @@ def test_slow_growth_is_collected_once_it_settles() -> None:
 def test_the_collector_frees_cycles_an_idle_process_would_keep() -> None:
     class Node:
         def __init__(self) -> None:
-            self.payload = bytearray(GROWTH_STEP + MIB)
+            self.payload = b"x" * (2 * GROWTH_STEP)  # written, so resident (a zeroed bytearray may not be)
             self.me = self
 
     gc.disable()
