@@ -8,6 +8,7 @@ import re
 import ssl
 import time
 import urllib.request
+from collections import Counter
 from pathlib import Path
 from typing import NamedTuple
 
@@ -97,14 +98,16 @@ def _get_text(tls: AdminTLS, path: str) -> str:
     return text
 
 
-def api_writes(tls: AdminTLS) -> int:
-    """Writes the API server has served so far on flinkdeployments, pods and Events (from its /metrics)."""
-    total = 0.0
+def api_writes(tls: AdminTLS) -> Counter[str]:
+    """Writes the API server has served so far on flinkdeployments, pods and Events (from its /metrics), by
+    "VERB resource[/subresource]"; `.total()` is all of them."""
+    found: Counter[str] = Counter()
     for line in _get_text(tls, "/metrics").splitlines():
         match = _COUNTER.match(line)
         if match is None:
             continue
         labels = dict(_LABEL.findall(match["labels"]))
         if labels.get("verb") in WRITE_VERBS and labels.get("resource") in WRITE_RESOURCES:
-            total += float(match["value"])
-    return int(total)
+            what = labels["resource"] + (f"/{labels['subresource']}" if labels.get("subresource") else "")
+            found[f"{labels['verb']} {what}"] += int(float(match["value"]))
+    return found

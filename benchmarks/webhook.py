@@ -362,16 +362,17 @@ class Phase:
     load: gotools.LoadResult
     cpu_ms: dict[str, float]
     writes: float  # API writes per create besides the create itself
+    written: dict[str, int]  # all the writes counted, by verb and resource (the creates included)
 
 
 def _wait_quiet(tls: plane.AdminTLS, servers: dict[str, Callable[[], set[int]]]) -> None:
     """Until flinkmem's processes use next to no CPU and nothing more is written, over one poll."""
     deadline = time.monotonic() + QUIET_LIMIT
     pids: set[int] = set().union(*(get() for get in servers.values())) if servers else set()
-    cpu, writes = procstat.cpu_seconds(pids), plane.api_writes(tls)
+    cpu, writes = procstat.cpu_seconds(pids), plane.api_writes(tls).total()
     while time.monotonic() < deadline:
         time.sleep(QUIET_POLL)
-        now_cpu, now_writes = procstat.cpu_seconds(pids), plane.api_writes(tls)
+        now_cpu, now_writes = procstat.cpu_seconds(pids), plane.api_writes(tls).total()
         if now_cpu - cpu < QUIET_CPU * QUIET_POLL and now_writes == writes:
             return
         cpu, writes = now_cpu, now_writes
@@ -424,7 +425,8 @@ def through_api_server(
         n = result.requests
         cpu = {name: (after[name] - before[name]) * 1000 / n for name in groups}
         cpu["load generator"] = result.cpu_seconds * 1000 / n
-        return Phase(result, cpu, (plane.api_writes(tls) - writes - n) / n)
+        written = plane.api_writes(tls) - writes
+        return Phase(result, cpu, (written.total() - n) / n, dict(written))
 
     # Warm-up, then the steady open-loop rate, then the saturating closed loop; each measured phase
     # lasts until flinkmem is quiet again. The FlinkDeployments come first: the pods name them.
@@ -558,6 +560,10 @@ def report_api(
         + ", ".join(f"{setup} {_spread(seconds[setup])} s" for setup in SETUPS)
         + f"; flinkmem {ratio:.2f}× the no-op (target ≤ {BURST_TARGET}×: {_verdict(ratio <= BURST_TARGET)})"
     )
+    print("\nAPI writes counted in flinkmem's last round (the creates included):\n")
+    for phase in phases:
+        written = runs["flinkmem"][-1][phase].written
+        print(f"- {phase}: " + ", ".join(f"{what} {count}" for what, count in sorted(written.items())))
     print("\nCPU per create by process (ms, all cores together, medians), no webhook / no-op / flinkmem:\n")
     print("| create | " + " | ".join(CPU_COMPONENTS) + " | total |")
     print("|---|" + "---|" * (len(CPU_COMPONENTS) + 1))
