@@ -10,7 +10,6 @@ import time
 
 from benchmarks import objects, procstat
 from benchmarks.labelselect import matches, selecting_webhook_path
-from flinkmem.runtime.settings import DEFAULT_RESOURCE
 from flinkmem.runtime.webhookconfig import mutating_configuration
 
 
@@ -28,8 +27,7 @@ def test_label_selector_operators_follow_kubernetes() -> None:
 
 
 def test_pods_go_to_the_webhook_flinkmem_registers_for_them() -> None:
-    # The FlinkDeployment record webhook selects every object, but reviews no pod.
-    config = mutating_configuration("https://127.0.0.1:9443", "", resource=DEFAULT_RESOURCE)
+    config = mutating_configuration("https://127.0.0.1:9443", "")
     jobmanager = objects.jobmanager_pod("jm", "fd", "ns")["metadata"]["labels"]
     assert selecting_webhook_path(config, jobmanager) == "/mutate-flink-pod"
     opted_in = {"component": "taskmanager", "flinkmem.io/opt-in": "true"}
