@@ -35,10 +35,14 @@ def matches(selector: Mapping[str, Any] | None, labels: Mapping[str, str]) -> bo
     return True
 
 
+def _reviews_pods(webhook: Mapping[str, Any]) -> bool:
+    return any("pods" in (rule.get("resources") or []) for rule in webhook.get("rules") or [])
+
+
 def selecting_webhook_path(configuration: Mapping[str, Any], labels: Mapping[str, str]) -> str | None:
-    """The URL path of the first webhook whose objectSelector selects these labels, or None."""
+    """The URL path of the first pod webhook whose objectSelector selects these labels, or None."""
     for webhook in configuration.get("webhooks") or []:
-        if matches(webhook.get("objectSelector"), labels):
+        if _reviews_pods(webhook) and matches(webhook.get("objectSelector"), labels):
             client = webhook.get("clientConfig") or {}
             if "url" in client:
                 return urlsplit(str(client["url"])).path

@@ -103,3 +103,19 @@ def review(uid: str, obj: dict[str, Any], *, user: str = "bench") -> bytes:
         "options": {"apiVersion": "meta.k8s.io/v1", "kind": "CreateOptions"},
     }
     return json.dumps({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request}).encode()
+
+
+def flink_configmap(cluster: str, namespace: str) -> dict[str, Any]:
+    """The ConfigMap Flink's native client writes for `flinkdeployment(cluster, ...)`'s cluster before its
+    TaskManagers start (flinkmem reads it for each TaskManager pod: the operator's autoscaler may tune it)."""
+    config = {**CONFIG, "jobmanager.memory.process.size": "2g", "taskmanager.memory.process.size": "4g"}
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": f"flink-config-{cluster}",
+            "namespace": namespace,
+            "labels": {"app": cluster, "type": "flink-native-kubernetes"},
+        },
+        "data": {"config.yaml": "".join(f"{key}: {value}\n" for key, value in config.items())},
+    }

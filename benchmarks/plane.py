@@ -4,16 +4,26 @@ their CPU), the admin client credentials (for the load generator) and namespaces
 from __future__ import annotations
 
 import json
+import re
 import ssl
 import time
 import urllib.request
+from collections import Counter
 from pathlib import Path
 from typing import NamedTuple
 
 from benchmarks import procstat
 from localplane import controlplane
 
-__all__ = ["AdminTLS", "admin_tls", "control_plane_pids", "create_namespace", "delete_namespace", "delete_pods"]
+__all__ = [
+    "AdminTLS",
+    "admin_tls",
+    "api_writes",
+    "control_plane_pids",
+    "create_namespace",
+    "delete_namespace",
+    "delete_pods",
+]
 
 
 class AdminTLS(NamedTuple):
@@ -69,3 +79,35 @@ def delete_pods(tls: AdminTLS, namespace: str, selector: str) -> None:
             return
         time.sleep(0.2)
     raise RuntimeError(f"pods {selector} in {namespace} still there after 120 s")
+
+
+# The API writes counted per create: on the objects a create makes and on what flinkmem writes
+# because of them (its annotation PATCH, Events, evictions). Leases, peering and the like are
+# periodic, not per create, and are left out.
+WRITE_VERBS = frozenset({"POST", "PUT", "PATCH", "DELETE", "APPLY"})
+WRITE_RESOURCES = frozenset({"flinkdeployments", "pods", "events"})
+_COUNTER = re.compile(r"^apiserver_request_total\{(?P<labels>[^}]*)\} (?P<value>\S+)$")
+_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+
+def _get_text(tls: AdminTLS, path: str) -> str:
+    context = ssl.create_default_context(cafile=str(tls.ca))
+    context.load_cert_chain(str(tls.cert), str(tls.key))
+    with urllib.request.urlopen(f"{tls.server}{path}", context=context, timeout=60) as answer:
+        text: str = answer.read().decode()
+    return text
+
+
+def api_writes(tls: AdminTLS) -> Counter[str]:
+    """Writes the API server has served so far on flinkdeployments, pods and Events (from its /metrics), by
+    "VERB resource[/subresource]"; `.total()` is all of them."""
+    found: Counter[str] = Counter()
+    for line in _get_text(tls, "/metrics").splitlines():
+        match = _COUNTER.match(line)
+        if match is None:
+            continue
+        labels = dict(_LABEL.findall(match["labels"]))
+        if labels.get("verb") in WRITE_VERBS and labels.get("resource") in WRITE_RESOURCES:
+            what = labels["resource"] + (f"/{labels['subresource']}" if labels.get("subresource") else "")
+            found[f"{labels['verb']} {what}"] += int(float(match["value"]))
+    return found
