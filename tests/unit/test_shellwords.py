@@ -58,3 +58,15 @@ def test_a_command_line_argument_of_megabytes_is_read_in_linear_time() -> None:
     with cpu_deadline("the -D options of a 2 MB argument"):
         properties = dynamic_properties(container)
     assert properties["jobmanager.memory.process.size"] == "2g"
+
+
+@pytest.mark.parametrize("text", ["b'b'\\\\\"", "a'\\'\"b", 'x "a\\"b" \'c d\'e', '-Xmx1g \'-Dk=v w\' "-Dq=\\"r\\""'])
+def test_quotes_and_escapes_inside_words_split_as_shlex_does(text: str) -> None:
+    # Words mixing quotes and escapes: possessive groups made Debian bookworm's Python 3.11.2 split these wrongly.
+    try:
+        expected = shlex.split(text)
+    except ValueError:
+        assert shellwords.raw_words(text) is None
+        assert shellwords.split(text) == text.split()  # where shlex raises
+    else:
+        assert shellwords.split(text) == expected
