@@ -13,10 +13,10 @@ As the kubelet, following the kubelet's documented behaviour:
 
 - registers one Node per address and renews its Lease every 10 s, so the node lifecycle controller
   keeps it Ready;
-- waits with a container until its Secret volumes can be mounted (ContainerCreating), then writes
+- waits with a container until its Secret and ConfigMap volumes can be mounted (ContainerCreating), then writes
   them as the kubelet's atomic writer does: the files of a version in a ``..<timestamp>`` directory,
   ``..data`` a symlink to it, swapped by an atomic rename, the visible names symlinks into
-  ``..data``; it re-reads the Secret every ``volume_sync`` seconds (the kubelet: about a minute);
+  ``..data``; it re-reads them every ``volume_sync`` seconds (the kubelet: about a minute);
 - fills projected volumes (the ServiceAccount admission plugin's ``kube-api-access-*``: a token
   bound to the pod from the TokenRequest API, renewed after 80 % of its lifetime, the cluster CA
   and the namespace) and emptyDirs (mode 0777); with the pod's ``fsGroup`` the volumes belong to
@@ -769,11 +769,16 @@ class _PodRunner(threading.Thread):
             elif "secret" in volume:
                 files = self._secret_files(volume["secret"])
                 mode = int(volume["secret"].get("defaultMode", 0o644))
+            elif "configMap" in volume:
+                files = self._config_map_files(volume["configMap"])
+                mode = int(volume["configMap"].get("defaultMode", 0o644))
             elif "projected" in volume:
                 files = self._projected_files(volume["name"], volume["projected"], now)
                 mode = int(volume["projected"].get("defaultMode", 0o644))
             else:
-                raise HarnessError(f"volume {volume['name']}: only secret, projected and emptyDir are implemented")
+                raise HarnessError(
+                    f"volume {volume['name']}: only secret, configMap, projected and emptyDir are implemented"
+                )
             if files is None:
                 # Not readable now: a mounted volume keeps its content, a new one keeps the pod waiting.
                 ok = ok and ("emptyDir" in volume or (target / "..data").exists())
@@ -803,6 +808,14 @@ class _PodRunner(threading.Thread):
         data = {k: base64.b64decode(v) for k, v in (secret.get("data") or {}).items()}
         return {item["path"]: data[item["key"]] for item in source["items"]} if source.get("items") else data
 
+    def _config_map_files(self, source: Mapping[str, Any]) -> dict[str, bytes] | None:
+        config = self._read(f"/api/v1/namespaces/{self.namespace}/configmaps/{source['name']}")
+        if config is None:
+            return None
+        data = config.get("data") or {}
+        items = source.get("items") or [{"key": key, "path": key} for key in data]
+        return {item["path"]: data[item["key"]].encode() for item in items}
+
     def _projected_files(self, volume: str, source: Mapping[str, Any], now: float) -> dict[str, bytes] | None:
         files: dict[str, bytes] = {}
         for part in source.get("sources", []):
@@ -812,12 +825,10 @@ class _PodRunner(threading.Thread):
                     return None
                 files[part["serviceAccountToken"]["path"]] = token
             elif "configMap" in part:
-                config = self._read(f"/api/v1/namespaces/{self.namespace}/configmaps/{part['configMap']['name']}")
-                if config is None:
+                config_files = self._config_map_files(part["configMap"])
+                if config_files is None:
                     return None
-                data = config.get("data") or {}
-                for item in part["configMap"].get("items") or [{"key": k, "path": k} for k in data]:
-                    files[item["path"]] = data[item["key"]].encode()
+                files.update(config_files)
             elif "downwardAPI" in part:
                 for item in part["downwardAPI"]["items"]:
                     files[item["path"]] = self._field(item["fieldRef"]["fieldPath"]).encode()

@@ -8,12 +8,12 @@ import shlex
 
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from flinkmem.decisions.javaopts import JvmMemoryFlag, java_opts_sources, memory_flags, role_opts, with_memory_flags
 from flinkmem.engine import FlinkVersion, resolve_jobmanager
 from flinkmem.sources.roles import JOBMANAGER
 from tests.support.budget import cpu_deadline
+from tests.support.shellref import SHELL_TEXT, shlex_or_split
 
 KIB, MIB, GIB, TIB = 1 << 10, 1 << 20, 1 << 30, 1 << 40
 
@@ -187,17 +187,10 @@ def test_non_ascii_digits_are_no_size() -> None:
     assert memory_flags("-Xmx\u0661\u0662g -Xms\uff11g") == []
 
 
-def _shlex_or_split(text: str) -> list[str]:
-    try:
-        return shlex.split(text)
-    except ValueError:
-        return text.split()
-
-
 @settings(max_examples=3000)
-@given(st.text(alphabet=st.sampled_from(list("ab=-X1g '\"\\\t\r\n\x0b\u2028\x00é")), max_size=24))
+@given(SHELL_TEXT)
 def test_options_split_as_shlex_splits_them(opts: str) -> None:
-    assert memory_flags(opts) == memory_flags(" ".join(shlex.quote(t) for t in _shlex_or_split(opts)))
+    assert memory_flags(opts) == memory_flags(" ".join(shlex.quote(t) for t in shlex_or_split(opts)))
 
 
 @pytest.mark.parametrize(

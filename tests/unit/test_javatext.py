@@ -456,3 +456,10 @@ def test_parse_java_int_refuses_digits_outside_the_bmp() -> None:
 def test_java_trim_of_long_runs() -> None:
     assert java_trim(" \x00\t" * 100_000 + "a b" + "\x1f " * 100_000) == "a b"
     assert java_trim("\x00" * 1000) == ""
+
+
+@pytest.mark.parametrize("text", ["1e", "1E", "1e+", "1.5e-", "E", "e1", "1ed", ".e1"])
+def test_an_exponent_needs_digits(text: str) -> None:
+    # Java refuses these; with possessive groups, Debian bookworm's Python 3.11.2 read `1e` as 1.0.
+    with pytest.raises(JavaNumberFormatError):
+        parse_java_double(text)

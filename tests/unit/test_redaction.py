@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import random
+import re
 
 import pytest
 
+from flinkmem.decisions import redaction
 from flinkmem.decisions.annotations import ANNOTATION_LIMIT, memory_annotation
 from flinkmem.decisions.redaction import MASK, MESSAGE_LIMIT, redact
 from flinkmem.decisions.validation import validate_deployment
@@ -57,3 +60,63 @@ def test_the_annotation_masks_credentials_and_is_capped() -> None:
     many = {f"taskmanager.heap.mb{i}": "1" for i in range(10)}
     huge = validate_deployment(flinkdeployment({**many, "kubernetes.jobmanager.annotations": "a" * 100}, memory="2g"))
     assert len(memory_annotation(huge).encode()) <= ANNOTATION_LIMIT
+
+
+def test_the_credential_prefilter_sees_every_case_variant_the_pattern_matches() -> None:
+    # The prefilter skips the per-word scan when no credential word appears in the case-folded text; it
+    # must never miss a word that the case-insensitive pattern would find, whatever the characters.
+    letters = sorted(set("".join(redaction._WORDS)))
+    any_letter = re.compile(f"[{''.join(letters)}]", re.IGNORECASE)
+    strays = [
+        hex(code)
+        for code in range(0x110000)
+        if not 0xD800 <= code <= 0xDFFF
+        and any_letter.fullmatch(chr(code))
+        and redaction._folded(chr(code)) not in letters
+    ]
+    assert strays == []
+    assert redact("credentİal=x paſſword=y ıd-KEY: z") == f"credentİal={MASK} paſſword={MASK} ıd-KEY: {MASK}"
+
+
+def _reference(text: str) -> str:
+    """The plain two-scan form: every word tried, a long run looked for at every position."""
+    masked = re.sub(
+        rf"\S{{{redaction.LONG_RUN + 1},}}", redaction._cut, redaction._ASSIGNMENT.sub(redaction._mask, text)
+    )
+    if len(masked) > MESSAGE_LIMIT:
+        masked = f"{masked[: MESSAGE_LIMIT - 40]}…({len(masked)} characters in all)"
+    return masked
+
+
+def test_the_quick_paths_give_what_the_plain_scans_give() -> None:
+    rng = random.Random(8)
+    pieces = [
+        "key",
+        "KEY",
+        "Token",
+        "paſſword",
+        "credentİal",
+        "sEcret",
+        "passwd",
+        "=",
+        ": ",
+        " ",
+        ",",
+        ";",
+        "'",
+        '"',
+        "a",
+        "Z9",
+        ".",
+        "-",
+        "_",
+        "\t",
+        "\n",
+        "K",
+        "ı",
+        "x" * 250,
+        "é",
+    ]
+    for _ in range(4000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randrange(0, 40)))
+        assert redact(text) == _reference(text), text

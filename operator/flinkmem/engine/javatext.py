@@ -8,8 +8,8 @@ those edges decide whether Flink accepts a configuration, so they are reproduced
 Java reads numbers of any length: `Double.parseDouble` takes any number of digits and rounds them
 correctly (it keeps 1100 significant digits and a sticky one for the rest), and `Integer.parseInt`
 takes any number of leading zeros. So do these functions, at every length, in linear time: every
-grammar is matched by a regular expression that cannot backtrack (each quantifier possessive and
-followed only by characters it cannot match), only the significant digits that can decide a
+grammar is matched by a regular expression in linear time (each quantifier followed only by
+characters it cannot match), only the significant digits that can decide a
 rounding are converted (1200 decimal or 40 hexadecimal digits, plus a sticky digit for the rest),
 and integers are measured before they are converted. There is no length cap here: whatever Java
 accepts is accepted, whatever it refuses is refused; bounding the size of a whole input is the
@@ -55,9 +55,10 @@ def java_trim(text: str) -> str:
 # Java's decimal grammar for Float/Double.parseFloat (FloatingDecimal.readJavaFormatString):
 # digits with at most one point and at least one digit (checked after the match), an optional
 # exponent with mandatory digits, and one optional type suffix as the very last character. ASCII
-# digits only. Every quantifier is possessive and followed by characters it cannot match, so a
-# match never backtracks and costs linear time whatever the text.
-_DECIMAL = re.compile(r"([+-]?+)([0-9]*+)(?:\.([0-9]*+))?+(?:[eE]([+-]?+[0-9]++))?+[fFdD]?+", re.ASCII)
+# digits only. Every quantifier is followed by characters it cannot match, so a failed match backtracks
+# one step per character: linear time whatever the text. No possessive groups: Debian bookworm's
+# Python (3.11.2) gets them wrong (`1e` was read as 1.0 there; Java refuses it).
+_DECIMAL = re.compile(r"([+-]?)([0-9]*)(?:\.([0-9]*))?(?:[eE]([+-]?[0-9]+))?[fFdD]?", re.ASCII)
 # `0x`, hex digits with at most one point and at least one digit, then a binary exponent `p<digits>`.
 _HEX = re.compile(r"([+-]?+)0[xX]([0-9a-fA-F]*+)(?:\.([0-9a-fA-F]*+))?+[pP]([+-]?+[0-9]++)[fFdD]?+", re.ASCII)
 _SPECIAL = re.compile(r"([+-]?)(NaN|Infinity)")

@@ -34,8 +34,9 @@ class DeploymentMode(enum.Enum):
             raise UnsupportedInput(f"unknown deployment mode {_shown(text)}; use 'native' or 'standalone'") from None
 
 
-# Possessive: a match never backtracks. Only version texts up to this length are parsed.
-_VERSION = re.compile(r"v?+(\d++)[._](\d++|x)(?:[._]\d++)?+", re.IGNORECASE)
+# Linear: each quantifier is followed by characters it cannot match. No possessive groups (Debian
+# bookworm's Python 3.11.2 gets them wrong). Only version texts up to this length are parsed.
+_VERSION = re.compile(r"v?(\d+)[._](\d+|x)(?:[._]\d+)?", re.IGNORECASE)
 _MAX_VERSION_CHARS = 64
 # Quoted in messages up to this many characters.
 _SHOWN_CHARS = 64

@@ -210,11 +210,12 @@ def _split_escaped(text: str, delimiter: str = ";") -> list[str]:
 _YAML_FLOW_CHARS = frozenset('[]{},"')
 _YAML_FIRST = frozenset("&*!|>%@`?#'\"")
 _YAML_ESCAPES = {"\\": "\\", '"': '"', "/": "/", "t": "\t", "n": "\n", "r": "\r"}
-# Possessive quantifiers, each followed only by characters it cannot match: no backtracking.
+# Each quantifier followed only by characters it cannot match: linear. No possessive groups (as in
+# engine.configfile: Debian bookworm's Python 3.11.2 gets them wrong).
 _YAML_INT = re.compile(r"([-+]?+)([0-9]++)")
 _YAML_OCTAL = re.compile(r"0o[0-7]++")
 _YAML_HEX = re.compile(r"0x[0-9a-fA-F]++")
-_YAML_FLOAT = re.compile(r"[-+]?+(?:\.[0-9]++|[0-9]++(?:\.[0-9]*+)?+)(?:[eE][-+]?+[0-9]++)?+")
+_YAML_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
 _YAML_NULL = re.compile(r"null|Null|NULL|~|")
 # Scalars Flink does not turn into a name (its YAML reading fails and it splits the text instead).
 _YAML_NOT_A_NAME = re.compile(r"\.(?:nan|NaN|NAN)")

@@ -45,7 +45,12 @@ from flinkmem.runtime.devsetup import install_crd_if_absent, register_webhooks
 from flinkmem.runtime.events import EventPoster
 from flinkmem.runtime.health import HealthServer
 from flinkmem.runtime.kopfsetup import base_settings, register_login
-from flinkmem.runtime.lifecycle import die_with_parent, freeze_startup_objects
+from flinkmem.runtime.lifecycle import (
+    collect_garbage_on_growth,
+    die_with_parent,
+    fix_mmap_threshold,
+    freeze_startup_objects,
+)
 from flinkmem.runtime.metrics import Metrics, RelayedMetrics
 from flinkmem.runtime.refusals import RefusalLog
 from flinkmem.runtime.settings import Settings
@@ -154,6 +159,7 @@ def serve_forever(settings: Settings, verbose: bool = False) -> int:
     """Webhooks in this process, the controller in a child process, so that a burst of reconciling
     never holds up an admission answer on the shared event loop (or the GIL). The event loop runs in a
     thread; the main thread handles signals (see the module's docstring)."""
+    fix_mmap_threshold()
     _configure_logging(verbose)
     try:
         credentials = load_credentials()
@@ -173,6 +179,7 @@ def serve_forever(settings: Settings, verbose: bool = False) -> int:
     stop = _Stop(controller)
     stop.install()
     freeze_startup_objects()
+    collect_garbage_on_growth()
     outcome: dict[str, Any] = {}
 
     def webhooks() -> None:
@@ -203,6 +210,7 @@ def serve_forever(settings: Settings, verbose: bool = False) -> int:
 
 def _controller_main(settings: Settings, verbose: bool, relay: Any, parent: int, credentials: Credentials) -> None:
     die_with_parent(parent)
+    fix_mmap_threshold()
     _configure_logging(verbose)
     # The parent decides when to stop; a terminal's Ctrl-C reaches both, and the parent's wins.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -213,6 +221,7 @@ def _controller_main(settings: Settings, verbose: bool, relay: Any, parent: int,
     stop = _Stop(None)
     stop.install(signal.SIGTERM)
     freeze_startup_objects()
+    collect_garbage_on_growth()
     thread = threading.Thread(
         target=lambda: asyncio.run(run_controller(settings, relay, credentials, stop)), name="controller"
     )

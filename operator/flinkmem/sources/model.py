@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 from typing import Any
 
 from flinkmem.engine import DeploymentMode, FlinkVersion, Notice, RawValue
@@ -68,6 +69,9 @@ class MainContainer:
     env: Mapping[str, str] = field(default_factory=dict)
 
 
+_NO_CONTAINER = MainContainer(env=MappingProxyType({}))
+
+
 @dataclass(frozen=True)
 class FlinkSource:
     """A Flink configuration with everything else memory depends on, and where it came from."""
@@ -93,18 +97,23 @@ class FlinkSource:
         return f"{self.kind} {where}"
 
     def container(self, role: Role) -> MainContainer:
-        return self.containers.get(role.key) or MainContainer()
+        return self.containers.get(role.key) or _NO_CONTAINER
 
     def legacy_heap_env(self, role: Role) -> str | None:
         return self.container(role).env.get(role.legacy_heap_env)
 
     def trimmed(self) -> FlinkSource:
         """This source with only what resolution reads: the relevant options and environment variables."""
-        containers = {
-            key: replace(container, env={k: v for k, v in container.env.items() if k in RELEVANT_ENV})
-            for key, container in self.containers.items()
-        }
+        # Sources are trimmed on every review; most have nothing to drop, and then nothing is copied.
+        containers = self.containers
+        if any(name not in RELEVANT_ENV for container in containers.values() for name in container.env):
+            containers = {
+                key: replace(container, env={k: v for k, v in container.env.items() if k in RELEVANT_ENV})
+                for key, container in containers.items()
+            }
         config = {key: value for key, value in self.config.items() if is_relevant(key)}
+        if containers is self.containers and len(config) == len(self.config):
+            return self
         return replace(self, config=config, containers=containers)
 
 

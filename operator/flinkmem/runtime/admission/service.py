@@ -160,7 +160,11 @@ class AdmissionService:
         except Exception as exc:  # an answer is owed for anything; failurePolicy must not decide
             logger.exception("answering a %s review failed", request.webhook)
             answer = self.failure(request.webhook, f"internal error {type(exc).__name__} (see flinkmem logs)")
-        return replace(answer, message=redact(answer.message), warnings=tuple(redact(w) for w in answer.warnings))
+        message = redact(answer.message)
+        warnings = tuple(redact(w) for w in answer.warnings)
+        if message == answer.message and warnings == answer.warnings:
+            return answer
+        return replace(answer, message=message, warnings=warnings)
 
     def _validate(self, request: AdmissionRequest, subject: Subject) -> Answer:
         settings = self.settings
