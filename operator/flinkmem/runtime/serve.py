@@ -52,6 +52,7 @@ from flinkmem.runtime.lifecycle import (
     freeze_startup_objects,
 )
 from flinkmem.runtime.metrics import Metrics, RelayedMetrics
+from flinkmem.runtime.ratelimit import TokenBucket
 from flinkmem.runtime.refusals import RefusalLog
 from flinkmem.runtime.settings import Settings
 from flinkmem.runtime.watch import cache_feeds
@@ -74,6 +75,9 @@ STOP_DELAY_SECONDS = 2.0
 # How long the reviews in flight may take to be answered once the port is closed: longer than the
 # API server waits for a webhook (the chart: 5 s; Kubernetes' maximum: 30 s).
 DRAIN_SECONDS = 10.0
+# How long the Events still waiting for their turn (runtime.events) may hold a stop up; the rest are
+# given up: an Event only informs.
+EVENTS_DRAIN_SECONDS = 3.0
 # How long the controller process may take to stop (kopf's goodbye to the peering) before SIGKILL.
 CONTROLLER_STOP_SECONDS = 15.0
 
@@ -257,7 +261,7 @@ async def run_controller(settings: Settings, relay: Any, credentials: Credential
             stop_flag=kopf_stop,
         )
     finally:
-        await events.drain()
+        await events.drain(timeout=EVENTS_DRAIN_SECONDS)
         await cluster.close()
 
 
@@ -302,7 +306,8 @@ async def run_webhooks(
     if settings.install_crd:
         await install_crd_if_absent(cluster)
     cache = SourceCache(cluster, settings.container_name)
-    events = EventPoster(cluster)
+    # The webhook's Events are paced like the controller's writes: they must not crowd a burst of creates.
+    events = EventPoster(cluster, TokenBucket(settings.controller_qps, settings.controller_burst))
     refusals = RefusalLog(logging.getLogger("flinkmem.refusals"))
     service = AdmissionService(settings, cache, metrics, events, refusals)
     server = WebhookServer(
@@ -380,7 +385,7 @@ async def run_webhooks(
             task.cancel()
         await asyncio.gather(*helpers, *stopping, return_exceptions=True)
         await server.stop()
-        await events.drain()
+        await events.drain(timeout=EVENTS_DRAIN_SECONDS)
         await cluster.close()
         await health.stop()
     # Stopped by a signal, the controller was told to stop too; otherwise it must still run.

@@ -224,8 +224,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--controller-qps",
         type=float,
         default=env("FLINKMEM_CONTROLLER_QPS", "10"),
-        help="objects per second the controller may write about (annotation patch, Event, eviction); "
-        "0 for no limit [FLINKMEM_CONTROLLER_QPS]",
+        help="objects per second the controller may write about (annotation patch, Event, eviction), and "
+        "Events per second the webhooks may post; 0 for no limit [FLINKMEM_CONTROLLER_QPS]",
     )
     parser.add_argument(
         "--controller-burst",

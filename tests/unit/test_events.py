@@ -1,0 +1,94 @@
+"""The Event poster: never blocks its caller, paced by a token bucket, bounded, and light to hold."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+from flinkmem.runtime.events import EventPoster
+from flinkmem.runtime.ratelimit import TokenBucket
+
+
+class Sink:
+    def __init__(self, gate: asyncio.Event | None = None) -> None:
+        self.gate = gate
+        self.posted: list[tuple[Mapping[str, Any], str]] = []
+
+    async def post_event(self, target: Mapping[str, Any], type_: str, reason: str, message: str) -> None:
+        if self.gate is not None:
+            await self.gate.wait()
+        self.posted.append((target, message))
+
+
+def _deployment(name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "flink.apache.org/v1beta1",
+        "kind": "FlinkDeployment",
+        "metadata": {"name": name, "namespace": "team", "uid": f"uid-{name}", "labels": {"a": "b"}},
+        "spec": {"flinkConfiguration": {"x": "y" * 10_000}},
+    }
+
+
+def test_events_beyond_the_burst_wait_for_their_tokens_in_order() -> None:
+    async def run() -> tuple[list[str], list[str]]:
+        sink = Sink()
+        poster = EventPoster(sink, TokenBucket(rate=4, burst=2))
+        for i in range(5):
+            poster.post(_deployment(f"fd-{i}"), "Normal", "MemoryResolved", f"event {i}")
+        for _ in range(3):
+            await asyncio.sleep(0)
+        early = [message for _, message in sink.posted]
+        await poster.drain()
+        return early, [message for _, message in sink.posted]
+
+    early, everything = asyncio.run(run())
+    assert early == ["event 0", "event 1"]
+    assert everything == [f"event {i}" for i in range(5)]
+
+
+def test_a_full_poster_drops_and_counts_instead_of_growing() -> None:
+    async def run() -> tuple[int, int, list[str]]:
+        gate = asyncio.Event()
+        sink = Sink(gate)
+        poster = EventPoster(sink, max_pending=3)
+        for i in range(7):
+            poster.post(_deployment(f"fd-{i}"), "Normal", "MemoryResolved", f"event {i}")
+        waiting = len(poster._pending)
+        gate.set()
+        await poster.drain()
+        return waiting, poster.dropped, [message for _, message in sink.posted]
+
+    waiting, dropped, posted = asyncio.run(run())
+    assert (waiting, dropped) == (3, 4)
+    assert posted == ["event 0", "event 1", "event 2"]
+
+
+def test_a_waiting_event_holds_only_the_reference_and_a_redacted_message() -> None:
+    async def run() -> list[tuple[Mapping[str, Any], str]]:
+        sink = Sink()
+        poster = EventPoster(sink)
+        poster.post(_deployment("fd"), "Warning", "MemoryRefused", "s3.secret-key: abc123 is wrong")
+        await poster.drain()
+        return sink.posted
+
+    [(target, message)] = asyncio.run(run())
+    assert target == {
+        "apiVersion": "flink.apache.org/v1beta1",
+        "kind": "FlinkDeployment",
+        "metadata": {"name": "fd", "namespace": "team", "uid": "uid-fd"},
+    }
+    assert "abc123" not in message and "s3.secret-key" in message
+
+
+def test_a_stop_gives_up_the_events_still_waiting_for_their_turn() -> None:
+    async def run() -> tuple[int, list[str]]:
+        sink = Sink()
+        poster = EventPoster(sink, TokenBucket(rate=0.01, burst=1))  # the second waits 100 s
+        for i in range(3):
+            poster.post(_deployment(f"fd-{i}"), "Normal", "MemoryResolved", f"event {i}")
+        await poster.drain(timeout=0.2)
+        return poster.dropped, [message for _, message in sink.posted]
+
+    dropped, posted = asyncio.run(run())
+    assert (dropped, posted) == (2, ["event 0"])
