@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from flinkmem import __version__
-from flinkmem.cli.check import cmd_check
 from flinkmem.cli.inputs import UsageError
 from flinkmem.cli.resolve import cmd_resolve
 from flinkmem.conventions import DEFAULT_CONTAINER
@@ -30,6 +29,13 @@ EXIT_OK, EXIT_USAGE = 0, 2
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"flinkmem: {message} (see '{self.prog} --help')\n")
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    # Imported here: the FlinkDeployment and blue/green decisions would slow every cold `resolve`.
+    from flinkmem.cli.check import cmd_check as check
+
+    return check(args)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
