@@ -58,7 +58,7 @@ def skip_own_annotation_writes(own_identity: str) -> list[dict[str, str]]:
     return [{"name": "skip-flinkmem-annotation-writes", "expression": expression}]
 
 
-def _validating_webhook(
+def _resource_webhook(
     name: str,
     path: str,
     resource: ResourceRef,
@@ -66,7 +66,10 @@ def _validating_webhook(
     ca_bundle: str,
     excluded: Sequence[str],
     own_identity: str | None,
+    **policy: str,
 ) -> dict[str, Any]:
+    """A webhook on CREATE and UPDATE of `resource`, sparing flinkmem's own annotation writes; `policy`
+    holds its failurePolicy, sideEffects and the like."""
     extra = {"matchConditions": skip_own_annotation_writes(own_identity)} if own_identity else {}
     return {
         "name": name,
@@ -80,14 +83,35 @@ def _validating_webhook(
                 "scope": "Namespaced",
             }
         ],
-        "failurePolicy": "Fail",
-        # It posts a MemoryRefused Event on a refused update, never on a dry run.
-        "sideEffects": "NoneOnDryRun",
         "admissionReviewVersions": ["v1"],
         "timeoutSeconds": TIMEOUT_SECONDS,
+        **policy,
         "namespaceSelector": _namespace_selector(excluded),
         **extra,
     }
+
+
+def _validating_webhook(
+    name: str,
+    path: str,
+    resource: ResourceRef,
+    base_url: str,
+    ca_bundle: str,
+    excluded: Sequence[str],
+    own_identity: str | None,
+) -> dict[str, Any]:
+    # It posts a MemoryRefused Event on a refused update, never on a dry run.
+    return _resource_webhook(
+        name,
+        path,
+        resource,
+        base_url,
+        ca_bundle,
+        excluded,
+        own_identity,
+        failurePolicy="Fail",
+        sideEffects="NoneOnDryRun",
+    )
 
 
 def validating_configuration(
@@ -127,31 +151,22 @@ def _record_webhook(
     resource: ResourceRef, base_url: str, ca_bundle: str, excluded: Sequence[str], own_identity: str | None
 ) -> dict[str, Any]:
     """The FlinkDeployment's resolved-memory annotation, written in the same write as the object."""
-    extra = {"matchConditions": skip_own_annotation_writes(own_identity)} if own_identity else {}
-    return {
-        "name": RECORD_WEBHOOK_NAME,
-        "clientConfig": _client_config(base_url, RECORD_ID, ca_bundle),
-        "rules": [
-            {
-                "apiGroups": [resource.group],
-                "apiVersions": [resource.version],
-                "resources": [resource.plural],
-                "operations": ["CREATE", "UPDATE"],
-                "scope": "Namespaced",
-            }
-        ],
+    return _resource_webhook(
+        RECORD_WEBHOOK_NAME,
+        RECORD_ID,
+        resource,
+        base_url,
+        ca_bundle,
+        excluded,
+        own_identity,
         # Only a record: without it the object is admitted (the validating webhook decides) and the
         # controller writes the annotation afterwards, as it does for objects created before flinkmem.
-        "failurePolicy": "Ignore",
-        "sideEffects": "None",
-        "admissionReviewVersions": ["v1"],
-        "timeoutSeconds": TIMEOUT_SECONDS,
-        # A later webhook changing the spec (the Apache operator's defaults) calls it again, so the record
-        # is of the spec that is stored.
-        "reinvocationPolicy": "IfNeeded",
-        "namespaceSelector": _namespace_selector(excluded),
-        **extra,
-    }
+        failurePolicy="Ignore",
+        sideEffects="None",
+        # A later webhook changing the spec (the Apache operator's defaults) calls it again, so the
+        # record is of the spec that is stored.
+        reinvocationPolicy="IfNeeded",
+    )
 
 
 def _pod_webhooks(base_url: str, ca_bundle: str, excluded: Sequence[str]) -> list[dict[str, Any]]:
