@@ -76,3 +76,49 @@ def test_a_refusal_or_a_gone_pod_is_final(status: int, no_waiting: list[float]) 
 def test_retries_end_after_their_time(monkeypatch: pytest.MonkeyPatch, no_waiting: list[float]) -> None:
     monkeypatch.setattr(cluster_module, "EVICTION_RETRY_SECONDS", 0.0)
     assert asyncio.run(_evict_against([503, 201])) == (False, 1)
+
+
+async def _post_event_against(status: int) -> list[tuple[str | None, dict[str, Any]]]:
+    """Posts one Event to a stand-in API server answering `status`; what it received."""
+    received: list[tuple[str | None, dict[str, Any]]] = []
+
+    async def events(request: aiohttp.web.Request) -> aiohttp.web.StreamResponse:
+        received.append((request.content_type, await request.json()))
+        return aiohttp.web.json_response({"kind": "Status", "message": "events are forbidden here"}, status=status)
+
+    app = aiohttp.web.Application()
+    app.add_routes([aiohttp.web.post("/api/v1/namespaces/{ns}/events", events)])
+    runner = aiohttp.web.AppRunner(app)
+    await runner.setup()
+    site = aiohttp.web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    subject = Cluster(
+        Settings(self_signed_dir=None), Metrics(), Credentials(f"http://127.0.0.1:{runner.addresses[0][1]}")
+    )
+    target = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "jm-0", "namespace": "jobs", "uid": "u-1"}}
+    try:
+        await subject.post_event(target, "Warning", "MemoryDrift", "needs 1600 MiB")
+    finally:
+        await subject.close()
+        await runner.cleanup()
+    return received
+
+
+def test_an_event_is_posted_as_json_and_a_refusal_is_logged_with_the_servers_reason(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    [(content_type, event)] = asyncio.run(_post_event_against(201))
+    assert content_type == "application/json"
+    assert event["involvedObject"] == {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "name": "jm-0",
+        "namespace": "jobs",
+        "uid": "u-1",
+    }
+    assert (event["type"], event["reason"], event["message"]) == ("Warning", "MemoryDrift", "needs 1600 MiB")
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+
+    asyncio.run(_post_event_against(403))
+    [warning] = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert "MemoryDrift" in warning and "HTTP 403" in warning and "events are forbidden here" in warning

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import json
 import logging
 import time
 import urllib.parse
@@ -60,24 +61,35 @@ class Cluster:
             self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ssl_context, limit=64))
         return self._session
 
-    async def _request(self, method: str, path: str, body: Any = None, timeout: float | None = None) -> tuple[int, Any]:
+    async def _request(
+        self, method: str, path: str, body: Any = None, timeout: float | None = None, *, decode: bool = True
+    ) -> tuple[int, Any]:
+        """The status and the decoded body; with `decode=False`, the body's bytes (callers that need it
+        only to report a failure: decoding an Event the API server echoes back costs more than posting it)."""
         self._session = self._ensure_session()
         url = f"{self.credentials.server}{path}"
         limit = aiohttp.ClientTimeout(total=self.settings.owner_lookup_timeout if timeout is None else timeout)
-        status, data = await self._once(self._session, method, url, body, limit)
+        payload = None if body is None else json.dumps(body, separators=(",", ":")).encode()
+        status, data = await self._once(self._session, method, url, payload, limit)
         if status == 401 and self.credentials.token_file is not None:
             # The token expired: the file holds its successor by then (the kubelet rotates it early).
             self.credentials.bearer_token(fresh=True)
-            status, data = await self._once(self._session, method, url, body, limit)
-        return status, data
+            status, data = await self._once(self._session, method, url, payload, limit)
+        return status, (json.loads(data) if data else None) if decode else data
 
     async def _once(
-        self, session: aiohttp.ClientSession, method: str, url: str, body: Any, timeout: aiohttp.ClientTimeout
-    ) -> tuple[int, Any]:
+        self,
+        session: aiohttp.ClientSession,
+        method: str,
+        url: str,
+        payload: bytes | None,
+        timeout: aiohttp.ClientTimeout,
+    ) -> tuple[int, bytes]:
         headers = self.credentials.authorization()
-        async with session.request(method, url, json=body, headers=headers, timeout=timeout) as r:
-            data = await r.json(content_type=None) if r.content_length != 0 else None
-            return r.status, data
+        if payload is not None:
+            headers = {**headers, "Content-Type": "application/json"}
+        async with session.request(method, url, data=payload, headers=headers, timeout=timeout) as r:
+            return r.status, await r.read()
 
     async def request(self, method: str, path: str, body: Any = None, timeout: float = 30.0) -> tuple[int, Any]:
         """Any call (the development set-up's): the HTTP status and the decoded body."""
@@ -176,12 +188,16 @@ class Cluster:
             "count": 1,
         }
         try:
-            status, data = await self._request("POST", f"/api/v1/namespaces/{_seg(namespace)}/events", event)
+            status, data = await self._request(
+                "POST", f"/api/v1/namespaces/{_seg(namespace)}/events", event, decode=False
+            )
         except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
             logger.warning("posting the %s event failed: %r", reason, exc)
             return
         if status != 201:
-            logger.warning("posting the %s event failed: HTTP %s %s", reason, status, data)
+            logger.warning(
+                "posting the %s event failed: HTTP %s %s", reason, status, data[:500].decode("utf-8", "replace")
+            )
 
     async def evict_pod(self, namespace: str, name: str) -> bool:
         """Evicts the pod; True once the API server accepted it.
