@@ -1,4 +1,5 @@
-"""The Event poster: never blocks its caller, paced by a token bucket, bounded, and light to hold."""
+"""The Event poster: never blocks its caller, paced by a token bucket, fair between namespaces, bounded,
+and light to hold."""
 
 from __future__ import annotations
 
@@ -21,11 +22,11 @@ class Sink:
         self.posted.append((target, message))
 
 
-def _deployment(name: str) -> dict[str, Any]:
+def _deployment(name: str, namespace: str = "team") -> dict[str, Any]:
     return {
         "apiVersion": "flink.apache.org/v1beta1",
         "kind": "FlinkDeployment",
-        "metadata": {"name": name, "namespace": "team", "uid": f"uid-{name}", "labels": {"a": "b"}},
+        "metadata": {"name": name, "namespace": namespace, "uid": f"uid-{name}", "labels": {"a": "b"}},
         "spec": {"flinkConfiguration": {"x": "y" * 10_000}},
     }
 
@@ -54,7 +55,7 @@ def test_a_full_poster_drops_and_counts_instead_of_growing() -> None:
         poster = EventPoster(sink, max_pending=3)
         for i in range(7):
             poster.post(_deployment(f"fd-{i}"), "Normal", "MemoryResolved", f"event {i}")
-        waiting = len(poster._pending)
+        waiting = poster.pending
         gate.set()
         await poster.drain()
         return waiting, poster.dropped, [message for _, message in sink.posted]
@@ -92,3 +93,62 @@ def test_a_stop_gives_up_the_events_still_waiting_for_their_turn() -> None:
 
     dropped, posted = asyncio.run(run())
     assert (dropped, posted) == (2, ["event 0"])
+
+
+class GrantedTokens(TokenBucket):
+    """A bucket whose tokens the test hands out, so that turns are taken exactly when it says."""
+
+    def __init__(self) -> None:
+        super().__init__(rate=1, burst=1)
+        self.granted: asyncio.Queue[None] = asyncio.Queue()
+
+    async def acquire(self) -> None:
+        await self.granted.get()
+
+    async def grant(self, tokens: int) -> None:
+        for _ in range(tokens):
+            self.granted.put_nowait(None)
+        for _ in range(3 * tokens + 3):
+            await asyncio.sleep(0)  # the turns are taken and their posts run
+
+
+def test_a_namespaces_flood_delays_another_namespaces_event_by_one_turn() -> None:
+    async def run() -> tuple[list[str], list[str]]:
+        sink = Sink()
+        tokens = GrantedTokens()
+        poster = EventPoster(sink, tokens)
+        for i in range(50):
+            poster.post(_deployment(f"fd-{i}", "flood"), "Normal", "MemoryResolved", f"flood {i}")
+        poster.post(_deployment("quiet-0", "quiet"), "Normal", "MemoryResolved", "quiet 0")
+        await tokens.grant(5)
+        first = [message for _, message in sink.posted]
+        poster.post(_deployment("quiet-1", "quiet"), "Normal", "MemoryResolved", "quiet 1")
+        await tokens.grant(47)
+        await poster.drain()
+        return first, [message for _, message in sink.posted]
+
+    first, posted = asyncio.run(run())
+    # The namespaces take turns: the quiet one's Event went second, behind one of the flood's.
+    assert first == ["flood 0", "quiet 0", "flood 1", "flood 2", "flood 3"]
+    # Posted while 46 of the flood still wait, it goes after the turn the flood had already been given.
+    assert posted[5:7] == ["flood 4", "quiet 1"]
+    assert [m for m in posted if m.startswith("flood")] == [f"flood {i}" for i in range(50)]
+    assert len(posted) == 52
+
+
+def test_one_namespace_holds_at_most_its_share_of_the_waiting_events() -> None:
+    async def run() -> tuple[int, int, int, list[str]]:
+        sink = Sink()
+        poster = EventPoster(sink, TokenBucket(rate=0.01, burst=1), max_pending=10, max_per_namespace=4)
+        for i in range(20):
+            poster.post(_deployment(f"fd-{i}", "flood"), "Normal", "MemoryResolved", f"flood {i}")
+        flood_dropped = poster.dropped
+        for i in range(3):
+            poster.post(_deployment(f"fd-{i}", "quiet"), "Normal", "MemoryResolved", f"quiet {i}")
+        quiet_dropped, waiting = poster.dropped - flood_dropped, poster.pending
+        await poster.drain(timeout=0.1)
+        return flood_dropped, quiet_dropped, waiting, [message for _, message in sink.posted]
+
+    flood_dropped, quiet_dropped, waiting, posted = asyncio.run(run())
+    assert (flood_dropped, quiet_dropped, waiting) == (16, 0, 4 + 3)
+    assert posted == ["flood 0"]  # the burst's one token; the next turn (quiet's) is 100 s away

@@ -6,34 +6,48 @@ and failures are logged by the poster (`Cluster.post_event`), never raised.
 The webhook process posts an Event for most FlinkDeployment creates. Posted at once, those writes
 land on the API server during the very burst of creates that caused them, and a burst of 100 creates
 a second then queued behind them on the benchmark machine. So a poster may be paced by a token
-bucket (the webhook process shares the controller's `--controller-qps` and `--controller-burst`), and
-holds at most `max_pending` Events: beyond that an Event is dropped and counted, as Kubernetes' own
-event recorders drop theirs when their queue is full. An Event only informs; the annotation it
-accompanies is the record.
+bucket (the webhook process shares the controller's `--controller-qps` and `--controller-burst`).
+Paced Events wait in one line per namespace, served in turn, so that a tenant creating hundreds of
+objects delays another namespace's Event by one turn, not by its whole backlog. At most
+`max_pending` Events wait in all and `max_per_namespace` per namespace: beyond that an Event is
+dropped and counted, as Kubernetes' own event recorders drop theirs when their queue is full. An Event
+only informs; the annotation it accompanies is the record.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from flinkmem.decisions.redaction import redact
 from flinkmem.runtime.ratelimit import TokenBucket
 
-__all__ = ["MAX_PENDING", "EventPoster", "EventSink"]
+__all__ = ["MAX_PENDING", "MAX_PER_NAMESPACE", "EventPoster", "EventSink"]
 
 logger = logging.getLogger("flinkmem.events")
 
-# Events waiting for their turn or their answer, at most; each holds a few hundred bytes.
+# Events waiting for their turn or their answer, at most, and of those at most MAX_PER_NAMESPACE from
+# one namespace (a tenant's flood cannot crowd the others out); each holds a few hundred bytes.
 MAX_PENDING = 1000
+MAX_PER_NAMESPACE = 100
 
 
 class EventSink(Protocol):
     """Where Events go (the API server, through `Cluster.post_event`)."""
 
     async def post_event(self, target: Mapping[str, Any], type_: str, reason: str, message: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class _Event:
+    target: Mapping[str, Any]
+    type_: str
+    reason: str
+    message: str
 
 
 def _reference(target: Mapping[str, Any]) -> dict[str, Any]:
@@ -47,42 +61,94 @@ def _reference(target: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class EventPoster:
-    def __init__(self, sink: EventSink, bucket: TokenBucket | None = None, max_pending: int = MAX_PENDING) -> None:
+    def __init__(
+        self,
+        sink: EventSink,
+        bucket: TokenBucket | None = None,
+        max_pending: int = MAX_PENDING,
+        max_per_namespace: int = MAX_PER_NAMESPACE,
+    ) -> None:
         self.sink = sink
         self.bucket = bucket
         self.max_pending = max_pending
+        self.max_per_namespace = max_per_namespace
         self.dropped = 0
-        self._pending: set[asyncio.Task[None]] = set()
+        # Paced Events waiting for a token, one line per namespace; the dict's order is the turn order.
+        self._lines: dict[str, deque[_Event]] = {}
+        self._waiting = 0
+        self._turns: asyncio.Task[None] | None = None
+        self._posting: set[asyncio.Task[None]] = set()
+
+    @property
+    def pending(self) -> int:
+        """Events waiting for their turn or for the API server's answer."""
+        return self._waiting + len(self._posting)
 
     def post(self, target: Mapping[str, Any], type_: str, reason: str, message: str) -> None:
         """Schedules the Event (its message redacted) and returns at once; needs a running event loop."""
-        if len(self._pending) >= self.max_pending:
-            self.dropped += 1
-            if self.dropped == 1 or self.dropped % 100 == 0:
-                logger.warning("%d Events dropped so far: %d are waiting to be posted", self.dropped, self.max_pending)
+        event = _Event(_reference(target), type_, reason, redact(message))
+        namespace = str(event.target["metadata"].get("namespace") or "")
+        line = self._lines.get(namespace)
+        if self.pending >= self.max_pending or (line is not None and len(line) >= self.max_per_namespace):
+            self._drop(namespace)
             return
-        task = asyncio.create_task(self._post(_reference(target), type_, reason, redact(message)))
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+        if self.bucket is None:
+            self._send(event)
+            return
+        if line is None:
+            line = self._lines[namespace] = deque()
+        line.append(event)
+        self._waiting += 1
+        if self._turns is None:
+            self._turns = asyncio.create_task(self._take_turns(self.bucket))
 
-    async def _post(self, target: Mapping[str, Any], type_: str, reason: str, message: str) -> None:
-        if self.bucket is not None:
-            await self.bucket.acquire()
-        await self.sink.post_event(target, type_, reason, message)
+    def _drop(self, namespace: str) -> None:
+        self.dropped += 1
+        if self.dropped == 1 or self.dropped % 100 == 0:
+            logger.warning(
+                "%d Events dropped so far (%d waiting in all, at most %d from one namespace; the last from %r)",
+                self.dropped,
+                self.pending,
+                self.max_per_namespace,
+                namespace,
+            )
+
+    def _send(self, event: _Event) -> None:
+        task = asyncio.create_task(self.sink.post_event(event.target, event.type_, event.reason, event.message))
+        self._posting.add(task)
+        task.add_done_callback(self._posting.discard)
+
+    async def _take_turns(self, bucket: TokenBucket) -> None:
+        """Posts the waiting Events at the bucket's pace, one namespace's at a time in turn."""
+        try:
+            while self._lines:
+                await bucket.acquire()
+                namespace = next(iter(self._lines))
+                line = self._lines.pop(namespace)
+                event = line.popleft()
+                self._waiting -= 1
+                if line:
+                    self._lines[namespace] = line  # to the back of the turn order
+                self._send(event)
+        finally:
+            self._turns = None
 
     async def drain(self, timeout: float | None = None) -> None:
         """Waits for the Events already scheduled (on shutdown, and in tests); after `timeout` seconds
-        the ones still waiting for their turn are given up, and counted as dropped."""
+        the ones still waiting for their turn or their answer are given up, and counted as dropped."""
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
-        while self._pending:
+        while self._turns is not None or self._posting:
+            tasks = [*self._posting, *([self._turns] if self._turns is not None else [])]
             left = None if deadline is None else deadline - loop.time()
             if left is not None and left <= 0:
-                given_up = list(self._pending)
-                for task in given_up:
+                given_up = self.pending
+                for task in tasks:
                     task.cancel()
-                await asyncio.gather(*given_up, return_exceptions=True)
-                self.dropped += len(given_up)
-                logger.warning("stopping: %d Events not posted", len(given_up))
+                await asyncio.gather(*tasks, return_exceptions=True)
+                self._lines.clear()
+                self._waiting = 0
+                self.dropped += given_up
+                logger.warning("stopping: %d Events not posted", given_up)
                 return
-            await asyncio.wait(list(self._pending), timeout=left)
+            await asyncio.wait(tasks, timeout=left, return_when=asyncio.FIRST_COMPLETED)
