@@ -43,6 +43,8 @@ RECORD_WEBHOOK_NAME: Final = f"{RECORD_ID}.{ANNOTATION_PREFIX}"
 
 # Events flinkmem posts (component `flinkmem`), by reason.
 EVENT_COMPONENT: Final = "flinkmem"
+# An Event's message is cut to this many characters: the events.k8s.io/v1 API allows a note of 1 KiB.
+EVENT_MESSAGE_LIMIT: Final = 1024
 REASON_RESOLVED: Final = "MemoryResolved"  # a FlinkDeployment's memory, resolved
 REASON_CONFLICT: Final = "MemoryConflict"  # a FlinkDeployment in conflict (admitted by warn/audit, or before)
 REASON_REFUSED: Final = "MemoryRefused"  # an UPDATE refused at admission

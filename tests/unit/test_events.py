@@ -7,7 +7,8 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
-from flinkmem.runtime.events import EventPoster
+from flinkmem.conventions import EVENT_MESSAGE_LIMIT
+from flinkmem.runtime.events import MAX_PER_NAMESPACE, EventPoster
 from flinkmem.runtime.ratelimit import TokenBucket
 
 
@@ -152,3 +153,21 @@ def test_one_namespace_holds_at_most_its_share_of_the_waiting_events() -> None:
     flood_dropped, quiet_dropped, waiting, posted = asyncio.run(run())
     assert (flood_dropped, quiet_dropped, waiting) == (16, 0, 4 + 3)
     assert posted == ["flood 0"]  # the burst's one token; the next turn (quiet's) is 100 s away
+
+
+def test_by_default_one_namespace_keeps_a_burst_of_a_thousand_and_a_waiting_message_is_cut() -> None:
+    async def run() -> tuple[int, int, int, int]:
+        sink = Sink()
+        poster = EventPoster(sink, GrantedTokens())
+        for i in range(MAX_PER_NAMESPACE + 1):
+            poster.post(_deployment(f"fd-{i}", "burst"), "Warning", "MemoryConflict", "memory " * 1000)
+        waiting, dropped = poster.pending, poster.dropped
+        poster.post(_deployment("other", "other"), "Normal", "MemoryResolved", "fine")
+        longest = max(len(event.message) for line in poster._lines.values() for event in line)
+        await poster.drain(timeout=0)
+        return waiting, dropped, poster.pending, longest
+
+    waiting, dropped, after, longest = asyncio.run(run())
+    assert (waiting, dropped) == (1000, 1)
+    assert after == 0
+    assert longest == EVENT_MESSAGE_LIMIT == 1024

@@ -19,6 +19,7 @@ from typing import Any
 
 import aiohttp
 
+from flinkmem.conventions import EVENT_MESSAGE_LIMIT
 from flinkmem.runtime.credentials import Credentials
 from flinkmem.runtime.metrics import Metrics
 from flinkmem.runtime.settings import Settings
@@ -178,7 +179,7 @@ class Cluster:
                 "uid": meta.get("uid"),
             },
             "reason": reason,
-            "message": message[:1024],
+            "message": message[:EVENT_MESSAGE_LIMIT],
             "type": type_,
             "source": {"component": "flinkmem"},
             "reportingComponent": "flinkmem",

@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from flinkmem.conventions import EVENT_MESSAGE_LIMIT
 from flinkmem.decisions.redaction import redact
 from flinkmem.runtime.ratelimit import TokenBucket
 
@@ -31,9 +32,11 @@ __all__ = ["MAX_PENDING", "MAX_PER_NAMESPACE", "EventPoster", "EventSink"]
 logger = logging.getLogger("flinkmem.events")
 
 # Events waiting for their turn or their answer, at most, and of those at most MAX_PER_NAMESPACE from
-# one namespace (a tenant's flood cannot crowd the others out); each holds a few hundred bytes.
-MAX_PENDING = 1000
-MAX_PER_NAMESPACE = 100
+# one namespace, so that one tenant's flood cannot crowd the others out. One namespace may still hold
+# a whole burst of 1,000 creates (paced at 10 a second while they come at 100, nearly all of theirs
+# wait). Each holds at most about 1.5 KiB (a reference and a message cut to EVENT_MESSAGE_LIMIT).
+MAX_PENDING = 5000
+MAX_PER_NAMESPACE = 1000
 
 
 class EventSink(Protocol):
@@ -86,7 +89,8 @@ class EventPoster:
 
     def post(self, target: Mapping[str, Any], type_: str, reason: str, message: str) -> None:
         """Schedules the Event (its message redacted) and returns at once; needs a running event loop."""
-        event = _Event(_reference(target), type_, reason, redact(message))
+        # Cut as the Event will be, so that a waiting Event holds no more than it posts.
+        event = _Event(_reference(target), type_, reason, redact(message)[:EVENT_MESSAGE_LIMIT])
         namespace = str(event.target["metadata"].get("namespace") or "")
         line = self._lines.get(namespace)
         if self.pending >= self.max_pending or (line is not None and len(line) >= self.max_per_namespace):
