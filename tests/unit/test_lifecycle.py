@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import os
 import signal
@@ -11,8 +10,6 @@ import sys
 import time
 import weakref
 
-import pytest
-
 from flinkmem.runtime import serve  # noqa: F401  # what `flinkmem serve` has imported when it freezes
 from flinkmem.runtime.lifecycle import (
     GROWTH_STEP,
@@ -20,7 +17,6 @@ from flinkmem.runtime.lifecycle import (
     GrowthCollector,
     freeze_startup_objects,
     resident_bytes,
-    run_event_loop,
 )
 
 MIB = 1024 * 1024
@@ -149,33 +145,3 @@ def test_the_resident_size_is_read_from_proc() -> None:
     with open("/proc/self/status") as status:
         kib = next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
     assert abs(size - kib * 1024) < 64 * MIB  # read a moment apart
-
-
-async def _echo_through_the_loop() -> tuple[str, bytes]:
-    """The loop's module, and a line sent to a server on this loop and back (as the webhook server and
-    the API calls use it)."""
-
-    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(await reader.readline())
-        await writer.drain()
-        writer.close()
-
-    server = await asyncio.start_server(echo, "127.0.0.1", 0)
-    async with server:
-        reader, writer = await asyncio.open_connection(*server.sockets[0].getsockname()[:2])
-        writer.write(b"ping\n")
-        echoed = await reader.readline()
-        writer.close()
-    return type(asyncio.get_running_loop()).__module__, echoed
-
-
-async def _raises() -> None:
-    raise ValueError("raised inside")
-
-
-def test_the_processes_run_on_uvloop_and_get_the_coroutines_outcome() -> None:
-    module, echoed = run_event_loop(_echo_through_the_loop())
-    assert module.startswith("uvloop")
-    assert echoed == b"ping\n"
-    with pytest.raises(ValueError, match="raised inside"):
-        run_event_loop(_raises())

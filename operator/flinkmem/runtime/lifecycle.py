@@ -1,20 +1,16 @@
-"""Process lifecycle helpers: the event loop the processes run on, a child that dies with its parent, start-up
-objects out of the GC's way, and memory that goes back once the objects that held it are gone."""
+"""Process lifecycle helpers: a child that dies with its parent, start-up objects out of the GC's way, and
+memory that goes back once the objects that held it are gone."""
 
 from __future__ import annotations
 
-import asyncio
 import ctypes
 import gc
 import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
-
-import uvloop
 
 __all__ = [
     "GrowthCollector",
@@ -22,25 +18,11 @@ __all__ = [
     "die_with_parent",
     "fix_mmap_threshold",
     "freeze_startup_objects",
-    "run_event_loop",
 ]
-
-T = TypeVar("T")
 
 _PR_SET_PDEATHSIG = 1
 _M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
 MMAP_THRESHOLD = 128 * 1024
-
-
-def run_event_loop(main: Coroutine[Any, Any, T]) -> T:
-    """Runs `main` to completion on a new uvloop event loop (as `asyncio.run` does with its own).
-
-    uvloop's loop, sockets and TLS are in C: through the API server, a sized pod's review costs the
-    webhook process about a fifth less CPU than on asyncio's own loop (docs/benchmarks.md). kopf's own
-    command line runs on it too.
-    """
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(main)
 
 
 def die_with_parent(parent: int | None = None) -> None:

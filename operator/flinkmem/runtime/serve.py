@@ -50,7 +50,6 @@ from flinkmem.runtime.lifecycle import (
     die_with_parent,
     fix_mmap_threshold,
     freeze_startup_objects,
-    run_event_loop,
 )
 from flinkmem.runtime.metrics import Metrics, RelayedMetrics
 from flinkmem.runtime.ratelimit import TokenBucket
@@ -189,7 +188,7 @@ def serve_forever(settings: Settings, verbose: bool = False) -> int:
 
     def webhooks() -> None:
         try:
-            outcome["healthy"] = run_event_loop(run_webhooks(settings, controller, relay, credentials, stop))
+            outcome["healthy"] = asyncio.run(run_webhooks(settings, controller, relay, credentials, stop))
         except BaseException as exc:
             outcome["error"] = exc
 
@@ -228,7 +227,7 @@ def _controller_main(settings: Settings, verbose: bool, relay: Any, parent: int,
     freeze_startup_objects()
     collect_garbage_on_growth()
     thread = threading.Thread(
-        target=lambda: run_event_loop(run_controller(settings, relay, credentials, stop)), name="controller"
+        target=lambda: asyncio.run(run_controller(settings, relay, credentials, stop)), name="controller"
     )
     thread.start()
     while thread.is_alive():
