@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from flinkmem.conventions import EVENT_MESSAGE_LIMIT
 from flinkmem.decisions.validation import validate_role
 from flinkmem.sources.autoscaler import memory_tuning_enabled
 from flinkmem.sources.cache import SourceCache
@@ -157,6 +158,8 @@ def test_the_difference_is_reported_once_as_expected_and_the_pod_is_not_fixed() 
     kind, message = differs[0]
     assert kind == "Normal"
     assert message.startswith("the operator's autoscaler tuned TaskManager memory")
+    # Cut to the Event's length, it still says what to know: the options, and that nothing is "fixed".
+    assert len(message) <= EVENT_MESSAGE_LIMIT
     assert "taskmanager.memory.process.size" in message and "leaves the FlinkDeployment as it is" in message
     # A TaskManager pod the operator started with the tuned memory (the autoscaler's process size, in whole
     # MiB rounded up as flinkmem sizes) does not drift: nothing to report or evict.

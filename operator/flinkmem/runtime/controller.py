@@ -250,17 +250,19 @@ class Controller:
         if not found:
             return
         options = options_that_differ(ours, flinks, MEMORY_OPTION_PREFIXES)
-        message = f"Flink's ConfigMap {flinks.name} resolves differently: {'; '.join(found)}"
-        if options:
-            message += f" (options that differ: {', '.join(options)})"
+        # The differences (JVM flags among them) run long and the Event keeps only EVENT_MESSAGE_LIMIT
+        # characters: what the user acts on comes first.
+        differs = f" (options that differ: {', '.join(options)})" if options else ""
+        details = f": {'; '.join(found)}"
+        message = f"Flink's ConfigMap {flinks.name} resolves differently{differs}{details}"
         kind = "Warning"
         if memory_tuning_enabled(flinks.config) and all(d.startswith(str(TASKMANAGER)) for d in found):
             # On purpose (ADR 0007): said once, and never "fixed" (its TaskManager pods are sized to the ConfigMap).
             kind = "Normal"
             message = (
-                "the operator's autoscaler tuned TaskManager memory (job.autoscaler.memory.tuning.enabled), so "
-                f"{message}. flinkmem sizes TaskManager pods to the ConfigMap, which they run, and leaves the "
-                "FlinkDeployment as it is"
+                "the operator's autoscaler tuned TaskManager memory (job.autoscaler.memory.tuning.enabled): "
+                f"flinkmem sizes TaskManager pods to Flink's ConfigMap {flinks.name}, which they run, and leaves "
+                f"the FlinkDeployment as it is. The ConfigMap resolves differently{differs}{details}"
             )
         await self.throttle.acquire()
         self.events.post(deployment.ref, kind, REASON_CONFIG_DIFFERS, message)
