@@ -171,3 +171,57 @@ def test_by_default_one_namespace_keeps_a_burst_of_a_thousand_and_a_waiting_mess
     assert (waiting, dropped) == (1000, 1)
     assert after == 0
     assert longest == EVENT_MESSAGE_LIMIT == 1024
+
+
+def test_after_a_stop_that_cancelled_the_turns_before_they_ran_the_poster_still_posts() -> None:
+    async def run() -> tuple[int, list[str]]:
+        sink = Sink()
+        poster = EventPoster(sink, TokenBucket(rate=1000, burst=1))
+        poster.post(_deployment("fd-0"), "Normal", "MemoryResolved", "event 0")
+        await poster.drain(timeout=0)  # the turns never ran: given up
+        poster.post(_deployment("fd-1"), "Normal", "MemoryResolved", "event 1")
+        await asyncio.wait_for(poster.drain(), timeout=30)  # only a hang misses this
+        return poster.dropped, [message for _, message in sink.posted]
+
+    dropped, posted = asyncio.run(run())
+    assert (dropped, posted) == (1, ["event 1"])
+
+
+def test_a_waiting_reference_is_cut_to_the_longest_name_kubernetes_accepts() -> None:
+    async def run() -> Mapping[str, Any]:
+        sink = Sink()
+        poster = EventPoster(sink)
+        target = {
+            "apiVersion": "v" * 100_000,
+            "kind": "K" * 100_000,
+            "metadata": {"name": "n" * 100_000, "namespace": "team", "uid": 7},
+        }
+        poster.post(target, "Warning", "MemoryDrift", "x")
+        await poster.drain()
+        return sink.posted[0][0]
+
+    target = asyncio.run(run())
+    assert len(target["apiVersion"]) == len(target["kind"]) == len(target["metadata"]["name"]) == 253
+    assert target["metadata"]["uid"] is None  # not a string: left out, never stringified
+
+
+def test_when_all_is_full_the_longest_line_gives_way_to_another_namespaces_first_event() -> None:
+    async def run() -> tuple[list[str], int]:
+        sink = Sink()
+        tokens = GrantedTokens()
+        poster = EventPoster(sink, tokens, max_pending=6, max_per_namespace=4)
+        for i in range(4):
+            poster.post(_deployment(f"a-{i}", "a"), "Normal", "MemoryResolved", f"a {i}")
+        for i in range(2):
+            poster.post(_deployment(f"b-{i}", "b"), "Normal", "MemoryResolved", f"b {i}")
+        # Full: the longest line gives way while it is longer than the newcomer's would be.
+        poster.post(_deployment("c-0", "c"), "Normal", "MemoryResolved", "c 0")  # a (4) gives "a 3"
+        poster.post(_deployment("c-1", "c"), "Normal", "MemoryResolved", "c 1")  # a (3) gives "a 2"
+        poster.post(_deployment("c-2", "c"), "Normal", "MemoryResolved", "c 2")  # no line longer than 3: dropped
+        await tokens.grant(6)
+        await poster.drain()
+        return [message for _, message in sink.posted], poster.dropped
+
+    posted, dropped = asyncio.run(run())
+    assert sorted(posted) == ["a 0", "a 1", "b 0", "b 1", "c 0", "c 1"]
+    assert dropped == 3

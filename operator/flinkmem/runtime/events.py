@@ -53,13 +53,22 @@ class _Event:
     message: str
 
 
+# The longest name the API server accepts; a reference is cut to it, since a pod's owner references
+# (which name an Event's object) reach the webhook before the API server has checked them.
+_NAME_LIMIT = 253
+
+
+def _text(value: Any) -> str | None:
+    return value[:_NAME_LIMIT] if isinstance(value, str) else None
+
+
 def _reference(target: Mapping[str, Any]) -> dict[str, Any]:
     """What an Event needs of its object, so that a waiting Event does not keep a whole object alive."""
     meta = target.get("metadata") or {}
     return {
-        "apiVersion": target.get("apiVersion"),
-        "kind": target.get("kind"),
-        "metadata": {key: meta.get(key) for key in ("name", "namespace", "uid")},
+        "apiVersion": _text(target.get("apiVersion")),
+        "kind": _text(target.get("kind")),
+        "metadata": {key: _text(meta.get(key)) for key in ("name", "namespace", "uid")},
     }
 
 
@@ -93,7 +102,8 @@ class EventPoster:
         event = _Event(_reference(target), type_, reason, redact(message)[:EVENT_MESSAGE_LIMIT])
         namespace = str(event.target["metadata"].get("namespace") or "")
         line = self._lines.get(namespace)
-        if self.pending >= self.max_pending or (line is not None and len(line) >= self.max_per_namespace):
+        held = len(line) if line is not None else 0
+        if held >= self.max_per_namespace or (self.pending >= self.max_pending and not self._make_room(held)):
             self._drop(namespace)
             return
         if self.bucket is None:
@@ -103,8 +113,19 @@ class EventPoster:
             line = self._lines[namespace] = deque()
         line.append(event)
         self._waiting += 1
-        if self._turns is None:
+        if self._turns is None or self._turns.done():
             self._turns = asyncio.create_task(self._take_turns(self.bucket))
+
+    def _make_room(self, held: int) -> bool:
+        """When all is full: drops the newest Event of the longest line, if that line is longer than the
+        newcomer's would be, so that a few flooding namespaces cannot keep the others' first Events out."""
+        longest = max(self._lines, key=lambda namespace: len(self._lines[namespace]), default=None)
+        if longest is None or len(self._lines[longest]) <= held + 1:
+            return False
+        self._lines[longest].pop()
+        self._waiting -= 1
+        self._drop(longest)
+        return True
 
     def _drop(self, namespace: str) -> None:
         self.dropped += 1
@@ -142,17 +163,23 @@ class EventPoster:
         the ones still waiting for their turn or their answer are given up, and counted as dropped."""
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
-        while self._turns is not None or self._posting:
-            tasks = [*self._posting, *([self._turns] if self._turns is not None else [])]
+        while True:
+            if self._turns is not None and self._turns.done():
+                self._turns = None  # cancelled before it ever ran, its `finally` did not
+            turns = self._turns
+            tasks = [task for task in (*self._posting, turns) if task is not None and not task.done()]
+            if not tasks:
+                return
             left = None if deadline is None else deadline - loop.time()
             if left is not None and left <= 0:
-                given_up = self.pending
                 for task in tasks:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
+                # Counted after the cancellations took effect: what was posted meanwhile is given up too.
+                given_up = self._waiting + sum(1 for task in tasks if task is not turns and task.cancelled())
                 self._lines.clear()
                 self._waiting = 0
                 self.dropped += given_up
                 logger.warning("stopping: %d Events not posted", given_up)
-                return
+                continue  # anything posted unpaced meanwhile is cancelled on the next pass
             await asyncio.wait(tasks, timeout=left, return_when=asyncio.FIRST_COMPLETED)
