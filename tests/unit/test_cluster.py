@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
 import aiohttp.web
@@ -14,6 +15,27 @@ from flinkmem.runtime.cluster import Cluster
 from flinkmem.runtime.credentials import Credentials
 from flinkmem.runtime.metrics import Metrics
 from flinkmem.runtime.settings import Settings
+
+
+@contextlib.asynccontextmanager
+async def _stand_in(
+    path: str, handler: Callable[[aiohttp.web.Request], Awaitable[aiohttp.web.StreamResponse]]
+) -> AsyncIterator[Cluster]:
+    """A `Cluster` talking to a stand-in API server on loopback that answers POSTs to `path` with `handler`."""
+    app = aiohttp.web.Application()
+    app.add_routes([aiohttp.web.post(path, handler)])
+    runner = aiohttp.web.AppRunner(app)
+    await runner.setup()
+    site = aiohttp.web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    subject = Cluster(
+        Settings(self_signed_dir=None), Metrics(), Credentials(f"http://127.0.0.1:{runner.addresses[0][1]}")
+    )
+    try:
+        yield subject
+    finally:
+        await subject.close()
+        await runner.cleanup()
 
 
 async def _evict_against(answers: Iterable[int | None]) -> tuple[bool, int]:
@@ -32,19 +54,8 @@ async def _evict_against(answers: Iterable[int | None]) -> tuple[bool, int]:
             return aiohttp.web.Response()
         return aiohttp.web.json_response({"kind": "Status", "code": status}, status=status)
 
-    app = aiohttp.web.Application()
-    app.add_routes([aiohttp.web.post("/api/v1/namespaces/{ns}/pods/{name}/eviction", eviction)])
-    runner = aiohttp.web.AppRunner(app)
-    await runner.setup()
-    site = aiohttp.web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    subject = Cluster(Settings(self_signed_dir=None), Metrics(), Credentials(f"http://127.0.0.1:{port}"))
-    try:
+    async with _stand_in("/api/v1/namespaces/{ns}/pods/{name}/eviction", eviction) as subject:
         return await subject.evict_pod("jobs", "jm-0"), seen
-    finally:
-        await subject.close()
-        await runner.cleanup()
 
 
 @pytest.fixture(autouse=True)
@@ -86,21 +97,9 @@ async def _post_event_against(status: int) -> list[tuple[str | None, dict[str, A
         received.append((request.content_type, await request.json()))
         return aiohttp.web.json_response({"kind": "Status", "message": "events are forbidden here"}, status=status)
 
-    app = aiohttp.web.Application()
-    app.add_routes([aiohttp.web.post("/api/v1/namespaces/{ns}/events", events)])
-    runner = aiohttp.web.AppRunner(app)
-    await runner.setup()
-    site = aiohttp.web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    subject = Cluster(
-        Settings(self_signed_dir=None), Metrics(), Credentials(f"http://127.0.0.1:{runner.addresses[0][1]}")
-    )
     target = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "jm-0", "namespace": "jobs", "uid": "u-1"}}
-    try:
+    async with _stand_in("/api/v1/namespaces/{ns}/events", events) as subject:
         await subject.post_event(target, "Warning", "MemoryDrift", "needs 1600 MiB")
-    finally:
-        await subject.close()
-        await runner.cleanup()
     return received
 
 
