@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import hashlib
 import json
 import logging
@@ -21,14 +20,13 @@ from collections.abc import AsyncGenerator, Awaitable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-import aiohttp.web
-
 from flinkmem.conventions import WEBHOOK_IDS
 from flinkmem.runtime.admission.direct import DirectTransport, response_for
 from flinkmem.runtime.admission.kopfpath import KopfTransport
 from flinkmem.runtime.admission.review import AdmissionRequest, Response, Review, ReviewError, check_review
 from flinkmem.runtime.admission.service import AdmissionService
 from flinkmem.runtime.certs import expiry_timestamp
+from flinkmem.runtime.http1 import HttpServer, Reply, json_reply
 from flinkmem.runtime.metrics import Metrics
 
 __all__ = ["Transport", "WebhookServer", "handle_review"]
@@ -64,7 +62,7 @@ def _certificate_names(peer: object) -> set[str]:
 
 # A review's body is read, decoded and decided on the one event loop, in CPU time and memory that grow
 # with its size: a 3 MiB FlinkDeployment costs a few hundred milliseconds and tens of MiB of Python
-# objects. Bodies over LARGE_REVIEW_BYTES (or of unknown length) wait for one of LARGE_REVIEWS_AT_ONCE
+# objects. Bodies over LARGE_REVIEW_BYTES wait for one of LARGE_REVIEWS_AT_ONCE
 # turns before they are read, so a tenant sending many at once holds flinkmem's memory to a few of
 # them, and never delays a review of ordinary size (a FlinkDeployment or pod is a few KiB) by more
 # than the one large review being decided. Waiting bodies stay in the socket, unread.
@@ -73,7 +71,7 @@ LARGE_REVIEWS_AT_ONCE = 2
 
 
 class WebhookServer:
-    """A kopf admission server (`settings.admission.server`) over aiohttp with TLS from files."""
+    """A kopf admission server (`settings.admission.server`) over flinkmem's HTTP/1.1 server with TLS from files."""
 
     def __init__(
         self,
@@ -110,11 +108,9 @@ class WebhookServer:
         self.tls_min_version = tls_min_version
         self.client_ca_file = client_ca_file
         self.client_names = frozenset(client_names)
-        # Large reviews take turns; see LARGE_REVIEW_BYTES.
-        self.large_turns = asyncio.Semaphore(LARGE_REVIEWS_AT_ONCE)
         self.drain_seconds = drain_seconds
         self.in_flight = 0
-        self._runner: aiohttp.web.AppRunner | None = None
+        self._http: HttpServer | None = None
 
     def _context(self) -> ssl.SSLContext:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -132,11 +128,8 @@ class WebhookServer:
         if expires is not None:
             self.metrics.certificate_expiry.set(expires)
 
-    def _client_refused(self, http: aiohttp.web.Request) -> str | None:
+    def _client_refused(self, peer: object) -> str | None:
         """Why the caller's certificate is not one of the accepted names (the CA already checked it)."""
-        if not self.client_names:
-            return None
-        peer = http.transport.get_extra_info("peercert") if http.transport is not None else None
         names = _certificate_names(peer)
         if names & self.client_names:
             return None
@@ -147,21 +140,19 @@ class WebhookServer:
         context = self._context()
         transport: Transport = DirectTransport(self.service) if self.engine == "direct" else KopfTransport(fn)
 
-        async def serve(request: aiohttp.web.Request) -> aiohttp.web.Response:
-            return await self._serve(transport, request)
+        async def serve(path: str, body: bytes, refused: str | None) -> Reply:
+            return await self._serve(transport, path, body, refused)
 
-        app = aiohttp.web.Application(client_max_size=self.max_request_bytes)
-        app.add_routes([aiohttp.web.post("/{id}", serve)])
-        # On stop, aiohttp closes the port, then waits up to drain_seconds for the reviews in flight.
-        runner = aiohttp.web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=self.drain_seconds)
-        await runner.setup()
-        self._runner = runner
+        http = HttpServer(
+            serve,
+            max_body_bytes=self.max_request_bytes,
+            large_body_bytes=LARGE_REVIEW_BYTES,
+            large_at_once=LARGE_REVIEWS_AT_ONCE,
+            peer_check=self._client_refused if self.client_names else None,
+        )
+        self._http = http
         try:
-            site = aiohttp.web.TCPSite(runner, self.addr, self.port, ssl_context=context, reuse_address=True)
-            await site.start()
-            server = getattr(site, "_server", None)
-            sockets = getattr(server, "sockets", None) or []
-            self.bound_port = sockets[0].getsockname()[1] if sockets else self.port
+            self.bound_port = await http.start(self.addr, self.port, context)
             self.ready.set()
             logger.info("serving admission webhooks on https://%s:%s", self.addr, self.bound_port)
             config: dict[str, Any] = {"url": self.advertised_url}
@@ -176,10 +167,10 @@ class WebhookServer:
         """Closes the port, closes idle connections and waits (at most `drain_seconds`) for the reviews
         in flight to be answered; how many were in flight when it began."""
         self.ready.clear()
-        runner, self._runner = self._runner, None
+        http, self._http = self._http, None
         in_flight = self.in_flight
-        if runner is not None:
-            await runner.cleanup()
+        if http is not None:
+            await http.stop(self.drain_seconds)
         return in_flight
 
     async def _reload_forever(self, context: ssl.SSLContext) -> None:
@@ -203,27 +194,25 @@ class WebhookServer:
             self._loaded_certificate()
             logger.info("reloaded the serving certificate from %s", self.certfile)
 
-    async def _serve(self, transport: Transport, http: aiohttp.web.Request) -> aiohttp.web.Response:
-        webhook = http.match_info.get("id", "")
+    async def _serve(self, transport: Transport, path: str, body: bytes, refused: str | None) -> Reply:
+        webhook = path[1:] if path.startswith("/") else ""
         started = time.perf_counter()
         decision = "error"
         self.in_flight += 1
         try:
-            refused = self._client_refused(http)
             if refused is not None:
                 decision = "forbidden"
-                return aiohttp.web.json_response({"error": refused}, status=403)
-            size = http.content_length
-            async with self.large_turns if size is None or size > LARGE_REVIEW_BYTES else contextlib.nullcontext():
-                status, body, decision = await handle_review(self.service, transport, webhook, await http.read())
-            return aiohttp.web.json_response(body, status=status)
-        except aiohttp.web.HTTPException as exc:
-            decision = "bad-request" if exc.status < 500 else "error"
-            raise
+                return json_reply(403, {"error": refused})
+            if not webhook or "/" in webhook:
+                decision = "unknown-webhook"
+                return json_reply(404, {"error": f"no webhook at {path[:100]!r}; POST to /<webhook id>"})
+            status, answer, decision = await handle_review(self.service, transport, webhook, body)
+            return json_reply(status, answer)
         finally:
             self.in_flight -= 1
-            self.metrics.admission_requests.labels(webhook or "-", decision).inc()
-            self.metrics.admission_latency.labels(webhook or "-").observe(time.perf_counter() - started)
+            label = webhook if webhook in WEBHOOK_IDS else "-"
+            self.metrics.admission_requests.labels(label, decision).inc()
+            self.metrics.admission_latency.labels(label).observe(time.perf_counter() - started)
 
 
 # The uid of a review too deeply nested to decode: the API server writes the request's uid before
