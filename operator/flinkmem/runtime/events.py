@@ -88,7 +88,7 @@ class EventPoster:
         # Paced Events waiting for a token, one line per namespace; the dict's order is the turn order.
         self._lines: dict[str, deque[_Event]] = {}
         self._waiting = 0
-        self._turns: asyncio.Task[None] | None = None
+        self._turns: asyncio.Task[None] | None = None  # once done (or cancelled), the next post starts another
         self._posting: set[asyncio.Task[None]] = set()
 
     @property
@@ -145,18 +145,15 @@ class EventPoster:
 
     async def _take_turns(self, bucket: TokenBucket) -> None:
         """Posts the waiting Events at the bucket's pace, one namespace's at a time in turn."""
-        try:
-            while self._lines:
-                await bucket.acquire()
-                namespace = next(iter(self._lines))
-                line = self._lines.pop(namespace)
-                event = line.popleft()
-                self._waiting -= 1
-                if line:
-                    self._lines[namespace] = line  # to the back of the turn order
-                self._send(event)
-        finally:
-            self._turns = None
+        while self._lines:
+            await bucket.acquire()
+            namespace = next(iter(self._lines))
+            line = self._lines.pop(namespace)
+            event = line.popleft()
+            self._waiting -= 1
+            if line:
+                self._lines[namespace] = line  # to the back of the turn order
+            self._send(event)
 
     async def drain(self, timeout: float | None = None) -> None:
         """Waits for the Events already scheduled (on shutdown, and in tests); after `timeout` seconds
@@ -164,8 +161,6 @@ class EventPoster:
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         while True:
-            if self._turns is not None and self._turns.done():
-                self._turns = None  # cancelled before it ever ran, its `finally` did not
             turns = self._turns
             tasks = [task for task in (*self._posting, turns) if task is not None and not task.done()]
             if not tasks:
