@@ -223,7 +223,12 @@ def test_slow_and_idle_clients_are_disconnected(tmp_path: Path, monkeypatch: pyt
     asyncio.run(scenario())
 
 
-def test_a_client_that_never_reads_its_answers_stops_being_read(tmp_path: Path) -> None:
+def test_a_client_that_never_reads_its_answers_stops_being_read_and_is_cut(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(http1, "SWEEP_SECONDS", 0.1)
+    monkeypatch.setattr(http1, "REQUEST_SECONDS", http1.REQUEST_SECONDS)  # restored after the test
+
     async def wordy(path: str, body: bytes, refused: str | None) -> Reply:
         return Reply(200, b'"' + b"a" * 16 * 1024 + b'"')  # fills the client's unread window sooner
 
@@ -244,6 +249,12 @@ def test_a_client_that_never_reads_its_answers_stops_being_read(tmp_path: Path) 
             (connection,) = server.connections
             assert sent < 20_000, "the server kept reading"
             assert len(connection.buffer) <= http1.READ_AHEAD_BYTES + 256 * 1024
+            # Nor is it waited for: once it has stopped reading for REQUEST_SECONDS, it is cut.
+            http1.REQUEST_SECONDS = 0.3
+            connection.pause_writing()  # sets its deadline again, now by the shortened time
+            async with asyncio.timeout(30):
+                while server.connections:
+                    await asyncio.sleep(0.05)
 
     asyncio.run(scenario())
 
@@ -305,5 +316,109 @@ def test_the_client_certificate_check_runs_once_per_connection(tmp_path: Path) -
                 await client.send(post("/a", b""))
                 assert json.loads((await client.answer())[2])["refused"] == "not the API server"
             assert len(seen) == 1
+
+    asyncio.run(scenario())
+
+
+def test_a_large_body_gets_its_100_continue_once_it_has_its_turn(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with _serving(tmp_path) as (_, connect):
+            client = await connect()
+            await client.send(b"POST /a HTTP/1.1\r\nContent-Length: 20000\r\nExpect: 100-continue\r\n\r\n")
+            assert await asyncio.wait_for(client.reader.readuntil(b"\r\n\r\n"), 30) == b"HTTP/1.1 100 Continue\r\n\r\n"
+            await client.send(b"b" * 20000)
+            status, _, body = await client.answer()
+            assert status == 200 and json.loads(body)["length"] == 20000
+
+    asyncio.run(scenario())
+
+
+def test_large_bodies_waiting_are_bounded_and_refused_clients_never_wait(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(http1, "MAX_WAITING_TURNS", 1)
+    release = asyncio.Event()
+
+    async def held(path: str, body: bytes, refused: str | None) -> Reply:
+        if path == "/hold":
+            await release.wait()
+        return await _echo(path, body, refused)
+
+    large = b"L" * (20 * 1024)
+
+    async def scenario() -> None:
+        async with _serving(tmp_path, held) as (server, connect):
+            holder, waiter, turned_away = await connect(), await connect(), await connect()
+            await holder.send(post("/hold", large))
+            async with asyncio.timeout(30):
+                while server.answering < 1:
+                    await asyncio.sleep(0.01)
+            await waiter.send(post("/wait", large))
+            async with asyncio.timeout(30):
+                while server.waiting_turns < 1:
+                    await asyncio.sleep(0.01)
+            await turned_away.send(post("/more", large))
+            status, _, body = await turned_away.answer()
+            assert status == 503 and "retry" in json.loads(body)["error"]
+            # A client whose certificate is refused is answered at once, whatever its body's size.
+            server.peer_check = lambda _: "not the API server"
+            refused = await connect()
+            await refused.send(post("/large", large))
+            status, _, body = await refused.answer()
+            assert status == 200 and json.loads(body)["refused"] == "not the API server"
+            release.set()
+            assert (await holder.answer())[0] == 200 and (await waiter.answer())[0] == 200
+            assert server.waiting_turns == 0 and server.turns_held == 0
+
+    asyncio.run(scenario())
+
+
+def test_stopping_cancels_an_answer_whose_client_went_away(tmp_path: Path) -> None:
+    started = asyncio.Event()
+
+    async def forever(path: str, body: bytes, refused: str | None) -> Reply:
+        started.set()
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    async def scenario() -> None:
+        async with _serving(tmp_path, forever) as (server, connect):
+            client = await connect()
+            await client.send(post("/a", b""))
+            await asyncio.wait_for(started.wait(), 30)
+            client.writer.transport.abort()
+            async with asyncio.timeout(30):
+                while server.connections:
+                    await asyncio.sleep(0.01)
+            await server.stop(0.1)
+            assert server.answering == 0 and not server.tasks
+
+    asyncio.run(scenario())
+
+
+def test_a_client_that_half_closes_while_not_being_read_leaves_nothing_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """asyncio's TLS transport, told of the client's end while reading is paused, finishes its close
+    only once reading resumes; the server resumes it, and cuts what still hangs."""
+    monkeypatch.setattr(http1, "REQUEST_SECONDS", 1.0)
+    monkeypatch.setattr(http1, "SWEEP_SECONDS", 0.1)
+
+    async def slowish(path: str, body: bytes, refused: str | None) -> Reply:
+        await asyncio.sleep(0.3)
+        return await _echo(path, body, refused)
+
+    async def scenario() -> None:
+        async with _serving(tmp_path, slowish) as (server, connect):
+            for _ in range(5):
+                client = await connect()
+                await client.send(post("/a", b"{}"))
+                await asyncio.sleep(0.05)  # being answered
+                await client.send(b"x" * (100 * 1024))  # more than is read ahead: reading pauses
+                await asyncio.sleep(0.05)
+                client.writer.transport.abort()
+            async with asyncio.timeout(30):
+                while server.connections:
+                    await asyncio.sleep(0.05)
 
     asyncio.run(scenario())

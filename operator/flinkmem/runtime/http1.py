@@ -12,9 +12,11 @@ What it bounds, for callers that are not the API server:
 - a request without Content-Length (chunked) is answered 411: the API server always sends the length;
 - a request must arrive whole within `REQUEST_SECONDS` of its first byte, a kept-alive connection may
   idle `IDLE_SECONDS`, and the TLS handshake may take `HANDSHAKE_SECONDS`;
-- bodies over `large_body_bytes` wait, unread in the socket, for one of `large_at_once` turns;
+- bodies over `large_body_bytes` wait, unread in the socket, for one of `large_at_once` turns (at
+  most `MAX_WAITING_TURNS` wait, 503 beyond), and must then arrive within `TURN_SECONDS`; a client
+  whose certificate is refused never waits for one;
 - one request at a time per connection; a client that pipelines more or stops reading its answers
-  stops being read.
+  stops being read, and one that has not read its answers for `REQUEST_SECONDS` is cut.
 Anything malformed is answered 4xx with a JSON `error` naming the problem, and the connection closes.
 """
 
@@ -39,6 +41,10 @@ MAX_HEAD_BYTES = 16 * 1024
 REQUEST_SECONDS = 30.0
 IDLE_SECONDS = 75.0  # aiohttp's keep-alive default, which the webhooks had before
 HANDSHAKE_SECONDS = 10.0
+# Once a large body has its turn, it must arrive within this: a client trickling it holds a turn.
+TURN_SECONDS = 5.0
+# Connections waiting for a large-body turn; more are answered 503 (each holds a socket and a read).
+MAX_WAITING_TURNS = 64
 # While a request is being answered, at most this much of the next one is read ahead.
 READ_AHEAD_BYTES = 64 * 1024
 SWEEP_SECONDS = 1.0
@@ -107,7 +113,7 @@ def _parse_head(raw: bytes, max_body: int) -> _Head:
             elif "keep-alive" in tokens:
                 head.close = False
         elif name == "expect" and value.lower() == "100-continue":
-            head.continue_ = True
+            head.continue_ = version == "HTTP/1.1"
     if method != "POST":
         head.problem = Reply(405, b'{"error": "only POST is served"}', b"Allow: POST\r\n")
         return head
@@ -147,6 +153,9 @@ class _Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        if self.server.stopping:  # a handshake that finished after the port closed
+            transport.abort()
+            return
         self.server.connections.add(self)
         if self.server.peer_check is not None:
             self.refused = self.server.peer_check(transport.get_extra_info("peercert"))
@@ -162,12 +171,16 @@ class _Connection(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self.writing = False
+        # The client must read its answers: one that stops is not waited for.
+        self.deadline = time.monotonic() + REQUEST_SECONDS
 
     def resume_writing(self) -> None:
         self.writing = True
         self._advance()
 
     def data_received(self, data: bytes) -> None:
+        if self.transport is None or self.transport.is_closing():
+            return  # answered and closing: nothing more is read
         self.buffer += data
         if self.answering is not None or self.waiting_turn is not None or not self.writing:
             if len(self.buffer) > READ_AHEAD_BYTES + (self.head.length if self.head is not None else 0):
@@ -190,7 +203,13 @@ class _Connection(asyncio.Protocol):
     def _advance(self) -> None:
         """Reads as far as the buffer allows; starts answering a request once it is whole."""
         transport = self.transport
-        if transport is None or transport.is_closing() or self.answering is not None or not self.writing:
+        if (
+            transport is None
+            or transport.is_closing()
+            or self.answering is not None
+            or self.waiting_turn is not None
+            or not self.writing
+        ):
             return
         head = self.head
         if head is None:
@@ -218,12 +237,19 @@ class _Connection(asyncio.Protocol):
             if not self.started:
                 self.started = True
                 self.deadline = time.monotonic() + REQUEST_SECONDS
-            if head.length > self.server.large_body_bytes and not self.holds_turn:
+            # A refused client is answered 403 without its body being read: it never needs a turn.
+            if head.length > self.server.large_body_bytes and not self.holds_turn and self.refused is None:
+                if self.server.waiting_turns >= MAX_WAITING_TURNS:
+                    self._finish(_error(503, "too many large requests are waiting; retry later"), True)
+                    return
                 self._pause()
                 self.deadline = 0.0  # the wait is flinkmem's, not the client's
+                self.server.waiting_turns += 1
                 self.waiting_turn = asyncio.get_running_loop().create_task(self._take_turn())
                 return
-            if head.continue_ and len(buffer) < head.length:
+        if head.continue_:
+            head.continue_ = False
+            if len(self.buffer) < head.length:
                 transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         length = head.length
         if len(self.buffer) < length:
@@ -234,17 +260,22 @@ class _Connection(asyncio.Protocol):
         self.head = None
         self.started = False
         self.deadline = 0.0
-        self.answering = asyncio.get_running_loop().create_task(self._answer(head, body))
+        task = self.answering = asyncio.get_running_loop().create_task(self._answer(head, body))
+        self.server.tasks.add(task)
+        task.add_done_callback(self.server.tasks.discard)
 
     async def _take_turn(self) -> None:
-        await self.server.large_turns.acquire()
+        try:
+            await self.server.large_turns.acquire()
+        finally:
+            self.server.waiting_turns -= 1
         self.holds_turn = True
         self.server.turns_held += 1
         self.waiting_turn = None
         if self.transport is None or self.transport.is_closing():
             self._give_turn_back()
             return
-        self.deadline = time.monotonic() + REQUEST_SECONDS
+        self.deadline = time.monotonic() + TURN_SECONDS
         self._advance()
 
     def _give_turn_back(self) -> None:
@@ -287,7 +318,10 @@ class _Connection(asyncio.Protocol):
         )
         if close:
             self.head = None
+            self._resume()  # asyncio's TLS transport finishes a close only while it reads
             transport.close()
+            # A close that cannot finish (a client gone quiet mid-shutdown) is cut by the sweep.
+            self.deadline = time.monotonic() + REQUEST_SECONDS
 
     def idle(self) -> bool:
         return self.answering is None and self.waiting_turn is None and self.head is None and not self.buffer
@@ -310,6 +344,8 @@ class HttpServer:
         self.large_body_bytes = large_body_bytes
         self.large_turns = asyncio.Semaphore(large_at_once)
         self.turns_held = 0
+        self.waiting_turns = 0
+        self.tasks: set[asyncio.Task[None]] = set()  # answering, whether or not their client is still there
         self.peer_check = peer_check
         self.connections: set[_Connection] = set()
         self.answering = 0
@@ -356,7 +392,7 @@ class HttpServer:
             self.drained.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.drained.wait(), drain_seconds)
-        late = [c.answering for c in self.connections if c.answering is not None]
+        late = list(self.tasks)
         for connection in list(self.connections):
             if connection.transport is not None:
                 connection.transport.abort()
