@@ -54,6 +54,13 @@ class _Client:
 Connect = Callable[[], Awaitable[_Client]]
 
 
+async def _until(condition: Callable[[], bool]) -> None:
+    """Waits for `condition`, under a deadline only a hang misses."""
+    async with asyncio.timeout(30):
+        while not condition():
+            await asyncio.sleep(0.01)
+
+
 def post(path: str, body: bytes, *headers: str) -> bytes:
     lines = [f"POST {path} HTTP/1.1", "Host: x", f"Content-Length: {len(body)}", *headers]
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
@@ -252,9 +259,7 @@ def test_a_client_that_never_reads_its_answers_stops_being_read_and_is_cut(
             # Nor is it waited for: once it has stopped reading for REQUEST_SECONDS, it is cut.
             http1.REQUEST_SECONDS = 0.3
             connection.pause_writing()  # sets its deadline again, now by the shortened time
-            async with asyncio.timeout(30):
-                while server.connections:
-                    await asyncio.sleep(0.05)
+            await _until(lambda: not server.connections)
 
     asyncio.run(scenario())
 
@@ -273,9 +278,7 @@ def test_large_bodies_take_turns_and_a_lost_connection_gives_its_turn_back(tmp_p
         async with _serving(tmp_path, held) as (server, connect):
             first, second, small = await connect(), await connect(), await connect()
             await first.send(large)
-            async with asyncio.timeout(30):
-                while server.answering < 1:
-                    await asyncio.sleep(0.01)
+            await _until(lambda: server.answering >= 1)
             await second.send(large)
             await small.send(post("/small", b"s"))
             assert (await small.answer())[0] == 200  # an ordinary body never waits for a turn
@@ -287,13 +290,9 @@ def test_large_bodies_take_turns_and_a_lost_connection_gives_its_turn_back(tmp_p
             # A third sends its head and half its body, takes the one turn, and goes away.
             third = await connect()
             await third.send(large[: len(large) // 2])
-            async with asyncio.timeout(30):
-                while server.turns_held != 1:
-                    await asyncio.sleep(0.01)
+            await _until(lambda: server.turns_held == 1)
             third.writer.transport.abort()
-            async with asyncio.timeout(30):
-                while server.turns_held != 0:
-                    await asyncio.sleep(0.01)
+            await _until(lambda: server.turns_held == 0)
             fourth = await connect()
             await fourth.send(large)
             assert (await fourth.answer())[0] == 200
@@ -350,13 +349,9 @@ def test_large_bodies_waiting_are_bounded_and_refused_clients_never_wait(
         async with _serving(tmp_path, held) as (server, connect):
             holder, waiter, turned_away = await connect(), await connect(), await connect()
             await holder.send(post("/hold", large))
-            async with asyncio.timeout(30):
-                while server.answering < 1:
-                    await asyncio.sleep(0.01)
+            await _until(lambda: server.answering >= 1)
             await waiter.send(post("/wait", large))
-            async with asyncio.timeout(30):
-                while server.waiting_turns < 1:
-                    await asyncio.sleep(0.01)
+            await _until(lambda: server.waiting_turns >= 1)
             await turned_away.send(post("/more", large))
             status, _, body = await turned_away.answer()
             assert status == 503 and "retry" in json.loads(body)["error"]
@@ -387,9 +382,7 @@ def test_stopping_cancels_an_answer_whose_client_went_away(tmp_path: Path) -> No
             await client.send(post("/a", b""))
             await asyncio.wait_for(started.wait(), 30)
             client.writer.transport.abort()
-            async with asyncio.timeout(30):
-                while server.connections:
-                    await asyncio.sleep(0.01)
+            await _until(lambda: not server.connections)
             await server.stop(0.1)
             assert server.answering == 0 and not server.tasks
 
@@ -417,8 +410,6 @@ def test_a_client_that_half_closes_while_not_being_read_leaves_nothing_open(
                 await client.send(b"x" * (100 * 1024))  # more than is read ahead: reading pauses
                 await asyncio.sleep(0.05)
                 client.writer.transport.abort()
-            async with asyncio.timeout(30):
-                while server.connections:
-                    await asyncio.sleep(0.05)
+            await _until(lambda: not server.connections)
 
     asyncio.run(scenario())

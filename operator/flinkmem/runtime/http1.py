@@ -23,7 +23,6 @@ Anything malformed is answered 4xx with a JSON `error` naming the problem, and t
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import ssl
@@ -223,9 +222,7 @@ class _Connection(asyncio.Protocol):
                 if len(buffer) > MAX_HEAD_BYTES:
                     self._finish(_error(431, f"the request head is larger than {MAX_HEAD_BYTES} bytes"), True)
                 else:
-                    if not self.started:
-                        self.started = True
-                        self.deadline = time.monotonic() + REQUEST_SECONDS
+                    self._begin()
                     self._resume()
                 return
             head = _parse_head(bytes(buffer[:end]), self.server.max_body_bytes)
@@ -234,9 +231,7 @@ class _Connection(asyncio.Protocol):
                 self._finish(head.problem, True)
                 return
             self.head = head
-            if not self.started:
-                self.started = True
-                self.deadline = time.monotonic() + REQUEST_SECONDS
+            self._begin()
             # A refused client is answered 403 without its body being read: it never needs a turn.
             if head.length > self.server.large_body_bytes and not self.holds_turn and self.refused is None:
                 if self.server.waiting_turns >= MAX_WAITING_TURNS:
@@ -264,6 +259,12 @@ class _Connection(asyncio.Protocol):
         self.server.tasks.add(task)
         task.add_done_callback(self.server.tasks.discard)
 
+    def _begin(self) -> None:
+        """The request being read has begun: it must be whole within REQUEST_SECONDS of now."""
+        if not self.started:
+            self.started = True
+            self.deadline = time.monotonic() + REQUEST_SECONDS
+
     async def _take_turn(self) -> None:
         try:
             await self.server.large_turns.acquire()
@@ -286,18 +287,14 @@ class _Connection(asyncio.Protocol):
 
     async def _answer(self, head: _Head, body: bytes) -> None:
         server = self.server
-        server.answering += 1
         try:
             reply = await server.handler(head.path, body, self.refused)
         except Exception:
             logger.exception("answering a request to %s failed", head.path[:100])
             reply = _error(500, "internal error (see flinkmem's log)")
         finally:
-            server.answering -= 1
             self._give_turn_back()
             self.answering = None
-            if server.stopping and not server.answering:
-                server.drained.set()
         self._finish(reply, head.close or server.stopping)
         self._advance()
 
@@ -348,11 +345,14 @@ class HttpServer:
         self.tasks: set[asyncio.Task[None]] = set()  # answering, whether or not their client is still there
         self.peer_check = peer_check
         self.connections: set[_Connection] = set()
-        self.answering = 0
         self.stopping = False
-        self.drained = asyncio.Event()
         self._server: asyncio.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
+
+    @property
+    def answering(self) -> int:
+        """Requests being answered, whether or not their client is still there."""
+        return len(self.tasks)
 
     async def start(self, host: str, port: int, context: ssl.SSLContext) -> int:
         """Listens on `host:port` (0: any free port); the port bound."""
@@ -388,10 +388,8 @@ class HttpServer:
         for connection in list(self.connections):
             if connection.idle() and connection.transport is not None:
                 connection.transport.close()
-        if self.answering:
-            self.drained.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.drained.wait(), drain_seconds)
+        if self.tasks:
+            await asyncio.wait(self.tasks, timeout=drain_seconds)
         late = list(self.tasks)
         for connection in list(self.connections):
             if connection.transport is not None:
